@@ -1,0 +1,206 @@
+// The API listener's handler: pushes, deletes and the aggregate scrape, with CORS and auth.
+// The one place that maps the domain errors to HTTP status codes.
+
+import { createAuthenticator } from "./auth.ts";
+import { readBody } from "./body.ts";
+import { corsHeaders, type CorsPolicy, preflightHeaders } from "./cors.ts";
+import { ParseError, PushError, type RejectionReason, RequestError } from "./errors.ts";
+import { parseGroupingPath } from "./grouping.ts";
+import type { Logger } from "./log.ts";
+import { parseText } from "./parse_text.ts";
+import { TEXT_CONTENT_TYPE } from "./render.ts";
+import type { SelfMetrics } from "./self_metrics.ts";
+import type { Store } from "./store.ts";
+
+export interface ApiOptions {
+  store: Store;
+  metrics: SelfMetrics;
+  logger: Logger;
+  cors: CorsPolicy;
+  /** No users: pushes and deletes need no auth. */
+  authUsers: ReadonlyMap<string, string>;
+  maxBodyBytes: number;
+}
+
+const STATUS_BY_REASON: Record<RejectionReason, number> = {
+  parse: 400,
+  invalid_push: 400,
+  type_conflict: 400,
+  bad_path: 400,
+  bad_encoding: 400,
+  unsupported_media_type: 415,
+  body_too_large: 413,
+  unauthorized: 401,
+  origin_not_allowed: 403,
+};
+
+const ROOT_METHODS = "GET, HEAD, POST, PUT, OPTIONS";
+const GROUPED_METHODS = "POST, PUT, DELETE, OPTIONS";
+
+/** Media types that need a parser of their own, which this version does not have yet. */
+const UNSUPPORTED_MEDIA_TYPES = new Map([
+  ["application/vnd.google.protobuf", "protobuf"],
+  ["application/openmetrics-text", "OpenMetrics text"],
+]);
+
+/** Builds the API listener's `(Request) => Response` handler. */
+export function createApiHandler(options: ApiOptions): (request: Request) => Promise<Response> {
+  const { store, metrics, logger } = options;
+  const authenticate = options.authUsers.size > 0
+    ? createAuthenticator(options.authUsers)
+    : undefined;
+  const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+  /** Refuses a request; counts the reason, and for a push also the push. */
+  const reject = (error: Error & { reason: RejectionReason }, isPush: boolean): Response => {
+    metrics.countRejection(error.reason);
+    if (isPush) metrics.countPush("rejected", 0);
+    const headers: Record<string, string> = {};
+    if (error.reason === "unauthorized") {
+      headers["WWW-Authenticate"] = 'Basic realm="prom-aggregation-gateway", charset="UTF-8"';
+    }
+    return text(STATUS_BY_REASON[error.reason], error.message, headers);
+  };
+
+  const checkAuth = (request: Request): void => {
+    if (authenticate !== undefined && !authenticate(request.headers.get("authorization"))) {
+      throw new RequestError("valid Basic credentials are required", "unauthorized");
+    }
+  };
+
+  const push = async (request: Request, path: string): Promise<Response> => {
+    checkAuth(request);
+    const grouping = parseGroupingPath(path);
+    const mediaType = (request.headers.get("content-type") ?? "").split(";")[0].trim()
+      .toLowerCase();
+    const unsupported = UNSUPPORTED_MEDIA_TYPES.get(mediaType);
+    if (unsupported !== undefined) {
+      throw new RequestError(
+        `${unsupported} bodies are not supported yet: send the text format 0.0.4`,
+        "unsupported_media_type",
+      );
+    }
+    const body = await readBody(request, options.maxBodyBytes);
+    let text: string;
+    try {
+      text = utf8.decode(body);
+    } catch {
+      throw new RequestError("body is not valid UTF-8", "bad_encoding");
+    }
+    const result = store.apply(parseText(text, grouping));
+    metrics.countPush("accepted", result.samples);
+    logger.debug("push accepted", { path, samples: result.samples, newSeries: result.newSeries });
+    return new Response(null, { status: 202 });
+  };
+
+  const remove = (request: Request, path: string): Response => {
+    checkAuth(request);
+    const removed = store.delete(parseGroupingPath(path));
+    logger.debug("series deleted", { path, removed });
+    return new Response(null, { status: 202 });
+  };
+
+  const scrape = async (request: Request): Promise<Response> => {
+    const started = performance.now();
+    const body = store.render();
+    metrics.observeRender((performance.now() - started) / 1000);
+    const headers: Record<string, string> = { "Content-Type": TEXT_CONTENT_TYPE };
+    if (request.method === "HEAD") return new Response(null, { headers });
+    if (!acceptsGzip(request.headers.get("accept-encoding"))) {
+      return new Response(body, { headers });
+    }
+    headers["Content-Encoding"] = "gzip";
+    headers["Vary"] = "Accept-Encoding";
+    const gzipped = new Blob([body]).stream().pipeThrough(new CompressionStream("gzip"));
+    return new Response(await new Response(gzipped).arrayBuffer(), { headers });
+  };
+
+  /** Routes a request; returns the response and the handler name for the metrics. */
+  const route = async (request: Request): Promise<[string, Response]> => {
+    const { pathname } = new URL(request.url);
+    if (request.method === "OPTIONS") {
+      return ["preflight", new Response(null, { status: 204 })];
+    }
+    if (pathname !== "/metrics" && !pathname.startsWith("/metrics/")) {
+      return ["not_found", text(404, `not found: ${pathname} (the API serves /metrics)`)];
+    }
+    const rest = pathname.slice("/metrics".length);
+    const isRoot = rest === "" || rest === "/";
+    const method = request.method;
+    if (method === "POST" || method === "PUT") {
+      try {
+        return ["push", await push(request, rest)];
+      } catch (error) {
+        return ["push", handleError(error, true)];
+      }
+    }
+    if (method === "GET" || method === "HEAD") {
+      if (isRoot) return ["scrape", await scrape(request)];
+    } else if (method === "DELETE" && !isRoot) {
+      try {
+        return ["delete", remove(request, rest)];
+      } catch (error) {
+        return ["delete", handleError(error, false)];
+      }
+    }
+    const allow = isRoot ? ROOT_METHODS : GROUPED_METHODS;
+    return [
+      "method_not_allowed",
+      text(405, `${method} is not allowed on ${pathname}; use ${allow}`, { Allow: allow }),
+    ];
+  };
+
+  const handleError = (error: unknown, isPush: boolean): Response => {
+    if (
+      error instanceof ParseError || error instanceof PushError || error instanceof RequestError
+    ) {
+      return reject(error, isPush);
+    }
+    logger.error("request failed", { error: String(error), stack: (error as Error)?.stack });
+    if (isPush) metrics.countPush("rejected", 0);
+    return text(500, "internal error");
+  };
+
+  return async (request: Request): Promise<Response> => {
+    const started = performance.now();
+    let handler = "cors";
+    let response: Response;
+    const cors = corsHeaders(options.cors, request.headers.get("origin"));
+    if (cors === "forbidden") {
+      metrics.countRejection("origin_not_allowed");
+      response = text(403, `origin ${request.headers.get("origin")} is not allowed (--cors)`);
+    } else {
+      [handler, response] = await route(request);
+      if (cors !== undefined) {
+        for (const [name, value] of Object.entries(cors)) response.headers.set(name, value);
+        if (handler === "preflight") {
+          const requested = request.headers.get("access-control-request-headers");
+          for (const [name, value] of Object.entries(preflightHeaders(requested))) {
+            response.headers.set(name, value);
+          }
+        }
+      }
+    }
+    metrics.observeRequest(handler, response.status, (performance.now() - started) / 1000);
+    return response;
+  };
+}
+
+function text(status: number, message: string, headers: Record<string, string> = {}): Response {
+  return new Response(message + "\n", {
+    status,
+    headers: { "Content-Type": "text/plain; charset=utf-8", ...headers },
+  });
+}
+
+/** Whether an `Accept-Encoding` header accepts gzip (with a non-zero q, if any). */
+export function acceptsGzip(header: string | null): boolean {
+  if (header === null) return false;
+  for (const part of header.split(",")) {
+    const [coding, ...params] = part.split(";").map((s) => s.trim().toLowerCase());
+    if (coding !== "gzip" && coding !== "*") continue;
+    const q = params.find((p) => p.startsWith("q="));
+    if (q === undefined || Number(q.slice(2)) > 0) return true;
+  }
+  return false;
+}

@@ -1,0 +1,192 @@
+// The gateway's settings: the flag table (names, defaults, help), the `PAG_` environment
+// variables, and the validation that turns them into a Config. The only module that reads
+// the environment.
+
+import type { CorsPolicy } from "./cors.ts";
+import { GAUGE_BEHAVIORS, type GaugeBehavior } from "./merge.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
+
+/** Where a listener binds. `hostname` undefined means every interface (`:8080`). */
+export interface ListenAddress {
+  hostname: string | undefined;
+  port: number;
+}
+
+export interface Config {
+  apiListen: ListenAddress;
+  lifecycleListen: ListenAddress;
+  cors: CorsPolicy;
+  authUsers: Map<string, string>;
+  gaugeBehavior: GaugeBehavior;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  maxBodyBytes: number;
+}
+
+/** A command-line flag; its environment variable is `PAG_` + the name in upper case. */
+export interface FlagSpec {
+  name: string;
+  default: string;
+  description: string;
+  /** May be given more than once; the values are joined with commas. */
+  multiple?: boolean;
+}
+
+export const FLAGS: readonly FlagSpec[] = [
+  {
+    name: "apiListen",
+    default: ":8080",
+    description: "Listen for pushes and scrapes on this host:port",
+  },
+  {
+    name: "lifecycleListen",
+    default: ":8888",
+    description: "Listen for health checks and the gateway's own metrics on this host:port",
+  },
+  {
+    name: "cors",
+    default: "*",
+    description: "Origins allowed to call the API: * or a comma-separated list of origins",
+  },
+  {
+    name: "AuthUsers",
+    default: "",
+    multiple: true,
+    description: "Require HTTP Basic auth for pushes and deletes: user=pass,user2=pass2",
+  },
+  {
+    name: "gaugeBehavior",
+    default: "replace",
+    description: "How pushed gauges combine: replace, sum, max or min",
+  },
+  {
+    name: "logLevel",
+    default: "info",
+    description: "Least severe log level: debug, info, warn or error",
+  },
+  { name: "logFormat", default: "text", description: "Log line format: text (logfmt) or json" },
+  {
+    name: "maxBodyBytes",
+    default: "8388608",
+    description: "Largest push body in bytes, after gzip decompression (413 beyond)",
+  },
+];
+
+/** A flag or environment value that cannot be used; the message names it. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** The environment variable that sets `flag`. */
+export function envName(flag: string): string {
+  return "PAG_" + flag.toUpperCase();
+}
+
+/**
+ * Builds the Config from parsed flag values and the environment. An explicit flag beats its
+ * environment variable, which beats the default. Throws {@linkcode ConfigError}.
+ */
+export function loadConfig(
+  flags: Readonly<Record<string, string | string[] | undefined>>,
+  env: Readonly<Record<string, string>> = Deno.env.toObject(),
+): Config {
+  const raw: Record<string, { value: string; source: string }> = {};
+  for (const spec of FLAGS) {
+    const flag = flags[spec.name];
+    const fromEnv = env[envName(spec.name)];
+    if (flag !== undefined) {
+      raw[spec.name] = { value: [flag].flat().join(","), source: `--${spec.name}` };
+    } else if (fromEnv !== undefined) {
+      raw[spec.name] = { value: fromEnv, source: envName(spec.name) };
+    } else {
+      raw[spec.name] = { value: spec.default, source: `--${spec.name}` };
+    }
+  }
+  const read = <T>(name: string, parse: (value: string) => T): T => {
+    const { value, source } = raw[name];
+    try {
+      return parse(value);
+    } catch (error) {
+      if (error instanceof ConfigError) throw new ConfigError(`${source}: ${error.message}`);
+      throw error;
+    }
+  };
+  return {
+    apiListen: read("apiListen", parseListenAddress),
+    lifecycleListen: read("lifecycleListen", parseListenAddress),
+    cors: read("cors", parseCors),
+    authUsers: read("AuthUsers", parseAuthUsers),
+    gaugeBehavior: read("gaugeBehavior", (v) => parseChoice(v, GAUGE_BEHAVIORS)),
+    logLevel: read("logLevel", (v) => parseChoice(v, LOG_LEVELS)),
+    logFormat: read("logFormat", (v) => parseChoice(v, LOG_FORMATS)),
+    maxBodyBytes: read("maxBodyBytes", parsePositiveInteger),
+  };
+}
+
+/** Parses `host:port`, `:port` or `[ipv6]:port`; port 0 picks a free port. */
+export function parseListenAddress(value: string): ListenAddress {
+  const colon = value.lastIndexOf(":");
+  if (colon === -1) throw new ConfigError(`"${value}" is not host:port or :port`);
+  let hostname: string | undefined = value.slice(0, colon);
+  const portText = value.slice(colon + 1);
+  const port = Number(portText);
+  if (!/^\d{1,5}$/.test(portText) || port > 65535) {
+    throw new ConfigError(`"${value}" has no valid port (0 to 65535)`);
+  }
+  if (hostname.startsWith("[") && hostname.endsWith("]")) hostname = hostname.slice(1, -1);
+  if (hostname.includes(":") && !value.startsWith("[")) {
+    throw new ConfigError(`"${value}": write an IPv6 address in brackets, as [::1]:8080`);
+  }
+  return { hostname: hostname === "" ? undefined : hostname, port };
+}
+
+function parseCors(value: string): CorsPolicy {
+  const entries = value.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  if (entries.length === 0) throw new ConfigError(`give * or at least one origin`);
+  if (entries.includes("*")) {
+    if (entries.length > 1) throw new ConfigError(`"*" cannot be combined with origins`);
+    return { allowAll: true, origins: new Set() };
+  }
+  for (const origin of entries) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed === undefined || parsed.origin !== origin) {
+      throw new ConfigError(`"${origin}" is not an origin such as https://example.com:8443`);
+    }
+  }
+  return { allowAll: false, origins: new Set(entries) };
+}
+
+function parseAuthUsers(value: string): Map<string, string> {
+  const users = new Map<string, string>();
+  for (const entry of value.split(",")) {
+    if (entry === "") continue;
+    const eq = entry.indexOf("=");
+    if (eq <= 0) throw new ConfigError(`"${entry}" is not user=password`);
+    const user = entry.slice(0, eq);
+    if (user.includes(":")) throw new ConfigError(`user name "${user}" contains ":"`);
+    if (users.has(user)) throw new ConfigError(`user "${user}" is given twice`);
+    users.set(user, entry.slice(eq + 1));
+  }
+  return users;
+}
+
+function parseChoice<T extends string>(value: string, choices: readonly T[]): T {
+  if ((choices as readonly string[]).includes(value)) return value as T;
+  throw new ConfigError(`"${value}" is not one of ${choices.join(", ")}`);
+}
+
+function parsePositiveInteger(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n === 0) {
+    throw new ConfigError(`"${value}" is not a positive whole number`);
+  }
+  return n;
+}

@@ -1,0 +1,51 @@
+// The lifecycle listener's handler: liveness and readiness for orchestrators, and the
+// gateway's own metrics for Prometheus.
+
+import { TEXT_CONTENT_TYPE } from "./render.ts";
+import type { SelfMetrics, StoreStats } from "./self_metrics.ts";
+import { COMMIT, NAME, VERSION } from "./version.ts";
+
+export interface LifecycleOptions {
+  store: StoreStats;
+  metrics: SelfMetrics;
+  /** False until the gateway can take traffic (for example while a snapshot loads). */
+  isReady: () => boolean;
+}
+
+/** Builds the lifecycle listener's `(Request) => Response` handler. */
+export function createLifecycleHandler(options: LifecycleOptions): (request: Request) => Response {
+  const status = (alive: boolean) =>
+    Response.json({ name: NAME, alive, version: VERSION, commitSHA: COMMIT }, {
+      status: alive ? 200 : 503,
+    });
+  const plain = (code: number, body: string, headers: Record<string, string> = {}) =>
+    new Response(body, {
+      status: code,
+      headers: { "Content-Type": "text/plain; charset=utf-8", ...headers },
+    });
+
+  return (request) => {
+    const { pathname } = new URL(request.url);
+    const known = ["/healthy", "/ready", "/-/healthy", "/-/ready", "/metrics"].includes(pathname);
+    if (!known) return plain(404, `not found: ${pathname}\n`);
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return plain(405, `${request.method} is not allowed on ${pathname}; use GET, HEAD\n`, {
+        Allow: "GET, HEAD",
+      });
+    }
+    switch (pathname) {
+      case "/healthy":
+        return status(true);
+      case "/ready":
+        return status(options.isReady());
+      case "/-/healthy":
+        return plain(200, "OK\n");
+      case "/-/ready":
+        return options.isReady() ? plain(200, "OK\n") : plain(503, "Service Unavailable\n");
+      default:
+        return new Response(options.metrics.render(options.store), {
+          headers: { "Content-Type": TEXT_CONTENT_TYPE },
+        });
+    }
+  };
+}

@@ -1,0 +1,215 @@
+// The data model shared by every parser, the merge rules, the store and the renderer: metric
+// types, series values, the canonical series key, and the character rules of the exposition format.
+
+/** The metric types of the Prometheus text format 0.0.4. */
+export type MetricType = "counter" | "gauge" | "histogram" | "summary" | "untyped";
+
+export const METRIC_TYPES: readonly MetricType[] = [
+  "counter",
+  "gauge",
+  "histogram",
+  "summary",
+  "untyped",
+];
+
+/**
+ * A classic histogram. `bounds` are strictly increasing upper bounds and always end with
+ * `+Inf`; `counts[i]` is the cumulative count of observations `<= bounds[i]`.
+ */
+export interface HistogramValue {
+  bounds: number[];
+  counts: number[];
+  count: number;
+  sum: number;
+}
+
+/** A summary keeps only `_count` and `_sum`: quantiles of separate pushes cannot be combined. */
+export interface SummaryValue {
+  count: number;
+  sum: number;
+}
+
+/** A counter, gauge or untyped series holds a bare number. */
+export type SeriesValue = number | HistogramValue | SummaryValue;
+
+/**
+ * One metric family of a push, already validated on its own: every series is complete
+ * (histograms have `+Inf`, `_count` and `_sum`), no counter is negative, no series repeats.
+ *
+ * `series` is keyed by the canonical label key (see {@linkcode labelKey}).
+ */
+export interface PushFamily {
+  name: string;
+  type: MetricType;
+  /** Unescaped HELP text; undefined when the push has no HELP line for the family. */
+  help: string | undefined;
+  series: Map<string, SeriesValue>;
+}
+
+/** A whole push: its families in input order, each name at most once. */
+export type Push = PushFamily[];
+
+/** A label as a name and value pair. */
+export type Label = [name: string, value: string];
+
+// Character classes of the exposition format, as lookup tables over char codes so that the
+// parsers test a character with one array read instead of a regular expression.
+// https://prometheus.io/docs/concepts/data_model/#metric-names-and-labels
+const NAME_START = new Uint8Array(128);
+const NAME_PART = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  const ch = String.fromCharCode(c);
+  const alpha = (ch >= "a" && ch <= "z") || (ch >= "A" && ch <= "Z") || ch === "_";
+  NAME_START[c] = alpha ? 1 : 0;
+  NAME_PART[c] = alpha || (ch >= "0" && ch <= "9") ? 1 : 0;
+}
+const COLON = 58;
+
+/** Whether `code` may start a label name (`[a-zA-Z_]`). */
+export function isLabelNameStart(code: number): boolean {
+  return code < 128 && NAME_START[code] === 1;
+}
+
+/** Whether `code` may continue a label name (`[a-zA-Z0-9_]`). */
+export function isLabelNamePart(code: number): boolean {
+  return code < 128 && NAME_PART[code] === 1;
+}
+
+/** Whether `code` may start a metric name (`[a-zA-Z_:]`). */
+export function isMetricNameStart(code: number): boolean {
+  return code === COLON || isLabelNameStart(code);
+}
+
+/** Whether `code` may continue a metric name (`[a-zA-Z0-9_:]`). */
+export function isMetricNamePart(code: number): boolean {
+  return code === COLON || isLabelNamePart(code);
+}
+
+/** Whether `name` is a valid metric name. */
+export function isMetricName(name: string): boolean {
+  if (name.length === 0 || !isMetricNameStart(name.charCodeAt(0))) return false;
+  for (let i = 1; i < name.length; i++) {
+    if (!isMetricNamePart(name.charCodeAt(i))) return false;
+  }
+  return true;
+}
+
+/** Whether `name` is a valid label name. */
+export function isLabelName(name: string): boolean {
+  if (name.length === 0 || !isLabelNameStart(name.charCodeAt(0))) return false;
+  for (let i = 1; i < name.length; i++) {
+    if (!isLabelNamePart(name.charCodeAt(i))) return false;
+  }
+  return true;
+}
+
+/** Escapes a label value for the text format: backslash, double quote and line feed. */
+export function escapeLabelValue(value: string): string {
+  // Most values need no escaping; checking first avoids three string scans and copies.
+  let plain = true;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 92 || c === 34 || c === 10) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) return value;
+  return value.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n");
+}
+
+/** Escapes HELP text for the text format: backslash and line feed. */
+export function escapeHelp(help: string): string {
+  return help.replaceAll("\\", "\\\\").replaceAll("\n", "\\n");
+}
+
+/**
+ * The canonical key of a label set: the labels sorted by name and rendered as the text format
+ * writes them between the braces, `a="1",b="x\"y"`; the empty set is `""`. Labels with an empty
+ * value are left out, since Prometheus treats them as absent. Because the key is exactly what a
+ * scrape prints, the renderer writes it as it is and never looks at the labels again.
+ *
+ * `labels` must already be sorted by name with no name twice.
+ */
+export function labelKey(labels: readonly Label[]): string {
+  let key = "";
+  for (const [name, value] of labels) {
+    if (value === "") continue;
+    if (key !== "") key += ",";
+    key += name + '="' + escapeLabelValue(value) + '"';
+  }
+  return key;
+}
+
+/**
+ * Reads a canonical key (see {@linkcode labelKey}) back into its labels. Only keys this module
+ * produced are ever passed in, so the input is trusted to be well formed.
+ */
+export function parseLabelKey(key: string): Label[] {
+  const labels: Label[] = [];
+  let i = 0;
+  while (i < key.length) {
+    const eq = key.indexOf('="', i);
+    const name = key.slice(i, eq);
+    let value = "";
+    let j = eq + 2;
+    for (; key.charCodeAt(j) !== 34; j++) {
+      const c = key[j];
+      if (c === "\\") {
+        j++;
+        value += key[j] === "n" ? "\n" : key[j];
+      } else {
+        value += c;
+      }
+    }
+    labels.push([name, value]);
+    i = j + 2; // past the closing quote and the comma
+  }
+  return labels;
+}
+
+/**
+ * Formats a sample value the way Prometheus parses it: `+Inf`, `-Inf`, `NaN`, otherwise the
+ * shortest decimal that reads back as the same float.
+ */
+export function formatValue(value: number): string {
+  if (Number.isFinite(value)) return String(value);
+  if (value === Infinity) return "+Inf";
+  if (value === -Infinity) return "-Inf";
+  return "NaN";
+}
+
+/**
+ * Parses a float as Go's `strconv.ParseFloat` does for the text format: decimal with optional
+ * sign, fraction and exponent, or `Inf`/`Infinity`/`NaN` in any case with an optional sign.
+ * Returns undefined for anything else (`Number()` alone would accept `""`, `" 1"` and `0x1`).
+ */
+export function parseFloatStrict(text: string): number | undefined {
+  const n = text.length;
+  let i = 0;
+  let c = text.charCodeAt(0);
+  if (c === 43 || c === 45) c = text.charCodeAt(++i); // + or -
+  if (i < n && !(c >= 48 && c <= 57) && c !== 46) {
+    const word = text.slice(i).toLowerCase();
+    if (word === "inf" || word === "infinity") {
+      return text.charCodeAt(0) === 45 ? -Infinity : Infinity;
+    }
+    return word === "nan" ? NaN : undefined;
+  }
+  let digits = 0;
+  while (i < n && (c = text.charCodeAt(i)) >= 48 && c <= 57) i++, digits++;
+  if (c === 46 && i < n) {
+    i++;
+    while (i < n && (c = text.charCodeAt(i)) >= 48 && c <= 57) i++, digits++;
+  }
+  if (digits === 0) return undefined;
+  if (i < n && (c === 101 || c === 69)) { // e or E
+    i++;
+    c = text.charCodeAt(i);
+    if (c === 43 || c === 45) i++;
+    let expDigits = 0;
+    while (i < n && (c = text.charCodeAt(i)) >= 48 && c <= 57) i++, expDigits++;
+    if (expDigits === 0) return undefined;
+  }
+  return i === n ? Number(text) : undefined;
+}

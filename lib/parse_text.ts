@@ -1,0 +1,392 @@
+// Parses the Prometheus text exposition format 0.0.4 into a Push, one line at a time by char
+// codes, without regular expressions. Spec:
+// https://prometheus.io/docs/instrumenting/exposition_formats/#text-based-format
+
+import { ParseError, PushError } from "./errors.ts";
+import {
+  isLabelNamePart,
+  isLabelNameStart,
+  isMetricNamePart,
+  isMetricNameStart,
+  type Label,
+  METRIC_TYPES,
+  type MetricType,
+  parseFloatStrict,
+  type Push,
+} from "./model.ts";
+import { type FamilyDraft, PushBuilder } from "./push.ts";
+
+const TAB = 9;
+const LF = 10;
+const CR = 13;
+const SPACE = 32;
+const QUOTE = 34;
+const HASH = 35;
+const COMMA = 44;
+const EQUALS = 61;
+const BACKSLASH = 92;
+const OPEN_BRACE = 123;
+const CLOSE_BRACE = 125;
+
+/** What a metric name means in this push, learnt from its TYPE/HELP lines or first sample. */
+interface Declaration {
+  type: MetricType;
+  help: string | undefined;
+  typed: boolean;
+  /** Set once a sample of the family is read: a TYPE line after that is an error. */
+  draft: FamilyDraft | undefined;
+}
+
+/**
+ * Parses a body in the text format 0.0.4. `grouping` labels (from the URL) are added to every
+ * series and override body labels of the same name. Throws {@linkcode ParseError} with the
+ * line number on a syntax error, {@linkcode PushError} when the push as a whole is invalid.
+ */
+export function parseText(text: string, grouping: readonly Label[] = []): Push {
+  return new TextParser(text, new PushBuilder(grouping)).parse();
+}
+
+class TextParser {
+  readonly #text: string;
+  readonly #builder: PushBuilder;
+  readonly #declarations = new Map<string, Declaration>();
+  /** Flat `[name, value, …]` labels of the current sample, reused across lines. */
+  readonly #labels: string[] = [];
+  #pos = 0;
+  #end = 0;
+  #line = 0;
+
+  constructor(text: string, builder: PushBuilder) {
+    this.#text = text;
+    this.#builder = builder;
+  }
+
+  parse(): Push {
+    const text = this.#text;
+    let start = 0;
+    while (start < text.length) {
+      this.#line++;
+      let next = text.indexOf("\n", start);
+      if (next === -1) next = text.length;
+      let end = next;
+      if (end > start && text.charCodeAt(end - 1) === CR) end--;
+      this.#pos = start;
+      this.#end = end;
+      try {
+        this.#parseLine();
+      } catch (error) {
+        if (error instanceof PushError) {
+          throw new ParseError(error.message, this.#line, error.reason);
+        }
+        throw error;
+      }
+      start = next + 1;
+    }
+    return this.#builder.finish();
+  }
+
+  #parseLine(): void {
+    this.#skipBlanks();
+    if (this.#pos === this.#end) return;
+    if (this.#text.charCodeAt(this.#pos) === HASH) {
+      this.#pos++;
+      this.#parseComment();
+    } else {
+      this.#parseSample();
+    }
+  }
+
+  #parseComment(): void {
+    this.#skipBlanks();
+    const keyword = this.#readWord();
+    if (keyword !== "HELP" && keyword !== "TYPE") return; // an ordinary comment
+    if (!this.#skipBlanks()) return; // "# HELPING" or a bare "# HELP" is just a comment
+    const name = this.#readMetricName(`a metric name after ${keyword}`);
+    const declaration = this.#declare(name);
+    if (keyword === "HELP") {
+      if (declaration.help !== undefined) this.#fail(`second HELP line for metric "${name}"`);
+      this.#skipBlanks();
+      declaration.help = this.#readHelp();
+      if (declaration.draft !== undefined) declaration.draft.help = declaration.help;
+      return;
+    }
+    if (declaration.typed) this.#fail(`second TYPE line for metric "${name}"`);
+    if (declaration.draft !== undefined) {
+      this.#fail(`TYPE line for metric "${name}" comes after its samples`);
+    }
+    this.#skipBlanks();
+    const type = this.#readWord();
+    if (!(METRIC_TYPES as readonly string[]).includes(type)) {
+      this.#fail(`unknown metric type "${type}" for metric "${name}"`);
+    }
+    this.#skipBlanks();
+    if (this.#pos !== this.#end) this.#fail(`unexpected text after the TYPE of metric "${name}"`);
+    declaration.type = type as MetricType;
+    declaration.typed = true;
+  }
+
+  #declare(name: string): Declaration {
+    let declaration = this.#declarations.get(name);
+    if (declaration === undefined) {
+      declaration = { type: "untyped", help: undefined, typed: false, draft: undefined };
+      this.#declarations.set(name, declaration);
+    }
+    return declaration;
+  }
+
+  #parseSample(): void {
+    const name = this.#readMetricName("a metric name");
+    const labels = this.#labels;
+    labels.length = 0;
+    this.#skipBlanks();
+    if (this.#text.charCodeAt(this.#pos) === OPEN_BRACE && this.#pos < this.#end) {
+      this.#pos++;
+      this.#parseLabels(labels);
+      this.#skipBlanks();
+    }
+    const value = this.#readValue(name);
+    if (this.#skipBlanks() && this.#pos < this.#end) this.#readTimestamp(name);
+    this.#addSample(name, labels, value);
+  }
+
+  /** Files a sample under its family, resolving `_bucket`, `_sum`, `_count`, `_created`. */
+  #addSample(name: string, labels: string[], value: number): void {
+    const builder = this.#builder;
+    const own = this.#declarations.get(name);
+    if (own !== undefined) {
+      const family = this.#draftOf(name, own);
+      if (own.type === "histogram") {
+        this.#fail(
+          `sample "${name}" of histogram "${name}" needs a _bucket, _sum or _count suffix`,
+        );
+      } else if (own.type === "summary") {
+        this.#takeLabel(labels, "quantile", `summary "${name}"`);
+        builder.addQuantile(family, labels);
+      } else {
+        builder.addValue(family, labels, value);
+      }
+      return;
+    }
+    const underscore = name.lastIndexOf("_");
+    if (underscore > 0) {
+      const suffix = name.slice(underscore);
+      const base = name.slice(0, underscore);
+      const declaration = this.#declarations.get(base);
+      const type = declaration?.type;
+      if (suffix === "_bucket" && type === "histogram") {
+        const le = this.#takeLabel(labels, "le", `histogram "${base}"`);
+        const bound = parseFloatStrict(le);
+        if (bound === undefined) this.#fail(`invalid le="${le}" in histogram "${base}"`);
+        builder.addBucket(this.#draftOf(base, declaration!), labels, bound, value);
+        return;
+      }
+      if (type === "histogram" || type === "summary") {
+        if (suffix === "_sum") {
+          return builder.addSum(this.#draftOf(base, declaration!), labels, value);
+        }
+        if (suffix === "_count") {
+          return builder.addCount(this.#draftOf(base, declaration!), labels, value);
+        }
+      }
+      if (
+        suffix === "_created" && (type === "counter" || type === "histogram" || type === "summary")
+      ) {
+        // A creation timestamp cannot be summed across pushes (DESIGN.md, aggregation rules).
+        this.#draftOf(base, declaration!);
+        return;
+      }
+    }
+    // A sample with no TYPE line: an untyped family of its own.
+    builder.addValue(this.#draftOf(name, this.#declare(name)), labels, value);
+  }
+
+  #draftOf(name: string, declaration: Declaration): FamilyDraft {
+    declaration.draft ??= this.#builder.family(name, declaration.type, declaration.help);
+    return declaration.draft;
+  }
+
+  /** Removes label `name` from `labels` and returns its value; it must be there. */
+  #takeLabel(labels: string[], name: string, what: string): string {
+    for (let i = 0; i < labels.length; i += 2) {
+      if (labels[i] === name) {
+        const value = labels[i + 1];
+        labels.splice(i, 2);
+        return value;
+      }
+    }
+    return this.#fail(`${what} has a sample without the "${name}" label`);
+  }
+
+  #parseLabels(labels: string[]): void {
+    const text = this.#text;
+    for (;;) {
+      this.#skipBlanks();
+      if (this.#pos >= this.#end) this.#fail('unterminated label set: no closing "}"');
+      let c = text.charCodeAt(this.#pos);
+      if (c === CLOSE_BRACE) {
+        this.#pos++;
+        return;
+      }
+      const start = this.#pos;
+      if (!isLabelNameStart(c)) this.#fail(`expected a label name, found ${this.#found()}`);
+      this.#pos++;
+      while (this.#pos < this.#end && isLabelNamePart(text.charCodeAt(this.#pos))) this.#pos++;
+      const name = text.slice(start, this.#pos);
+      this.#skipBlanks();
+      if (text.charCodeAt(this.#pos) !== EQUALS || this.#pos >= this.#end) {
+        this.#fail(`expected "=" after label name "${name}", found ${this.#found()}`);
+      }
+      this.#pos++;
+      this.#skipBlanks();
+      if (text.charCodeAt(this.#pos) !== QUOTE || this.#pos >= this.#end) {
+        this.#fail(`expected a quoted value for label "${name}", found ${this.#found()}`);
+      }
+      this.#pos++;
+      labels.push(name, this.#readLabelValue(name));
+      this.#skipBlanks();
+      c = text.charCodeAt(this.#pos);
+      if (c === COMMA && this.#pos < this.#end) {
+        this.#pos++;
+      } else if (c !== CLOSE_BRACE || this.#pos >= this.#end) {
+        this.#fail(`expected "," or "}" after label "${name}", found ${this.#found()}`);
+      }
+    }
+  }
+
+  /** Reads a label value after its opening quote, through its closing quote. */
+  #readLabelValue(name: string): string {
+    const text = this.#text;
+    const start = this.#pos;
+    const close = text.indexOf('"', start);
+    const backslash = text.indexOf("\\", start);
+    if (close !== -1 && close < this.#end && (backslash === -1 || backslash > close)) {
+      this.#pos = close + 1; // the common case: no escapes
+      return text.slice(start, close);
+    }
+    let value = "";
+    let from = start;
+    for (let i = start; i < this.#end; i++) {
+      const c = text.charCodeAt(i);
+      if (c === QUOTE) {
+        this.#pos = i + 1;
+        return value + text.slice(from, i);
+      }
+      if (c !== BACKSLASH) continue;
+      value += text.slice(from, i);
+      const escaped = text.charCodeAt(i + 1);
+      if (escaped === BACKSLASH) value += "\\";
+      else if (escaped === QUOTE) value += '"';
+      else if (escaped === 110) value += "\n"; // n
+      else {
+        this.#fail(
+          `invalid escape "\\${text.slice(i + 1, i + 2)}" in the value of label "${name}"`,
+        );
+      }
+      i++;
+      from = i + 1;
+    }
+    return this.#fail(`unterminated value of label "${name}"`);
+  }
+
+  /** Reads HELP text to the end of the line; only `\\` and `\n` are escapes. */
+  #readHelp(): string {
+    const text = this.#text;
+    const start = this.#pos;
+    const end = this.#end;
+    let help = "";
+    let from = start;
+    for (let i = text.indexOf("\\", start); i !== -1 && i < end; i = text.indexOf("\\", i + 1)) {
+      help += text.slice(from, i);
+      const escaped = text.charCodeAt(i + 1);
+      if (escaped === BACKSLASH) help += "\\";
+      else if (escaped === 110) help += "\n";
+      else this.#fail(`invalid escape "\\${text.slice(i + 1, i + 2)}" in HELP text`);
+      i++;
+      from = i + 1;
+    }
+    this.#pos = end;
+    return help + text.slice(from, end);
+  }
+
+  #readValue(name: string): number {
+    const token = this.#readToken();
+    if (token === "") this.#fail(`missing value for metric "${name}"`);
+    const value = parseFloatStrict(token);
+    if (value === undefined) this.#fail(`invalid value "${token}" for metric "${name}"`);
+    return value;
+  }
+
+  /** Timestamps are checked for syntax and then ignored: an aggregate has no single time. */
+  #readTimestamp(name: string): void {
+    const token = this.#readToken();
+    let i = token.charCodeAt(0) === 45 ? 1 : 0; // -
+    if (i === token.length) this.#fail(`invalid timestamp "${token}" for metric "${name}"`);
+    for (; i < token.length; i++) {
+      const c = token.charCodeAt(i);
+      if (c < 48 || c > 57) this.#fail(`invalid timestamp "${token}" for metric "${name}"`);
+    }
+    this.#skipBlanks();
+    if (this.#pos < this.#end) {
+      this.#fail(`unexpected ${this.#found()} after the timestamp of metric "${name}"`);
+    }
+  }
+
+  #readMetricName(expected: string): string {
+    const text = this.#text;
+    const start = this.#pos;
+    if (start >= this.#end || !isMetricNameStart(text.charCodeAt(start))) {
+      this.#fail(`expected ${expected}, found ${this.#found()}`);
+    }
+    let i = start + 1;
+    while (i < this.#end && isMetricNamePart(text.charCodeAt(i))) i++;
+    this.#pos = i;
+    return text.slice(start, i);
+  }
+
+  /** Reads up to the next blank or the end of the line. */
+  #readToken(): string {
+    const text = this.#text;
+    const start = this.#pos;
+    let i = start;
+    for (; i < this.#end; i++) {
+      const c = text.charCodeAt(i);
+      if (c === SPACE || c === TAB) break;
+    }
+    this.#pos = i;
+    return text.slice(start, i);
+  }
+
+  /** Reads a run of letters (a HELP/TYPE keyword or a type name). */
+  #readWord(): string {
+    const text = this.#text;
+    const start = this.#pos;
+    let i = start;
+    while (i < this.#end && isLabelNamePart(text.charCodeAt(i))) i++;
+    this.#pos = i;
+    return text.slice(start, i);
+  }
+
+  /** Skips spaces and tabs; returns whether any were skipped or the line ended. */
+  #skipBlanks(): boolean {
+    const start = this.#pos;
+    const text = this.#text;
+    while (this.#pos < this.#end) {
+      const c = text.charCodeAt(this.#pos);
+      if (c !== SPACE && c !== TAB) break;
+      this.#pos++;
+    }
+    return this.#pos > start || this.#pos >= this.#end;
+  }
+
+  /** The text at the current position, quoted for a message. */
+  #found(): string {
+    if (this.#pos >= this.#end) return "the end of the line";
+    const c = this.#text.charCodeAt(this.#pos);
+    if (c === LF || c === CR) return "the end of the line";
+    return JSON.stringify(this.#text.slice(this.#pos, Math.min(this.#pos + 16, this.#end)));
+  }
+
+  #fail(message: string): never {
+    throw new ParseError(message, this.#line);
+  }
+}

@@ -1,0 +1,280 @@
+// Builds a validated Push from the samples a parser reads. Every input format feeds this one
+// builder, so grouping labels, series keys and the per-push rules are written once.
+
+import { PushError } from "./errors.ts";
+import {
+  formatValue,
+  type HistogramValue,
+  isLabelName,
+  type Label,
+  labelKey,
+  type MetricType,
+  type Push,
+  type PushFamily,
+  type SeriesValue,
+  type SummaryValue,
+} from "./model.ts";
+
+/** The sample names a family of `type` renders, used to keep families from colliding. */
+export function sampleNames(name: string, type: MetricType): string[] {
+  switch (type) {
+    case "histogram":
+      return [name + "_bucket", name + "_sum", name + "_count"];
+    case "summary":
+      return [name, name + "_sum", name + "_count"];
+    default:
+      return [name];
+  }
+}
+
+/** How a series is written in messages: `name{labels}`. */
+export function seriesName(name: string, key: string): string {
+  return key === "" ? name : `${name}{${key}}`;
+}
+
+interface HistogramDraft {
+  buckets: Map<number, number>;
+  count: number | undefined;
+  sum: number | undefined;
+}
+
+interface SummaryDraft {
+  count: number | undefined;
+  sum: number | undefined;
+}
+
+type DraftValue = number | HistogramDraft | SummaryDraft;
+
+/** A family being built; parsers hold it to add samples without a name lookup per line. */
+export interface FamilyDraft {
+  readonly name: string;
+  readonly type: MetricType;
+  help: string | undefined;
+  readonly series: Map<string, DraftValue>;
+}
+
+/**
+ * Collects the samples of one push. Labels arrive as a flat `[name, value, name, value…]`
+ * array in input order; the builder applies the grouping labels (which override body labels
+ * of the same name), drops empty values, sorts, and keys the series once.
+ *
+ * Errors are thrown as {@linkcode PushError} at the sample that causes them, so a parser can
+ * add its line number.
+ */
+export class PushBuilder {
+  readonly #grouping: readonly Label[];
+  readonly #groupingNames: ReadonlySet<string>;
+  readonly #families = new Map<string, FamilyDraft>();
+
+  /** `grouping` must hold valid, distinct label names (see `grouping.ts`). */
+  constructor(grouping: readonly Label[] = []) {
+    this.#grouping = grouping;
+    this.#groupingNames = new Set(grouping.map(([name]) => name));
+  }
+
+  /** Returns the family `name`, declaring it with `type` if the push has not seen it. */
+  family(name: string, type: MetricType, help?: string): FamilyDraft {
+    let family = this.#families.get(name);
+    if (family === undefined) {
+      family = { name, type, help, series: new Map() };
+      this.#families.set(name, family);
+    } else if (family.type !== type) {
+      throw new PushError(
+        `metric "${name}" is pushed as both ${family.type} and ${type}`,
+        "type_conflict",
+      );
+    } else if (help !== undefined) {
+      family.help = help;
+    }
+    return family;
+  }
+
+  /** Adds the value of a counter, gauge or untyped series. */
+  addValue(family: FamilyDraft, labels: readonly string[], value: number): void {
+    const key = this.seriesKey(labels);
+    if (family.series.has(key)) throw duplicate(family.name, key);
+    if (family.type === "counter" && value < 0) {
+      throw new PushError(
+        `counter ${seriesName(family.name, key)} has negative value ${formatValue(value)}`,
+      );
+    }
+    family.series.set(key, value);
+  }
+
+  /** Adds one cumulative bucket of a histogram series. */
+  addBucket(family: FamilyDraft, labels: readonly string[], le: number, value: number): void {
+    const key = this.seriesKey(labels);
+    const draft = this.#histogram(family, key);
+    if (draft.buckets.has(le)) {
+      throw duplicate(family.name, key, ` with le="${formatValue(le)}"`);
+    }
+    draft.buckets.set(le, value);
+  }
+
+  /** Adds the `_sum` of a histogram or summary series. */
+  addSum(family: FamilyDraft, labels: readonly string[], value: number): void {
+    const key = this.seriesKey(labels);
+    const draft = family.type === "histogram"
+      ? this.#histogram(family, key)
+      : this.#summary(family, key);
+    if (draft.sum !== undefined) throw duplicate(family.name + "_sum", key);
+    draft.sum = value;
+  }
+
+  /** Adds the `_count` of a histogram or summary series. */
+  addCount(family: FamilyDraft, labels: readonly string[], value: number): void {
+    const key = this.seriesKey(labels);
+    const draft = family.type === "histogram"
+      ? this.#histogram(family, key)
+      : this.#summary(family, key);
+    if (draft.count !== undefined) throw duplicate(family.name + "_count", key);
+    draft.count = value;
+  }
+
+  /**
+   * Notes a summary quantile sample. Quantiles are dropped, but the series still exists, so
+   * a summary pushed with quantiles only is reported as missing its `_count`, not ignored.
+   */
+  addQuantile(family: FamilyDraft, labels: readonly string[]): void {
+    this.#summary(family, this.seriesKey(labels));
+  }
+
+  /**
+   * Finishes the push: checks every histogram and summary is complete, drops the `X_created`
+   * families that sit beside a counter, histogram or summary `X`, drops families without
+   * series, and checks that no two families render the same sample name.
+   */
+  finish(): Push {
+    const push: Push = [];
+    const owners = new Map<string, string>();
+    for (const family of this.#families.values()) {
+      if (family.series.size === 0 || this.#isCreatedTimestamp(family)) continue;
+      for (const sample of sampleNames(family.name, family.type)) {
+        const owner = owners.get(sample);
+        if (owner !== undefined) {
+          throw new PushError(
+            `metric "${family.name}" (${family.type}) and metric "${owner}" both write samples named "${sample}"`,
+            "type_conflict",
+          );
+        }
+        owners.set(sample, family.name);
+      }
+      push.push(finishFamily(family));
+    }
+    return push;
+  }
+
+  /**
+   * The canonical key of a sample's labels with the grouping labels applied. Throws on an
+   * invalid or reserved label name and on a name given twice.
+   */
+  seriesKey(labels: readonly string[]): string {
+    const grouping = this.#grouping;
+    if (labels.length === 0) return grouping.length === 0 ? "" : labelKey(grouping);
+    const pairs: Label[] = grouping.slice();
+    for (let i = 0; i < labels.length; i += 2) {
+      const name = labels[i];
+      if (!isLabelName(name)) throw new PushError(`invalid label name "${name}"`);
+      if (name.startsWith("__")) {
+        throw new PushError(`label name "${name}" is reserved: names starting with "__" are`);
+      }
+      for (let j = 0; j < i; j += 2) {
+        if (labels[j] === name) throw new PushError(`label "${name}" is given twice`);
+      }
+      if (!this.#groupingNames.has(name)) pairs.push([name, labels[i + 1]]);
+    }
+    // Insertion sort: label sets are small and often already sorted.
+    for (let i = 1; i < pairs.length; i++) {
+      const pair = pairs[i];
+      let j = i - 1;
+      while (j >= 0 && pairs[j][0] > pair[0]) {
+        pairs[j + 1] = pairs[j];
+        j--;
+      }
+      pairs[j + 1] = pair;
+    }
+    return labelKey(pairs);
+  }
+
+  #histogram(family: FamilyDraft, key: string): HistogramDraft {
+    let draft = family.series.get(key) as HistogramDraft | undefined;
+    if (draft === undefined) {
+      draft = { buckets: new Map(), count: undefined, sum: undefined };
+      family.series.set(key, draft);
+    }
+    return draft;
+  }
+
+  #summary(family: FamilyDraft, key: string): SummaryDraft {
+    let draft = family.series.get(key) as SummaryDraft | undefined;
+    if (draft === undefined) {
+      draft = { count: undefined, sum: undefined };
+      family.series.set(key, draft);
+    }
+    return draft;
+  }
+
+  /**
+   * A creation timestamp cannot be summed, so `X_created` is dropped when it sits beside a
+   * counter, histogram or summary `X`. The Python client writes a counter `X` as `X_total`
+   * with a gauge `X_created`, hence the second lookup.
+   */
+  #isCreatedTimestamp(family: FamilyDraft): boolean {
+    if (!family.name.endsWith("_created")) return false;
+    if (family.type !== "gauge" && family.type !== "untyped") return false;
+    const base = family.name.slice(0, -"_created".length);
+    const owner = this.#families.get(base);
+    if (owner !== undefined && owner.type !== "gauge" && owner.type !== "untyped") return true;
+    return this.#families.get(base + "_total")?.type === "counter";
+  }
+}
+
+function duplicate(name: string, key: string, detail = ""): PushError {
+  return new PushError(`series ${seriesName(name, key)}${detail} appears twice in the push`);
+}
+
+function finishFamily(draft: FamilyDraft): PushFamily {
+  const series = new Map<string, SeriesValue>();
+  for (const [key, value] of draft.series) {
+    if (typeof value === "number") {
+      series.set(key, value);
+    } else if (draft.type === "histogram") {
+      series.set(key, finishHistogram(draft.name, key, value as HistogramDraft));
+    } else {
+      series.set(key, finishSummary(draft.name, key, value as SummaryDraft));
+    }
+  }
+  return { name: draft.name, type: draft.type, help: draft.help, series };
+}
+
+function finishHistogram(name: string, key: string, draft: HistogramDraft): HistogramValue {
+  const what = `histogram ${seriesName(name, key)}`;
+  if (!draft.buckets.has(Infinity)) throw new PushError(`${what} has no le="+Inf" bucket`);
+  if (draft.count === undefined) throw new PushError(`${what} has no _count`);
+  if (draft.sum === undefined) throw new PushError(`${what} has no _sum`);
+  if (!(draft.count >= 0)) {
+    throw new PushError(`${what} has invalid _count ${formatValue(draft.count)}`);
+  }
+  const bounds = [...draft.buckets.keys()].sort((a, b) => a - b);
+  const counts = bounds.map((le) => draft.buckets.get(le)!);
+  for (let i = 0; i < counts.length; i++) {
+    const le = `le="${formatValue(bounds[i])}"`;
+    if (!(counts[i] >= 0)) {
+      throw new PushError(`${what} has invalid count ${formatValue(counts[i])} at ${le}`);
+    }
+    if (i > 0 && counts[i] < counts[i - 1]) {
+      throw new PushError(`${what} is not cumulative: the count falls at ${le}`);
+    }
+  }
+  return { bounds, counts, count: draft.count, sum: draft.sum };
+}
+
+function finishSummary(name: string, key: string, draft: SummaryDraft): SummaryValue {
+  const what = `summary ${seriesName(name, key)}`;
+  if (draft.count === undefined) throw new PushError(`${what} has no _count`);
+  if (draft.sum === undefined) throw new PushError(`${what} has no _sum`);
+  if (!(draft.count >= 0)) {
+    throw new PushError(`${what} has invalid _count ${formatValue(draft.count)}`);
+  }
+  return { count: draft.count, sum: draft.sum };
+}

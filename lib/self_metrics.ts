@@ -1,0 +1,149 @@
+// The gateway's own metrics, served on the lifecycle listener: pushes, samples and rejections
+// by outcome and reason, request durations, scrape render time, store size, build and memory.
+// One instance per gateway, passed to the handlers; no global registry.
+
+import type { RejectionReason } from "./errors.ts";
+import { type HistogramValue, labelKey, type SeriesValue } from "./model.ts";
+import { type RenderableFamily, renderFamily } from "./render.ts";
+import { COMMIT, VERSION } from "./version.ts";
+
+/** The buckets of the duration histograms, in seconds. */
+const DURATION_BUCKETS = [
+  0.0005,
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  Infinity,
+];
+
+/** What the self metrics read from the store at scrape time. */
+export interface StoreStats {
+  readonly seriesCount: number;
+  readonly familyCount: number;
+}
+
+export type PushOutcome = "accepted" | "rejected";
+
+export class SelfMetrics {
+  readonly #pushes = new Map<string, number>();
+  readonly #samples = new Map<string, number>();
+  readonly #rejections = new Map<string, number>();
+  readonly #requestDurations = new Map<string, HistogramValue>();
+  readonly #renderDurations = new Map<string, HistogramValue>();
+  readonly #startTime: number;
+
+  constructor(startTime: number = Date.now()) {
+    this.#startTime = startTime;
+    // Outcomes start at zero so that rate() works from the first scrape.
+    for (const outcome of ["accepted", "rejected"]) {
+      this.#pushes.set(labelKey([["outcome", outcome]]), 0);
+      this.#samples.set(labelKey([["outcome", outcome]]), 0);
+    }
+  }
+
+  /** Counts a push and its samples; a rejected push counts its reason too. */
+  countPush(outcome: PushOutcome, samples: number): void {
+    add(this.#pushes, labelKey([["outcome", outcome]]), 1);
+    add(this.#samples, labelKey([["outcome", outcome]]), samples);
+  }
+
+  /** Counts a refused request (push, delete or any other) by reason. */
+  countRejection(reason: RejectionReason): void {
+    add(this.#rejections, labelKey([["reason", reason]]), 1);
+  }
+
+  observeRequest(handler: string, code: number, seconds: number): void {
+    observe(
+      this.#requestDurations,
+      labelKey([["code", String(code)], ["handler", handler]]),
+      seconds,
+    );
+  }
+
+  observeRender(seconds: number): void {
+    observe(this.#renderDurations, "", seconds);
+  }
+
+  /** The metrics in the text format 0.0.4. */
+  render(store: StoreStats): string {
+    const memory = Deno.memoryUsage();
+    const families: RenderableFamily[] = [
+      counter("pag_pushes_total", "Pushes received, by outcome.", this.#pushes),
+      counter(
+        "pag_samples_total",
+        "Series values in pushes, by outcome of the push.",
+        this.#samples,
+      ),
+      counter("pag_rejections_total", "Requests refused, by reason.", this.#rejections),
+      gauge("pag_series", "Series held in the aggregate.", store.seriesCount),
+      gauge("pag_families", "Metric families held in the aggregate.", store.familyCount),
+      {
+        name: "pag_http_request_duration_seconds",
+        type: "histogram",
+        help: "Time to answer API requests, by handler and status code.",
+        series: this.#requestDurations,
+      },
+      {
+        name: "pag_scrape_render_duration_seconds",
+        type: "histogram",
+        help: "Time to render the aggregate for a scrape.",
+        series: this.#renderDurations,
+      },
+      {
+        name: "pag_build_info",
+        type: "gauge",
+        help: "Build information; the value is always 1.",
+        series: new Map([[
+          labelKey([["commit", COMMIT], ["deno", Deno.version.deno], ["version", VERSION]]),
+          1,
+        ]]),
+      },
+      gauge("process_resident_memory_bytes", "Resident memory size in bytes.", memory.rss),
+      gauge("process_heap_bytes", "JavaScript heap in use, in bytes.", memory.heapUsed),
+      gauge(
+        "process_start_time_seconds",
+        "Start time of the process since the Unix epoch, in seconds.",
+        this.#startTime / 1000,
+      ),
+    ];
+    return families.map(renderFamily).join("");
+  }
+}
+
+function counter(name: string, help: string, series: Map<string, number>): RenderableFamily {
+  return { name, type: "counter", help, series };
+}
+
+function gauge(name: string, help: string, value: number): RenderableFamily {
+  return { name, type: "gauge", help, series: new Map<string, SeriesValue>([["", value]]) };
+}
+
+function add(map: Map<string, number>, key: string, amount: number): void {
+  map.set(key, (map.get(key) ?? 0) + amount);
+}
+
+function observe(map: Map<string, HistogramValue>, key: string, seconds: number): void {
+  let histogram = map.get(key);
+  if (histogram === undefined) {
+    histogram = {
+      bounds: DURATION_BUCKETS,
+      counts: DURATION_BUCKETS.map(() => 0),
+      count: 0,
+      sum: 0,
+    };
+    map.set(key, histogram);
+  }
+  for (let i = 0; i < DURATION_BUCKETS.length; i++) {
+    if (seconds <= DURATION_BUCKETS[i]) histogram.counts[i]++;
+  }
+  histogram.count++;
+  histogram.sum += seconds;
+}

@@ -1,0 +1,178 @@
+import assert from "node:assert/strict";
+import { PushError } from "../lib/errors.ts";
+import type { GaugeBehavior } from "../lib/merge.ts";
+import type { Label } from "../lib/model.ts";
+import { parseText } from "../lib/parse_text.ts";
+import { Store } from "../lib/store.ts";
+
+function storeWith(bodies: string[], gaugeBehavior: GaugeBehavior = "replace"): Store {
+  const store = new Store({ gaugeBehavior });
+  for (const body of bodies) store.apply(parseText(body));
+  return store;
+}
+
+Deno.test("Store.apply() sums counters and untyped series per label set", () => {
+  const store = storeWith([
+    '# TYPE c counter\nc{b="2",a="1"} 1\nu 5\n',
+    '# TYPE c counter\nc{a="1",b="2"} 2\nc{a="3"} 1\nu -2\n',
+  ]);
+  assert.equal(
+    store.render(),
+    '# TYPE c counter\nc{a="1",b="2"} 3\nc{a="3"} 1\n# TYPE u untyped\nu 3\n',
+  );
+  assert.equal(store.seriesCount, 3);
+  assert.equal(store.familyCount, 2);
+});
+
+Deno.test("Store.apply() combines gauges by --gaugeBehavior", async (t) => {
+  const pushes = ["# TYPE g gauge\ng 5\n", "# TYPE g gauge\ng 3\n", "# TYPE g gauge\ng 4\n"];
+  const expected: Record<GaugeBehavior, string> = { replace: "4", sum: "12", max: "5", min: "3" };
+  for (const [behavior, value] of Object.entries(expected)) {
+    await t.step(behavior, () => {
+      const store = storeWith(pushes, behavior as GaugeBehavior);
+      assert.equal(store.render(), `# TYPE g gauge\ng ${value}\n`);
+    });
+  }
+});
+
+Deno.test("Store.apply() merges histograms with the union of bounds, le as a number", () => {
+  const store = storeWith([
+    '# TYPE h histogram\nh_bucket{le="1.0"} 5\nh_bucket{le="+Inf"} 5\nh_sum 2\nh_count 5\n',
+    '# TYPE h histogram\nh_bucket{le="0.5"} 0\nh_bucket{le="1"} 0\nh_bucket{le="2"} 3\nh_bucket{le="+Inf"} 3\nh_sum 4\nh_count 3\n',
+  ]);
+  assert.equal(
+    store.render(),
+    '# TYPE h histogram\nh_bucket{le="0.5"} 0\nh_bucket{le="1"} 5\nh_bucket{le="2"} 8\nh_bucket{le="+Inf"} 8\nh_sum 6\nh_count 8\n',
+  );
+});
+
+Deno.test("Store.apply() keeps only _sum and _count of summaries, from the first push on", () => {
+  const store = storeWith([
+    '# TYPE s summary\ns{quantile="0.9"} 7\ns_sum 10\ns_count 2\n',
+    '# TYPE s summary\ns{quantile="0.9"} 1\ns_sum 1\ns_count 1\n',
+  ]);
+  assert.equal(store.render(), "# TYPE s summary\ns_sum 11\ns_count 3\n");
+});
+
+Deno.test("Store.apply() keeps the latest HELP", () => {
+  const store = storeWith(["# HELP c old\n# TYPE c counter\nc 1\n", "# TYPE c counter\nc 1\n"]);
+  assert.equal(store.render(), "# HELP c old\n# TYPE c counter\nc 2\n");
+  store.apply(parseText("# HELP c new\n# TYPE c counter\nc 1\n"));
+  assert.equal(store.render(), "# HELP c new\n# TYPE c counter\nc 3\n");
+});
+
+Deno.test("Store.apply() lets a sample without TYPE join a stored counter or gauge", () => {
+  const store = storeWith(["# TYPE c counter\nc 1\n# TYPE g gauge\ng 1\n", "c 2\ng 7\n"]);
+  assert.equal(store.render(), "# TYPE c counter\nc 3\n# TYPE g gauge\ng 7\n");
+  assert.throws(() => store.apply(parseText("c -1\n")), {
+    name: "PushError",
+    message: "counter c has negative value -1",
+  });
+});
+
+Deno.test("Store.apply() refuses a push whole and leaves the store byte-for-byte unchanged", async (t) => {
+  const initial = [
+    '# TYPE c counter\nc{a="1"} 1\n# TYPE g gauge\ng 2\n',
+    '# TYPE h histogram\nh_bucket{le="1"} 1\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 1\n',
+  ];
+  // Each push is valid up to its last family, which the store must refuse.
+  const cases: [string, string, string][] = [
+    [
+      "a type that differs from the store",
+      '# TYPE c counter\nc{a="1"} 5\n# TYPE new counter\nnew 1\n# TYPE g counter\ng 1\n',
+      'metric "g" is a gauge in the gateway, the push has it as counter',
+    ],
+    [
+      "a histogram pushed as a gauge",
+      "# TYPE c counter\nc 1\n# TYPE h gauge\nh 1\n",
+      'metric "h" is a histogram in the gateway, the push has it as gauge',
+    ],
+    [
+      "a new family that would write a stored sample name",
+      "# TYPE c counter\nc 1\n# TYPE h_count gauge\nh_count 1\n",
+      'metric "h_count" (gauge) would write samples named "h_count", which histogram "h" in the gateway already writes',
+    ],
+    [
+      "an untyped sample joining a counter with a negative value",
+      '# TYPE g gauge\ng 9\nc{a="1"} -1\n',
+      'counter c{a="1"} has negative value -1',
+    ],
+  ];
+  for (const [name, body, message] of cases) {
+    await t.step(name, () => {
+      const store = storeWith(initial);
+      const before = store.render();
+      const counts = [store.seriesCount, store.familyCount];
+      assert.throws(() => store.apply(parseText(body)), (error) => {
+        assert.ok(error instanceof PushError);
+        assert.equal(error.message, message);
+        return true;
+      });
+      assert.equal(store.render(), before);
+      assert.deepEqual([store.seriesCount, store.familyCount], counts);
+    });
+  }
+});
+
+Deno.test("Store.apply() never modifies the push it is given", () => {
+  const push = parseText(
+    '# TYPE h histogram\nh_bucket{le="1"} 1\nh_bucket{le="+Inf"} 2\nh_sum 1\nh_count 2\n',
+  );
+  const store = new Store({ gaugeBehavior: "replace" });
+  store.apply(push);
+  store.apply(push);
+  assert.deepEqual(push[0].series.get(""), {
+    bounds: [1, Infinity],
+    counts: [1, 2],
+    count: 2,
+    sum: 1,
+  });
+  assert.match(store.render(), /h_bucket\{le="\+Inf"\} 4\n/);
+});
+
+Deno.test("Store.delete() removes the series that hold every given label", async (t) => {
+  const body =
+    '# TYPE c counter\nc{job="a",x="1"} 1\nc{job="a",x="2"} 1\nc{job="b"} 1\n# TYPE g gauge\ng{job="a"} 1\n';
+  // [name, match, remaining rendering, removed]
+  const cases: [string, Label[], string, number][] = [
+    ["one label across families", [["job", "a"]], '# TYPE c counter\nc{job="b"} 1\n', 3],
+    [
+      "two labels",
+      [["job", "a"], ["x", "2"]],
+      '# TYPE c counter\nc{job="a",x="1"} 1\nc{job="b"} 1\n# TYPE g gauge\ng{job="a"} 1\n',
+      1,
+    ],
+    [
+      "an empty value matches the label's absence",
+      [["job", "a"], ["x", ""]],
+      '# TYPE c counter\nc{job="a",x="1"} 1\nc{job="a",x="2"} 1\nc{job="b"} 1\n',
+      1,
+    ],
+    ["nothing matching", [["job", "z"]], body, 0],
+  ];
+  for (const [name, match, expected, removed] of cases) {
+    await t.step(name, () => {
+      const store = storeWith([body]);
+      assert.equal(store.delete(match), removed);
+      assert.equal(store.render(), expected);
+      assert.equal(store.seriesCount, 4 - removed);
+    });
+  }
+});
+
+Deno.test("Store.delete() frees the sample names of a removed family", () => {
+  const store = storeWith([
+    '# TYPE h histogram\nh_bucket{job="a",le="+Inf"} 1\nh_sum{job="a"} 1\nh_count{job="a"} 1\n',
+  ]);
+  store.delete([["job", "a"]]);
+  assert.equal(store.familyCount, 0);
+  store.apply(parseText("# TYPE h_sum gauge\nh_sum 1\n"));
+  assert.equal(store.render(), "# TYPE h_sum gauge\nh_sum 1\n");
+});
+
+Deno.test("Store.render() sorts families and series whatever the push order", () => {
+  const a = storeWith(['b{x="2"} 1\nb{x="1"} 1\na 1\n']);
+  const b = storeWith(['a 1\nb{x="1"} 1\n', 'b{x="2"} 1\n']);
+  assert.equal(a.render(), b.render());
+  assert.equal(a.render(), '# TYPE a untyped\na 1\n# TYPE b untyped\nb{x="1"} 1\nb{x="2"} 1\n');
+});
