@@ -39,7 +39,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       strict: true,
     }));
   } catch (error) {
-    io.stderr(`${NAME}: ${(error as Error).message}; see --help\n`);
+    io.stderr(`${NAME}: ${describeArgsError(error as Error & { code?: string })}; see --help\n`);
     return 2;
   }
   const command = positionals[0] ?? "start";
@@ -74,6 +74,7 @@ async function start(config: ReturnType<typeof loadConfig>, io: CliIo): Promise<
   const logger = createLogger({ level: config.logLevel, format: config.logFormat });
   const store = new Store({ gaugeBehavior: config.gaugeBehavior });
   const metrics = new SelfMetrics();
+  let ready = true;
   const servers = startServers({
     apiListen: config.apiListen,
     lifecycleListen: config.lifecycleListen,
@@ -85,7 +86,7 @@ async function start(config: ReturnType<typeof loadConfig>, io: CliIo): Promise<
       authUsers: config.authUsers,
       maxBodyBytes: config.maxBodyBytes,
     }),
-    lifecycle: createLifecycleHandler({ store, metrics, isReady: () => true }),
+    lifecycle: createLifecycleHandler({ store, metrics, isReady: () => ready }),
     logger,
   });
   logger.info("started", {
@@ -95,9 +96,19 @@ async function start(config: ReturnType<typeof loadConfig>, io: CliIo): Promise<
   });
   const signal = await io.stopSignal();
   logger.info("shutting down: finishing in-flight requests", { signal });
+  ready = false;
   await servers.shutdown();
   logger.info("stopped");
   return 0;
+}
+
+/** A one-line reason for a parseArgs error, which node:util words at length. */
+function describeArgsError(error: Error & { code?: string }): string {
+  const flag = error.message.match(/'(-[^' ]+)/)?.[1];
+  if (flag === undefined) return error.message;
+  if (error.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return `unknown flag ${flag}`;
+  if (error.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") return `flag ${flag} needs a value`;
+  return error.message;
 }
 
 /** The `--help` text: every flag with its default and environment variable. */

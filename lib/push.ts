@@ -66,9 +66,10 @@ export class PushBuilder {
   readonly #groupingNames: ReadonlySet<string>;
   readonly #families = new Map<string, FamilyDraft>();
 
-  /** `grouping` must hold valid, distinct label names (see `grouping.ts`). */
+  /** `grouping` must hold valid, distinct label names (see `grouping.ts`), in any order. */
   constructor(grouping: readonly Label[] = []) {
-    this.#grouping = grouping;
+    // Sorted once here, so that a sample without labels of its own is keyed canonically too.
+    this.#grouping = grouping.toSorted(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     this.#groupingNames = new Set(grouping.map(([name]) => name));
   }
 

@@ -11,13 +11,18 @@ export interface ServerOptions {
   api: Handler;
   lifecycle: Handler;
   logger: Logger;
+  /** How long shutdown waits for API requests in flight; 10 s by default. */
+  drainTimeoutMs?: number;
 }
 
 export interface Servers {
   /** The address each listener is bound to, with the real port when 0 was asked for. */
   readonly apiAddress: Deno.NetAddr;
   readonly lifecycleAddress: Deno.NetAddr;
-  /** Stops accepting connections, lets in-flight requests finish, then resolves. */
+  /**
+   * Stops taking API requests (new ones get 503 with `Connection: close`), waits for those in
+   * flight to finish, then closes both listeners.
+   */
   shutdown(): Promise<void>;
 }
 
@@ -32,7 +37,8 @@ export class ListenError extends Error {
 /** Starts both listeners; if the second fails to bind, the first is closed again. */
 export function startServers(options: ServerOptions): Servers {
   const { logger } = options;
-  const api = listen("api", options.apiListen, options.api, logger);
+  const drain = createDrain(options.api);
+  const api = listen("api", options.apiListen, drain.handler, logger);
   let lifecycle: Deno.HttpServer<Deno.NetAddr>;
   try {
     lifecycle = listen("lifecycle", options.lifecycleListen, options.lifecycle, logger);
@@ -44,7 +50,46 @@ export function startServers(options: ServerOptions): Servers {
     apiAddress: api.addr,
     lifecycleAddress: lifecycle.addr,
     async shutdown() {
+      // Deno's server.shutdown() cancels request bodies that are still being read, so the
+      // requests in flight are let finish first.
+      const finished = await drain.drain(options.drainTimeoutMs ?? 10_000);
+      if (!finished) logger.warn("shutdown: requests still in flight after the drain timeout");
       await Promise.all([api.shutdown(), lifecycle.shutdown()]);
+    },
+  };
+}
+
+/** Counts requests in flight so that shutdown can wait for them. */
+function createDrain(handler: Handler) {
+  let inFlight = 0;
+  let draining = false;
+  let idle: (() => void) | undefined;
+  return {
+    async handler(request: Request): Promise<Response> {
+      if (draining) {
+        return new Response("the gateway is shutting down; retry elsewhere or later\n", {
+          status: 503,
+          headers: { "Content-Type": "text/plain; charset=utf-8", "Connection": "close" },
+        });
+      }
+      inFlight++;
+      try {
+        return await handler(request);
+      } finally {
+        if (--inFlight === 0) idle?.();
+      }
+    },
+    /** Resolves true once nothing is in flight, false if the timeout came first. */
+    drain(timeoutMs: number): Promise<boolean> {
+      draining = true;
+      if (inFlight === 0) return Promise.resolve(true);
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(false), timeoutMs);
+        idle = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+      });
     },
   };
 }

@@ -148,9 +148,12 @@ Deno.test("parseText() applies grouping labels, which override body labels", () 
   );
 });
 
-Deno.test("parseText() keys series by sorted labels", () => {
-  const push = parseText('a{b="2",a="1"} 1\n');
+Deno.test("parseText() keys series by sorted labels, grouping labels included", () => {
+  const push = parseText('a{b="2",a="1"} 1\nc 1\n');
   assert.deepEqual([...push[0].series.keys()], ['a="1",b="2"']);
+  const grouped = parseText('a{b="2",a="1"} 1\nc 1\n', [["job", "j"], ["instance", "i"]]);
+  assert.deepEqual([...grouped[0].series.keys()], ['a="1",b="2",instance="i",job="j"']);
+  assert.deepEqual([...grouped[1].series.keys()], ['instance="i",job="j"']);
 });
 
 Deno.test("parseText() rejects invalid bodies with the line and the problem", async (t) => {

@@ -1,0 +1,371 @@
+import assert from "node:assert/strict";
+import { gzipSync } from "node:zlib";
+import { acceptsGzip, type ApiOptions, createApiHandler } from "../lib/api.ts";
+import { createLogger } from "../lib/log.ts";
+import { SelfMetrics } from "../lib/self_metrics.ts";
+import { Store } from "../lib/store.ts";
+
+const BASE = "http://gateway.test";
+
+interface Gateway {
+  handle: (request: Request) => Promise<Response>;
+  store: Store;
+  metrics: SelfMetrics;
+}
+
+function gateway(options: Partial<ApiOptions> = {}): Gateway {
+  const store = new Store({ gaugeBehavior: "replace" });
+  const metrics = new SelfMetrics();
+  const handle = createApiHandler({
+    store,
+    metrics,
+    logger: createLogger({ level: "error", format: "text", write: () => {} }),
+    cors: { allowAll: true, origins: new Set() },
+    authUsers: new Map(),
+    maxBodyBytes: 1024,
+    ...options,
+  });
+  return { handle, store, metrics };
+}
+
+function gzip(data: string | Uint8Array): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(gzipSync(data));
+}
+
+function push(path: string, body: BodyInit, init: RequestInit = {}): Request {
+  return new Request(BASE + path, { method: "POST", body, ...init });
+}
+
+async function scrape(gw: Gateway): Promise<string> {
+  const response = await gw.handle(new Request(BASE + "/metrics"));
+  assert.equal(response.status, 200);
+  return await response.text();
+}
+
+/** The value of one self metric series, e.g. `pag_rejections_total{reason="parse"}`. */
+function selfMetric(gw: Gateway, series: string): number | undefined {
+  const text = gw.metrics.render({ seriesCount: 0, familyCount: 0 });
+  const line = text.split("\n").find((l) => l.startsWith(series + " "));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+Deno.test("POST and PUT /metrics/job/<job> aggregate and answer 202 with no body", async () => {
+  const gw = gateway();
+  for (const method of ["POST", "PUT"]) {
+    const response = await gw.handle(
+      push("/metrics/job/batch", "# TYPE c counter\nc 2\n", { method }),
+    );
+    assert.equal(response.status, 202);
+    assert.equal(await response.text(), "");
+  }
+  assert.equal(await scrape(gw), '# TYPE c counter\nc{job="batch"} 4\n');
+  assert.equal(selfMetric(gw, 'pag_pushes_total{outcome="accepted"}'), 2);
+  assert.equal(selfMetric(gw, 'pag_samples_total{outcome="accepted"}'), 2);
+});
+
+Deno.test("a push to /metrics and /metrics/ takes no grouping labels", async () => {
+  const gw = gateway();
+  assert.equal((await gw.handle(push("/metrics", "a 1\n"))).status, 202);
+  assert.equal((await gw.handle(push("/metrics/", "a 1\n"))).status, 202);
+  assert.equal(await scrape(gw), "# TYPE a untyped\na 2\n");
+});
+
+Deno.test("path labels are decoded, override body labels, and accept @base64", async () => {
+  const gw = gateway();
+  const body = 'a{job="body",instance="i",x="1"} 1\n';
+  await gw.handle(push("/metrics/job/a%2Fb+c/instance@base64/L3Zhci90bXA", body));
+  assert.equal(await scrape(gw), '# TYPE a untyped\na{instance="/var/tmp",job="a/b c",x="1"} 1\n');
+});
+
+Deno.test("the text format is parsed whatever the Content-Type says", async () => {
+  const gw = gateway();
+  for (const type of ["text/plain", "application/json", "application/x-www-form-urlencoded"]) {
+    const response = await gw.handle(
+      push("/metrics", "a 1\n", { headers: { "content-type": type } }),
+    );
+    assert.equal(response.status, 202, type);
+  }
+  assert.equal(await scrape(gw), "# TYPE a untyped\na 3\n");
+});
+
+Deno.test("a refused push is a plain-text 400 that names the problem and changes nothing", async (t) => {
+  // [name, path, body, status, message, rejection reason]
+  const cases: [string, string, BodyInit, number, string, string][] = [
+    [
+      "a syntax error",
+      "/metrics",
+      "c 1\nc{ 2\n",
+      400,
+      'line 2: expected a label name, found "2"',
+      "parse",
+    ],
+    [
+      "a negative counter",
+      "/metrics",
+      "# TYPE c counter\nc -1\n",
+      400,
+      "line 2: counter c has negative value -1",
+      "invalid_push",
+    ],
+    [
+      "a type conflict",
+      "/metrics",
+      "# TYPE c gauge\nc 1\n",
+      400,
+      'metric "c" is a counter in the gateway, the push has it as gauge',
+      "type_conflict",
+    ],
+    [
+      "a bad path",
+      "/metrics/job",
+      "c 1\n",
+      400,
+      'the path must hold label name and value pairs, "job" has no value',
+      "bad_path",
+    ],
+    [
+      "invalid UTF-8",
+      "/metrics",
+      new Uint8Array([0x61, 0x7b, 0x78, 0x3d, 0x22, 0xff, 0x22, 0x7d, 0x20, 0x31]),
+      400,
+      "body is not valid UTF-8",
+      "bad_encoding",
+    ],
+    [
+      "an incomplete histogram",
+      "/metrics",
+      '# TYPE h histogram\nh_bucket{le="+Inf"} 1\n',
+      400,
+      "histogram h has no _count",
+      "invalid_push",
+    ],
+  ];
+  for (const [name, path, body, status, message, reason] of cases) {
+    await t.step(name, async () => {
+      const gw = gateway();
+      await gw.handle(push("/metrics", "# TYPE c counter\nc 5\n"));
+      const before = await scrape(gw);
+      const response = await gw.handle(push(path, body));
+      assert.equal(response.status, status);
+      assert.equal(response.headers.get("content-type"), "text/plain; charset=utf-8");
+      assert.equal(await response.text(), message + "\n");
+      assert.equal(await scrape(gw), before);
+      assert.equal(selfMetric(gw, `pag_rejections_total{reason="${reason}"}`), 1);
+      assert.equal(selfMetric(gw, 'pag_pushes_total{outcome="rejected"}'), 1);
+    });
+  }
+});
+
+Deno.test("a gzip body is inflated; a corrupt one is a 400", async () => {
+  const gw = gateway();
+  const gzipped = gzip("# TYPE c counter\nc 7\n");
+  const ok = await gw.handle(
+    push("/metrics", gzipped, { headers: { "content-encoding": "gzip" } }),
+  );
+  assert.equal(ok.status, 202);
+  assert.equal(await scrape(gw), "# TYPE c counter\nc 7\n");
+  const bad = await gw.handle(
+    push("/metrics", new Uint8Array([31, 139, 8, 0, 1, 2, 3]), {
+      headers: { "content-encoding": "gzip" },
+    }),
+  );
+  assert.equal(bad.status, 400);
+  assert.equal(await bad.text(), "body is not valid gzip\n");
+  assert.equal(await scrape(gw), "# TYPE c counter\nc 7\n");
+});
+
+Deno.test("a body over --maxBodyBytes is a 413, also after gzip inflation", async () => {
+  const gw = gateway({ maxBodyBytes: 100 });
+  const big = "a 1\n" + "# padding\n".repeat(20);
+  const plain = await gw.handle(push("/metrics", big));
+  assert.equal(plain.status, 413);
+  assert.equal(await plain.text(), "body exceeds the limit of 100 bytes\n");
+  // 1 MB of zeros gzips to about 1 KB: a small bomb.
+  const bomb = gzip(new Uint8Array(1_000_000));
+  assert.ok(bomb.byteLength < 100_000);
+  const inflated = await gw.handle(
+    push("/metrics", bomb, { headers: { "content-encoding": "gzip" } }),
+  );
+  assert.equal(inflated.status, 413);
+  assert.equal(selfMetric(gw, 'pag_rejections_total{reason="body_too_large"}'), 2);
+  assert.equal(await scrape(gw), "");
+});
+
+Deno.test("an unknown Content-Encoding and not-yet-supported media types are 415s", async () => {
+  const gw = gateway();
+  const br = await gw.handle(push("/metrics", "a 1\n", { headers: { "content-encoding": "br" } }));
+  assert.equal(br.status, 415);
+  assert.equal(await br.text(), 'unsupported Content-Encoding "br": send gzip or no encoding\n');
+  const proto = await gw.handle(push("/metrics", "x", {
+    headers: {
+      "content-type":
+        "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited",
+    },
+  }));
+  assert.equal(proto.status, 415);
+  assert.equal(
+    await proto.text(),
+    "protobuf bodies are not supported yet: send the text format 0.0.4\n",
+  );
+  assert.equal(await scrape(gw), "");
+});
+
+Deno.test("DELETE /metrics/<labels> removes matching series and answers 202", async () => {
+  const gw = gateway();
+  await gw.handle(push("/metrics/job/a", "x 1\n"));
+  await gw.handle(push("/metrics/job/b", "x 1\n"));
+  const response = await gw.handle(new Request(BASE + "/metrics/job/a", { method: "DELETE" }));
+  assert.equal(response.status, 202);
+  assert.equal(await scrape(gw), '# TYPE x untyped\nx{job="b"} 1\n');
+});
+
+Deno.test("GET /metrics serves text 0.0.4, gzip when asked, and HEAD without a body", async () => {
+  const gw = gateway();
+  await gw.handle(push("/metrics", 'a{x="q\\"\\\\"} 1\n'));
+  const plain = await gw.handle(new Request(BASE + "/metrics"));
+  assert.equal(plain.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+  assert.equal(plain.headers.get("content-encoding"), null);
+  const expected = '# TYPE a untyped\na{x="q\\"\\\\"} 1\n';
+  assert.equal(await plain.text(), expected);
+
+  const zipped = await gw.handle(
+    new Request(BASE + "/metrics", { headers: { "accept-encoding": "gzip, deflate" } }),
+  );
+  assert.equal(zipped.headers.get("content-encoding"), "gzip");
+  const inflated = zipped.body!.pipeThrough(new DecompressionStream("gzip"));
+  assert.equal(await new Response(inflated).text(), expected);
+
+  const head = await gw.handle(new Request(BASE + "/metrics", { method: "HEAD" }));
+  assert.equal(head.status, 200);
+  assert.equal(head.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+  assert.equal(await head.text(), "");
+});
+
+Deno.test("acceptsGzip() honours q=0", () => {
+  assert.ok(acceptsGzip("gzip"));
+  assert.ok(acceptsGzip("br;q=1, gzip;q=0.5"));
+  assert.ok(acceptsGzip("*"));
+  assert.ok(!acceptsGzip("gzip;q=0"));
+  assert.ok(!acceptsGzip("identity"));
+  assert.ok(!acceptsGzip(null));
+});
+
+Deno.test("unknown paths are 404 and wrong methods 405 with Allow", async (t) => {
+  // [method, path, status, Allow]
+  const cases: [string, string, number, string | null][] = [
+    ["GET", "/", 404, null],
+    ["POST", "/other", 404, null],
+    ["GET", "/metricsfoo", 404, null],
+    ["PATCH", "/metrics", 405, "GET, HEAD, POST, PUT, OPTIONS"],
+    ["DELETE", "/metrics", 405, "GET, HEAD, POST, PUT, OPTIONS"],
+    ["GET", "/metrics/job/a", 405, "POST, PUT, DELETE, OPTIONS"],
+  ];
+  const gw = gateway();
+  for (const [method, path, status, allow] of cases) {
+    await t.step(`${method} ${path}`, async () => {
+      const response = await gw.handle(new Request(BASE + path, { method }));
+      assert.equal(response.status, status);
+      assert.equal(response.headers.get("allow"), allow);
+      assert.match(await response.text(), status === 404 ? /^not found: / : / is not allowed on /);
+    });
+  }
+});
+
+Deno.test("--AuthUsers guards pushes and deletes, not the scrape", async () => {
+  const gw = gateway({ authUsers: new Map([["alice", "s3cr=t"], ["bob", "pw"]]) });
+  const basic = (credentials: string) => ({ authorization: "Basic " + btoa(credentials) });
+  const cases: [HeadersInit, number][] = [
+    [{}, 401],
+    [basic("alice:wrong"), 401],
+    [basic("carol:pw"), 401],
+    [basic("bob:s3cr=t"), 401],
+    [{ authorization: "Bearer x" }, 401],
+    [{ authorization: "Basic !!!" }, 401],
+    [basic("alice:s3cr=t"), 202],
+    [basic("bob:pw"), 202],
+  ];
+  for (const [headers, status] of cases) {
+    const response = await gw.handle(push("/metrics", "a 1\n", { headers }));
+    assert.equal(response.status, status, JSON.stringify(headers));
+    if (status === 401) {
+      assert.equal(
+        response.headers.get("www-authenticate"),
+        'Basic realm="prom-aggregation-gateway", charset="UTF-8"',
+      );
+    }
+  }
+  const unauthorizedDelete = await gw.handle(
+    new Request(BASE + "/metrics/job/a", { method: "DELETE" }),
+  );
+  assert.equal(unauthorizedDelete.status, 401);
+  assert.equal(await scrape(gw), "# TYPE a untyped\na 2\n");
+  assert.equal(selfMetric(gw, 'pag_rejections_total{reason="unauthorized"}'), 7);
+});
+
+Deno.test("--cors with a list allows those origins, answers preflights, and refuses others", async () => {
+  const gw = gateway({ cors: { allowAll: false, origins: new Set(["https://app.example"]) } });
+  const preflight = await gw.handle(
+    new Request(BASE + "/metrics/job/web", {
+      method: "OPTIONS",
+      headers: {
+        origin: "https://app.example",
+        "access-control-request-method": "PUT",
+        "access-control-request-headers": "authorization, content-type",
+      },
+    }),
+  );
+  assert.equal(preflight.status, 204);
+  assert.equal(preflight.headers.get("access-control-allow-origin"), "https://app.example");
+  assert.match(preflight.headers.get("access-control-allow-methods")!, /PUT/);
+  assert.equal(
+    preflight.headers.get("access-control-allow-headers"),
+    "authorization, content-type",
+  );
+  assert.equal(preflight.headers.get("vary"), "Origin");
+
+  const allowed = await gw.handle(
+    push("/metrics", "a 1\n", { headers: { origin: "https://app.example" } }),
+  );
+  assert.equal(allowed.status, 202);
+  assert.equal(allowed.headers.get("access-control-allow-origin"), "https://app.example");
+
+  for (const method of ["POST", "OPTIONS"]) {
+    const refused = await gw.handle(
+      push("/metrics", "a 1\n", { method, headers: { origin: "https://evil.example" } }),
+    );
+    assert.equal(refused.status, 403, method);
+    assert.equal(await refused.text(), "origin https://evil.example is not allowed (--cors)\n");
+    assert.equal(refused.headers.get("access-control-allow-origin"), null);
+  }
+  assert.equal(await scrape(gw), "# TYPE a untyped\na 1\n");
+  assert.equal(selfMetric(gw, 'pag_rejections_total{reason="origin_not_allowed"}'), 2);
+});
+
+Deno.test("--cors * allows any origin", async () => {
+  const gw = gateway();
+  const response = await gw.handle(
+    push("/metrics", "a 1\n", { headers: { origin: "https://any.example" } }),
+  );
+  assert.equal(response.status, 202);
+  assert.equal(response.headers.get("access-control-allow-origin"), "*");
+});
+
+Deno.test("request durations are recorded by handler and status code", async () => {
+  const gw = gateway();
+  await gw.handle(push("/metrics", "a 1\n"));
+  await gw.handle(new Request(BASE + "/nope"));
+  await scrape(gw);
+  assert.equal(
+    selfMetric(gw, 'pag_http_request_duration_seconds_count{code="202",handler="push"}'),
+    1,
+  );
+  assert.equal(
+    selfMetric(gw, 'pag_http_request_duration_seconds_count{code="404",handler="not_found"}'),
+    1,
+  );
+  assert.equal(
+    selfMetric(gw, 'pag_http_request_duration_seconds_count{code="200",handler="scrape"}'),
+    1,
+  );
+  assert.equal(selfMetric(gw, "pag_scrape_render_duration_seconds_count"), 1);
+});

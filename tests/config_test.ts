@@ -1,0 +1,101 @@
+import assert from "node:assert/strict";
+import { ConfigError, FLAGS, loadConfig, parseListenAddress } from "../lib/config.ts";
+
+Deno.test("loadConfig() uses the defaults of the flag table", () => {
+  const config = loadConfig({}, {});
+  assert.deepEqual(config, {
+    apiListen: { hostname: undefined, port: 8080 },
+    lifecycleListen: { hostname: undefined, port: 8888 },
+    cors: { allowAll: true, origins: new Set() },
+    authUsers: new Map(),
+    gaugeBehavior: "replace",
+    logLevel: "info",
+    logFormat: "text",
+    maxBodyBytes: 8 * 1024 * 1024,
+  });
+});
+
+Deno.test("loadConfig() reads PAG_<FLAGNAME> and lets an explicit flag win", () => {
+  const env = {
+    PAG_APILISTEN: "127.0.0.1:9000",
+    PAG_GAUGEBEHAVIOR: "max",
+    PAG_AUTHUSERS: "a=1,b=2=3",
+    PAG_CORS: "https://a.example,http://b.example:8080",
+  };
+  const config = loadConfig({ gaugeBehavior: "min" }, env);
+  assert.deepEqual(config.apiListen, { hostname: "127.0.0.1", port: 9000 });
+  assert.equal(config.gaugeBehavior, "min");
+  assert.deepEqual(config.authUsers, new Map([["a", "1"], ["b", "2=3"]]));
+  assert.deepEqual(config.cors, {
+    allowAll: false,
+    origins: new Set(["https://a.example", "http://b.example:8080"]),
+  });
+});
+
+Deno.test("loadConfig() joins a repeated --AuthUsers", () => {
+  const config = loadConfig({ AuthUsers: ["a=1", "b=2,c=3"] }, {});
+  assert.deepEqual([...config.authUsers.keys()], ["a", "b", "c"]);
+});
+
+Deno.test("every flag has a PAG_ variable that loadConfig() reads", () => {
+  for (const flag of FLAGS) {
+    const env = { [`PAG_${flag.name.toUpperCase()}`]: "%bad%" };
+    assert.throws(() => loadConfig({}, env), ConfigError, flag.name);
+  }
+});
+
+Deno.test("loadConfig() refuses bad values with a message naming the flag or variable", async (t) => {
+  // [flags, env, exact message]
+  const cases: [Record<string, string>, Record<string, string>, string][] = [
+    [{ gaugeBehavior: "avg" }, {}, '--gaugeBehavior: "avg" is not one of replace, sum, max, min'],
+    [
+      {},
+      { PAG_GAUGEBEHAVIOR: "avg" },
+      'PAG_GAUGEBEHAVIOR: "avg" is not one of replace, sum, max, min',
+    ],
+    [{ logLevel: "trace" }, {}, '--logLevel: "trace" is not one of debug, info, warn, error'],
+    [{ logFormat: "xml" }, {}, '--logFormat: "xml" is not one of text, json'],
+    [{ apiListen: "8080" }, {}, '--apiListen: "8080" is not host:port or :port'],
+    [{ apiListen: ":http" }, {}, '--apiListen: ":http" has no valid port (0 to 65535)'],
+    [
+      { lifecycleListen: ":70000" },
+      {},
+      '--lifecycleListen: ":70000" has no valid port (0 to 65535)',
+    ],
+    [
+      { apiListen: "::1:80" },
+      {},
+      '--apiListen: "::1:80": write an IPv6 address in brackets, as [::1]:8080',
+    ],
+    [{ AuthUsers: "alice" }, {}, '--AuthUsers: "alice" is not user=password'],
+    [{ AuthUsers: "=pw" }, {}, '--AuthUsers: "=pw" is not user=password'],
+    [{ AuthUsers: "a=1,a=2" }, {}, '--AuthUsers: user "a" is given twice'],
+    [
+      { cors: "example.com" },
+      {},
+      '--cors: "example.com" is not an origin such as https://example.com:8443',
+    ],
+    [
+      { cors: "https://a.example/" },
+      {},
+      '--cors: "https://a.example/" is not an origin such as https://example.com:8443',
+    ],
+    [{ cors: "*,https://a.example" }, {}, '--cors: "*" cannot be combined with origins'],
+    [{ cors: "" }, {}, "--cors: give * or at least one origin"],
+    [{ maxBodyBytes: "1.5" }, {}, '--maxBodyBytes: "1.5" is not a positive whole number'],
+    [{ maxBodyBytes: "0" }, {}, '--maxBodyBytes: "0" is not a positive whole number'],
+  ];
+  for (const [flags, env, message] of cases) {
+    await t.step(
+      message,
+      () => assert.throws(() => loadConfig(flags, env), { name: "ConfigError", message }),
+    );
+  }
+});
+
+Deno.test("parseListenAddress() reads host:port forms", () => {
+  assert.deepEqual(parseListenAddress(":0"), { hostname: undefined, port: 0 });
+  assert.deepEqual(parseListenAddress("localhost:80"), { hostname: "localhost", port: 80 });
+  assert.deepEqual(parseListenAddress("[::1]:9"), { hostname: "::1", port: 9 });
+  assert.deepEqual(parseListenAddress("0.0.0.0:65535"), { hostname: "0.0.0.0", port: 65535 });
+});

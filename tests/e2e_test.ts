@@ -1,0 +1,107 @@
+// End-to-end over real sockets: the real handlers behind startServers on free ports.
+
+import assert from "node:assert/strict";
+import { gzipSync } from "node:zlib";
+import { createApiHandler } from "../lib/api.ts";
+import { loadConfig } from "../lib/config.ts";
+import { createLifecycleHandler } from "../lib/lifecycle.ts";
+import { createLogger } from "../lib/log.ts";
+import { SelfMetrics } from "../lib/self_metrics.ts";
+import { startServers } from "../lib/server.ts";
+import { Store } from "../lib/store.ts";
+
+async function startInProcess(flags: Record<string, string> = {}) {
+  const config = loadConfig(
+    { apiListen: "127.0.0.1:0", lifecycleListen: "127.0.0.1:0", ...flags },
+    {},
+  );
+  const logger = createLogger({ level: "error", format: "text", write: () => {} });
+  const store = new Store({ gaugeBehavior: config.gaugeBehavior });
+  const metrics = new SelfMetrics();
+  const servers = startServers({
+    apiListen: config.apiListen,
+    lifecycleListen: config.lifecycleListen,
+    api: createApiHandler({ store, metrics, logger, ...config }),
+    lifecycle: createLifecycleHandler({ store, metrics, isReady: () => true }),
+    logger,
+  });
+  const url = (address: Deno.NetAddr) =>
+    address.hostname.includes(":")
+      ? `http://[${address.hostname}]:${address.port}`
+      : `http://${address.hostname}:${address.port}`;
+  return {
+    servers,
+    api: url(servers.apiAddress),
+    lifecycle: url(servers.lifecycleAddress),
+    [Symbol.asyncDispose]: () => servers.shutdown(),
+  };
+}
+
+Deno.test("pushes from many concurrent connections add up exactly", async () => {
+  await using gw = await startInProcess();
+  const pushes = 200;
+  const responses = await Promise.all(
+    Array.from(
+      { length: pushes },
+      (_, i) =>
+        fetch(`${gw.api}/metrics/job/load/instance/i${i % 4}`, {
+          method: i % 2 === 0 ? "POST" : "PUT",
+          body: '# TYPE jobs_total counter\njobs_total{kind="a"} 1\n# TYPE h histogram\n' +
+            'h_bucket{le="1"} 1\nh_bucket{le="+Inf"} 2\nh_sum 3\nh_count 2\n',
+        }).then(async (r) => {
+          await r.body?.cancel();
+          return r.status;
+        }),
+    ),
+  );
+  assert.deepEqual(new Set(responses), new Set([202]));
+  const text = await (await fetch(gw.api + "/metrics")).text();
+  for (let i = 0; i < 4; i++) {
+    assert.ok(text.includes(`jobs_total{instance="i${i}",job="load",kind="a"} 50\n`), text);
+    assert.ok(text.includes(`h_bucket{instance="i${i}",job="load",le="+Inf"} 100\n`), text);
+    assert.ok(text.includes(`h_sum{instance="i${i}",job="load"} 150\n`), text);
+  }
+  const own = await (await fetch(gw.lifecycle + "/metrics")).text();
+  assert.match(own, new RegExp(`^pag_pushes_total\\{outcome="accepted"\\} ${pushes}$`, "m"));
+  assert.match(own, /^pag_series 8$/m);
+});
+
+Deno.test("curl pushes a gzip body and reads a gzip scrape", async () => {
+  await using gw = await startInProcess();
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = `${dir}/body.gz`;
+    await Deno.writeFile(file, new Uint8Array(gzipSync('# TYPE c counter\nc{x="a b"} 3\n')));
+    const curl = (args: string[]) =>
+      new Deno.Command("curl", { args: ["-sS", "-w", "\n%{http_code}", ...args] }).output();
+    const pushed = await curl([
+      "-H",
+      "Content-Encoding: gzip",
+      "--data-binary",
+      `@${file}`,
+      `${gw.api}/metrics/job/curl`,
+    ]);
+    assert.equal(new TextDecoder().decode(pushed.stdout), "\n202");
+    const scraped = await curl(["--compressed", `${gw.api}/metrics`]);
+    assert.equal(
+      new TextDecoder().decode(scraped.stdout),
+      '# TYPE c counter\nc{job="curl",x="a b"} 3\n\n200',
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test(":port listens on every interface, IPv4 and (where the host has it) IPv6", async () => {
+  await using gw = await startInProcess({ apiListen: ":0" });
+  const { hostname, port } = gw.servers.apiAddress;
+  assert.ok(hostname === "::" || hostname === "0.0.0.0", hostname);
+  const v4 = await fetch(`http://127.0.0.1:${port}/metrics`);
+  assert.equal(v4.status, 200);
+  await v4.body?.cancel();
+  if (hostname === "::") {
+    const v6 = await fetch(`http://[::1]:${port}/metrics`);
+    assert.equal(v6.status, 200);
+    await v6.body?.cancel();
+  }
+});

@@ -1,0 +1,146 @@
+// Test helper: runs the gateway as a real process on free ports and reads its log lines.
+
+export const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+const LINE_TIMEOUT_MS = 20_000;
+
+export const RUN_PERMISSIONS = ["--allow-net", "--allow-env", "--allow-read", "--allow-sys"];
+
+/** A gateway process started by {@linkcode startGateway}. */
+export interface GatewayProcess extends AsyncDisposable {
+  readonly api: string;
+  readonly lifecycle: string;
+  readonly child: Deno.ChildProcess;
+  /** Every stderr line so far. */
+  readonly lines: string[];
+  /** Resolves with the first line (already read or still to come) that contains `text`. */
+  waitForLine(text: string): Promise<string>;
+  /** Sends `signal` and resolves with the exit status. */
+  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+}
+
+export interface StartOptions {
+  /** The script or bundle to run; main.ts by default. */
+  script?: string;
+  cwd?: string;
+  env?: Record<string, string>;
+}
+
+/** Runs `deno run <script> <args>` with both listeners on 127.0.0.1:0 unless args say otherwise. */
+export async function startGateway(
+  args: string[] = [],
+  options: StartOptions = {},
+): Promise<GatewayProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...RUN_PERMISSIONS,
+      options.script ?? MAIN,
+      "--apiListen",
+      "127.0.0.1:0",
+      "--lifecycleListen",
+      "127.0.0.1:0",
+      ...args,
+    ],
+    cwd: options.cwd,
+    env: options.env,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+
+  const lines: string[] = [];
+  const waiters: { test: (line: string) => boolean; resolve: (line: string) => void }[] = [];
+  const { promise: ended, resolve: closed } = Promise.withResolvers<void>();
+  (async () => {
+    let buffered = "";
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      buffered += chunk;
+      let newline;
+      while ((newline = buffered.indexOf("\n")) !== -1) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        lines.push(line);
+        for (const waiter of waiters.filter((w) => w.test(line))) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter.resolve(line);
+        }
+      }
+    }
+    closed();
+  })();
+
+  const waitFor = (test: (line: string) => boolean, what: string): Promise<string> => {
+    const seen = lines.find(test);
+    if (seen !== undefined) return Promise.resolve(seen);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    return Promise.race([
+      new Promise<string>((resolve) => waiters.push({ test, resolve })),
+      // A bound, not a wait: a gateway that never logs the line fails the test, not hangs it.
+      new Promise<string>((_, reject) => {
+        timer = setTimeout(() => {
+          reject(new Error(`no line with ${what} in ${LINE_TIMEOUT_MS} ms:\n${lines.join("\n")}`));
+        }, LINE_TIMEOUT_MS);
+      }),
+      ended.then(() => {
+        const late = lines.find(test);
+        if (late !== undefined) return late;
+        throw new Error(`gateway exited without logging ${what}:\n${lines.join("\n")}`);
+      }),
+    ]).finally(() => clearTimeout(timer));
+  };
+  const waitForLine = (text: string) => waitFor((line) => line.includes(text), `"${text}"`);
+
+  // The "listening" line, in either log format: listener=api address=127.0.0.1:41234
+  // or {"listener":"api","address":"127.0.0.1:41234"}.
+  const addressOf = async (listener: string) => {
+    const line = await waitFor(
+      (l) => l.includes(`listener=${listener} `) || l.includes(`"listener":"${listener}"`),
+      `the ${listener} address`,
+    );
+    return "http://" + line.match(/address[=":]+([^" ]+)/)![1];
+  };
+  const api = await addressOf("api");
+  const lifecycle = await addressOf("lifecycle");
+  let status: Promise<Deno.CommandStatus> | undefined;
+  const stop = (signal: Deno.Signal = "SIGTERM") => {
+    if (status === undefined) {
+      try {
+        child.kill(signal);
+      } catch {
+        // it has exited already
+      }
+      status = Promise.all([child.status, ended]).then(([s]) => s);
+    }
+    return status;
+  };
+  return {
+    api,
+    lifecycle,
+    child,
+    lines,
+    waitForLine,
+    stop,
+    async [Symbol.asyncDispose]() {
+      await stop("SIGKILL");
+    },
+  };
+}
+
+/** Runs the CLI to completion and returns its exit code and output. */
+export async function runCommand(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...RUN_PERMISSIONS, MAIN, ...args],
+    env,
+    stdin: "null",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
