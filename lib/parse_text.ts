@@ -257,11 +257,15 @@ class TextParser {
   #readLabelValue(name: string): string {
     const text = this.#text;
     const start = this.#pos;
-    const close = text.indexOf('"', start);
-    const backslash = text.indexOf("\\", start);
-    if (close !== -1 && close < this.#end && (backslash === -1 || backslash > close)) {
-      this.#pos = close + 1; // the common case: no escapes
-      return text.slice(start, close);
+    // The common case, no escapes: scan to the closing quote. (An indexOf for the backslash
+    // would search the rest of the body whenever the value has none.)
+    for (let i = start; i < this.#end; i++) {
+      const c = text.charCodeAt(i);
+      if (c === QUOTE) {
+        this.#pos = i + 1;
+        return text.slice(start, i);
+      }
+      if (c === BACKSLASH) break;
     }
     let value = "";
     let from = start;
@@ -295,7 +299,8 @@ class TextParser {
     const end = this.#end;
     let help = "";
     let from = start;
-    for (let i = text.indexOf("\\", start); i !== -1 && i < end; i = text.indexOf("\\", i + 1)) {
+    for (let i = start; i < end; i++) {
+      if (text.charCodeAt(i) !== BACKSLASH) continue;
       help += text.slice(from, i);
       const escaped = text.charCodeAt(i + 1);
       if (escaped === BACKSLASH) help += "\\";

@@ -3,7 +3,7 @@
 // empty folder and serves pushes.
 
 import assert from "node:assert/strict";
-import { MAIN, startGateway } from "./gateway_process.ts";
+import { MAIN, RUN_PERMISSIONS, startGateway } from "./gateway_process.ts";
 
 async function run(args: string[], cwd?: string): Promise<void> {
   const output = await new Deno.Command(Deno.execPath(), { args, cwd, stdin: "null" }).output();
@@ -57,10 +57,7 @@ Deno.test({
       await run([
         "compile",
         "--quiet",
-        "--allow-net",
-        "--allow-env",
-        "--allow-read",
-        "--allow-sys",
+        ...RUN_PERMISSIONS,
         "-o",
         binary,
         MAIN,

@@ -1,0 +1,56 @@
+// deno bench for the hot paths: parse, merge into a large store, render a large store.
+// Run with `deno task bench`; figures are results, never asserted.
+
+import { gzipSync } from "node:zlib";
+import { parseText } from "../lib/parse_text.ts";
+import { Store } from "../lib/store.ts";
+import { counterLines, typicalPush } from "./bodies.ts";
+
+const typical = typicalPush();
+const large = counterLines(100_000);
+
+Deno.bench("parseText() a 110-sample push", { group: "parse", baseline: true }, () => {
+  parseText(typical, [["job", "bench"]]);
+});
+
+Deno.bench("parseText() a 100k-line body", { group: "parse" }, () => {
+  parseText(large);
+});
+
+const full = new Store({ gaugeBehavior: "replace" });
+full.apply(parseText(large));
+const typicalParsed = parseText(typical, [["job", "bench"]]);
+
+Deno.bench(
+  "Store.apply() a 110-sample push into a store of 100k series",
+  { group: "merge" },
+  () => {
+    full.apply(typicalParsed);
+  },
+);
+
+Deno.bench(
+  "parse + apply a 110-sample push into a store of 100k series",
+  { group: "merge" },
+  () => {
+    full.apply(parseText(typical, [["job", "bench"]]));
+  },
+);
+
+const rendered = new Store({ gaugeBehavior: "replace" });
+rendered.apply(parseText(large));
+
+Deno.bench("Store.render() 100k series after a change", { group: "render", baseline: true }, () => {
+  rendered.apply(
+    parseText('# TYPE events_total counter\nevents_total{source="host-1",kind="k0"} 1\n'),
+  );
+  rendered.render();
+});
+
+Deno.bench("Store.render() 100k series, unchanged", { group: "render" }, () => {
+  rendered.render();
+});
+
+Deno.bench("Store.render() + gzip 100k series, unchanged", { group: "render" }, () => {
+  gzipSync(rendered.render());
+});
