@@ -7,6 +7,7 @@ import { corsHeaders, type CorsPolicy, preflightHeaders } from "./cors.ts";
 import { ParseError, PushError, type RejectionReason, RequestError } from "./errors.ts";
 import { parseGroupingPath } from "./grouping.ts";
 import type { Logger } from "./log.ts";
+import { parseDeltas } from "./parse_json.ts";
 import { parseText } from "./parse_text.ts";
 import { TEXT_CONTENT_TYPE } from "./render.ts";
 import type { SelfMetrics } from "./self_metrics.ts";
@@ -35,6 +36,10 @@ const STATUS_BY_REASON: Record<RejectionReason, number> = {
 };
 
 const ROOT_METHODS = "GET, HEAD, POST, PUT, OPTIONS";
+const DELTA_METHODS = "POST, OPTIONS";
+
+/** Where pushprom senders post JSON deltas: pushprom's own `/`, and a path that says so. */
+const DELTA_PATHS = new Set(["/", "/api/v1/deltas"]);
 const GROUPED_METHODS = "POST, PUT, DELETE, OPTIONS";
 
 /** Media types that need a parser of their own, which this version does not have yet. */
@@ -80,17 +85,29 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
         "unsupported_media_type",
       );
     }
-    const body = await readBody(request, options.maxBodyBytes);
-    let text: string;
-    try {
-      text = utf8.decode(body);
-    } catch {
-      throw new RequestError("body is not valid UTF-8", "bad_encoding");
-    }
-    const result = store.apply(parseText(text, grouping));
+    const body = await readText(request);
+    const result = store.apply(parseText(body, grouping));
     metrics.countPush("accepted", result.samples);
     logger.debug("push accepted", { path, samples: result.samples, newSeries: result.newSeries });
     return new Response(null, { status: 202 });
+  };
+
+  /** pushprom's answer: 200 with `ok`. */
+  const pushDeltas = async (request: Request): Promise<Response> => {
+    checkAuth(request);
+    const result = store.applyDeltas(parseDeltas(await readText(request)));
+    metrics.countPush("accepted", result.samples);
+    logger.debug("deltas accepted", { deltas: result.samples, newSeries: result.newSeries });
+    return new Response("ok", { headers: { "Content-Type": "text/plain; charset=utf-8" } });
+  };
+
+  const readText = async (request: Request): Promise<string> => {
+    const body = await readBody(request, options.maxBodyBytes);
+    try {
+      return utf8.decode(body);
+    } catch {
+      throw new RequestError("body is not valid UTF-8", "bad_encoding");
+    }
   };
 
   const remove = (request: Request, path: string): Response => {
@@ -121,8 +138,21 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
     if (request.method === "OPTIONS") {
       return ["preflight", new Response(null, { status: 204 })];
     }
+    if (DELTA_PATHS.has(pathname)) {
+      if (request.method !== "POST") {
+        const message = `${request.method} is not allowed on ${pathname}; use ${DELTA_METHODS}`;
+        return ["method_not_allowed", text(405, message, { Allow: DELTA_METHODS })];
+      }
+      try {
+        return ["deltas", await pushDeltas(request)];
+      } catch (error) {
+        return ["deltas", handleError(error, true)];
+      }
+    }
     if (pathname !== "/metrics" && !pathname.startsWith("/metrics/")) {
-      return ["not_found", text(404, `not found: ${pathname} (the API serves /metrics)`)];
+      const message =
+        `not found: ${pathname} (the API serves /metrics, and / or /api/v1/deltas for JSON deltas)`;
+      return ["not_found", text(404, message)];
     }
     const rest = pathname.slice("/metrics".length);
     const isRoot = rest === "" || rest === "/";

@@ -9,6 +9,7 @@ import { createLogger } from "./log.ts";
 import { SelfMetrics } from "./self_metrics.ts";
 import { ListenError, startServers } from "./server.ts";
 import { Store } from "./store.ts";
+import { createDatagramHandler } from "./udp.ts";
 import { COMMIT, NAME, VERSION } from "./version.ts";
 
 export interface CliIo {
@@ -75,7 +76,7 @@ async function start(config: ReturnType<typeof loadConfig>, io: CliIo): Promise<
   const store = new Store({ gaugeBehavior: config.gaugeBehavior });
   const metrics = new SelfMetrics();
   let ready = true;
-  const servers = startServers({
+  const servers = await startServers({
     apiListen: config.apiListen,
     lifecycleListen: config.lifecycleListen,
     api: createApiHandler({
@@ -87,6 +88,8 @@ async function start(config: ReturnType<typeof loadConfig>, io: CliIo): Promise<
       maxBodyBytes: config.maxBodyBytes,
     }),
     lifecycle: createLifecycleHandler({ store, metrics, isReady: () => ready }),
+    udpListen: config.udpListen,
+    datagram: createDatagramHandler({ store, metrics, logger }),
     logger,
   });
   logger.info("started", {

@@ -21,6 +21,8 @@ export interface Config {
   logLevel: LogLevel;
   logFormat: LogFormat;
   maxBodyBytes: number;
+  /** Undefined: no UDP listener. */
+  udpListen: ListenAddress | undefined;
 }
 
 /** A command-line flag; its environment variable is `PAG_` + the name in upper case. */
@@ -42,6 +44,11 @@ export const FLAGS: readonly FlagSpec[] = [
     name: "lifecycleListen",
     default: ":8888",
     description: "Listen for health checks and the gateway's own metrics on this host:port",
+  },
+  {
+    name: "udpListen",
+    default: "",
+    description: "Also take JSON deltas as UDP datagrams on this host:port (off when empty)",
   },
   {
     name: "cors",
@@ -123,6 +130,7 @@ export function loadConfig(
     logLevel: read("logLevel", (v) => parseChoice(v, LOG_LEVELS)),
     logFormat: read("logFormat", (v) => parseChoice(v, LOG_FORMATS)),
     maxBodyBytes: read("maxBodyBytes", parsePositiveInteger),
+    udpListen: read("udpListen", (v) => v === "" ? undefined : parseListenAddress(v)),
   };
 }
 

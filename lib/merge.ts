@@ -1,7 +1,7 @@
 // The aggregation rules of DESIGN.md as pure functions over series values: how a pushed value
 // combines with the stored one for each metric type and gauge behaviour.
 
-import type { HistogramValue, MetricType, SeriesValue, SummaryValue } from "./model.ts";
+import type { Delta, HistogramValue, MetricType, SeriesValue, SummaryValue } from "./model.ts";
 
 /** How gauges combine across pushes (`--gaugeBehavior`). */
 export type GaugeBehavior = "replace" | "sum" | "max" | "min";
@@ -112,4 +112,37 @@ export function copyValue(value: SeriesValue): SeriesValue {
     };
   }
   return { count: value.count, sum: value.sum };
+}
+
+/**
+ * Applies one JSON delta to a stored series (undefined when the series is new) and returns the
+ * result. A gauge `set` replaces and an `add` changes the value whatever `--gaugeBehavior` says:
+ * a delta names its own operation. A new histogram takes the delta's bounds; an existing one
+ * keeps its own, and the observation goes into the lowest of them that holds it.
+ */
+export function applyDelta(delta: Delta, stored: SeriesValue | undefined): SeriesValue {
+  switch (delta.type) {
+    case "counter":
+    case "gauge":
+      return delta.op === "set" ? delta.value : ((stored as number | undefined) ?? 0) + delta.value;
+    case "histogram": {
+      const histogram = (stored as HistogramValue | undefined) ?? {
+        bounds: delta.bounds!.slice(),
+        counts: delta.bounds!.map(() => 0),
+        count: 0,
+        sum: 0,
+      };
+      const { bounds, counts } = histogram;
+      for (let i = bounds.length - 1; i >= 0 && delta.value <= bounds[i]; i--) counts[i]++;
+      histogram.count++;
+      histogram.sum += delta.value;
+      return histogram;
+    }
+    case "summary": {
+      const summary = (stored as SummaryValue | undefined) ?? { count: 0, sum: 0 };
+      summary.count++;
+      summary.sum += delta.value;
+      return summary;
+    }
+  }
 }

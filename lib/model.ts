@@ -213,3 +213,20 @@ export function parseFloatStrict(text: string): number | undefined {
   }
   return i === n ? Number(text) : undefined;
 }
+
+/**
+ * One change to one series, as a pushprom JSON delta reduces to: a counter or gauge `add`, a
+ * gauge `set`, or an `observe` into a histogram or summary. `inc`, `dec` and `sub` are
+ * already turned into `add` with the right sign.
+ */
+export interface Delta {
+  name: string;
+  type: "counter" | "gauge" | "histogram" | "summary";
+  help: string | undefined;
+  /** The canonical label key, as for pushed series. */
+  key: string;
+  op: "add" | "set" | "observe";
+  value: number;
+  /** Histogram only: the bounds for a series the delta creates, ending with +Inf. */
+  bounds: number[] | undefined;
+}

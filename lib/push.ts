@@ -27,6 +27,26 @@ export function sampleNames(name: string, type: MetricType): string[] {
   }
 }
 
+/**
+ * Throws when two of `families` (distinct names) would write the same sample name, as a
+ * histogram `h` and a gauge `h_count` would.
+ */
+export function checkSampleNames(families: Iterable<{ name: string; type: MetricType }>): void {
+  const owners = new Map<string, string>();
+  for (const family of families) {
+    for (const sample of sampleNames(family.name, family.type)) {
+      const owner = owners.get(sample);
+      if (owner !== undefined) {
+        throw new PushError(
+          `metric "${family.name}" (${family.type}) and metric "${owner}" both write samples named "${sample}"`,
+          "type_conflict",
+        );
+      }
+      owners.set(sample, family.name);
+    }
+  }
+}
+
 /** How a series is written in messages: `name{labels}`. */
 export function seriesName(name: string, key: string): string {
   return key === "" ? name : `${name}{${key}}`;
@@ -147,21 +167,11 @@ export class PushBuilder {
    */
   finish(): Push {
     const push: Push = [];
-    const owners = new Map<string, string>();
     for (const family of this.#families.values()) {
       if (family.series.size === 0 || this.#isCreatedTimestamp(family)) continue;
-      for (const sample of sampleNames(family.name, family.type)) {
-        const owner = owners.get(sample);
-        if (owner !== undefined) {
-          throw new PushError(
-            `metric "${family.name}" (${family.type}) and metric "${owner}" both write samples named "${sample}"`,
-            "type_conflict",
-          );
-        }
-        owners.set(sample, family.name);
-      }
       push.push(finishFamily(family));
     }
+    checkSampleNames(push);
     return push;
   }
 

@@ -1,5 +1,6 @@
 // Binds the two listeners to their handlers. The only module that listens on a socket.
 
+import dgram from "node:dgram";
 import type { ListenAddress } from "./config.ts";
 import type { Logger } from "./log.ts";
 
@@ -11,6 +12,9 @@ export interface ServerOptions {
   api: Handler;
   lifecycle: Handler;
   logger: Logger;
+  /** Where to take JSON deltas over UDP, and what to do with each datagram; both or neither. */
+  udpListen?: ListenAddress;
+  datagram?: (datagram: Uint8Array, sender: string) => void;
   /** How long shutdown waits for API requests in flight; 10 s by default. */
   drainTimeoutMs?: number;
 }
@@ -19,6 +23,8 @@ export interface Servers {
   /** The address each listener is bound to, with the real port when 0 was asked for. */
   readonly apiAddress: Deno.NetAddr;
   readonly lifecycleAddress: Deno.NetAddr;
+  /** Undefined without `udpListen`. */
+  readonly udpAddress: Deno.NetAddr | undefined;
   /**
    * Stops taking API requests (new ones get 503 with `Connection: close`), waits for those in
    * flight to finish, then closes both listeners.
@@ -34,22 +40,31 @@ export class ListenError extends Error {
   }
 }
 
-/** Starts both listeners; if the second fails to bind, the first is closed again. */
-export function startServers(options: ServerOptions): Servers {
+/** Starts the listeners; if one fails to bind, those already open are closed again. */
+export async function startServers(options: ServerOptions): Promise<Servers> {
   const { logger } = options;
   const drain = createDrain(options.api);
   const api = listen("api", options.apiListen, drain.handler, logger);
-  let lifecycle: Deno.HttpServer<Deno.NetAddr>;
+  let lifecycle: Deno.HttpServer<Deno.NetAddr> | undefined;
+  let udp: dgram.Socket | undefined;
   try {
     lifecycle = listen("lifecycle", options.lifecycleListen, options.lifecycle, logger);
+    if (options.udpListen !== undefined && options.datagram !== undefined) {
+      udp = await listenUdp(options.udpListen, options.datagram, logger);
+    }
   } catch (error) {
-    api.shutdown();
+    await Promise.all([api.shutdown(), lifecycle?.shutdown()]);
     throw error;
   }
+  const udpAddress = udp?.address();
   return {
     apiAddress: api.addr,
     lifecycleAddress: lifecycle.addr,
+    udpAddress: udpAddress === undefined
+      ? undefined
+      : { transport: "udp", hostname: udpAddress.address, port: udpAddress.port },
     async shutdown() {
+      udp?.close();
       // Deno's server.shutdown() cancels request bodies that are still being read, so the
       // requests in flight are let finish first.
       const finished = await drain.drain(options.drainTimeoutMs ?? 10_000);
@@ -57,6 +72,56 @@ export function startServers(options: ServerOptions): Servers {
       await Promise.all([api.shutdown(), lifecycle.shutdown()]);
     },
   };
+}
+
+/** Binds a UDP socket; `:port` is dual-stack where the host has IPv6, as for HTTP. */
+async function listenUdp(
+  address: ListenAddress,
+  onDatagram: (datagram: Uint8Array, sender: string) => void,
+  logger: Logger,
+): Promise<dgram.Socket> {
+  const bind = (type: "udp4" | "udp6", hostname: string) =>
+    new Promise<dgram.Socket>((resolve, reject) => {
+      const socket = dgram.createSocket({ type });
+      socket.once("error", reject);
+      socket.bind(address.port, hostname, () => {
+        socket.off("error", reject);
+        socket.on("error", (error) => logger.error("udp listener error", { error: String(error) }));
+        resolve(socket);
+      });
+    });
+  let socket: dgram.Socket;
+  try {
+    const hostname = address.hostname ?? "::";
+    const type = hostname.includes(":") ? "udp6" : "udp4";
+    try {
+      socket = await bind(type, hostname);
+    } catch (error) {
+      if (address.hostname !== undefined || (error as { code?: string }).code === "EADDRINUSE") {
+        throw error;
+      }
+      socket = await bind("udp4", "0.0.0.0");
+    }
+  } catch (error) {
+    throw new ListenError(
+      `cannot listen on ${address.hostname ?? ""}:${address.port} for the udp listener: ${
+        (error as Error).message
+      }`,
+      { cause: error },
+    );
+  }
+  socket.on(
+    "message",
+    (message, sender) => onDatagram(message, `${sender.address}:${sender.port}`),
+  );
+  const bound = socket.address();
+  logger.info("listening", {
+    listener: "udp",
+    address: bound.address.includes(":")
+      ? `[${bound.address}]:${bound.port}`
+      : `${bound.address}:${bound.port}`,
+  });
+  return socket;
 }
 
 /** Counts requests in flight so that shutdown can wait for them. */

@@ -2,8 +2,9 @@
 // of the core; it applies pushes atomically and renders itself for the scrape.
 
 import { PushError } from "./errors.ts";
-import { copyValue, type GaugeBehavior, mergeValue } from "./merge.ts";
+import { applyDelta, copyValue, type GaugeBehavior, mergeValue } from "./merge.ts";
 import {
+  type Delta,
   formatValue,
   type Label,
   type MetricType,
@@ -40,9 +41,9 @@ export interface StoreOptions {
  * The aggregate store.
  *
  * Contract:
- * - Atomicity: {@linkcode Store.apply} validates the whole push against the store before it
- *   changes anything. If it throws, the store is exactly as it was; if it returns, every series
- *   of the push is merged. There is no partial application.
+ * - Atomicity: {@linkcode Store.apply} and {@linkcode Store.applyDeltas} validate the whole
+ *   push against the store before they change anything. If they throw, the store is exactly
+ *   as it was; if they return, all of the push is merged. There is no partial application.
  * - Ownership: the store copies what it keeps; the caller's push is never modified and may be
  *   dropped or applied again.
  * - Consistency: a family keeps the type of its first push. No two families ever write the same
@@ -90,24 +91,7 @@ export class Store {
     let samples = 0;
     let newSeries = 0;
     for (const pushed of push) {
-      let family = this.#families.get(pushed.name);
-      if (family === undefined) {
-        family = {
-          name: pushed.name,
-          type: pushed.type,
-          help: pushed.help,
-          series: new Map(),
-          rendered: undefined,
-        };
-        this.#families.set(family.name, family);
-        for (const sample of sampleNames(family.name, family.type)) {
-          this.#sampleOwners.set(sample, family.name);
-        }
-        this.#order = undefined;
-      } else if (pushed.help !== undefined) {
-        family.help = pushed.help; // the latest HELP wins
-      }
-      family.rendered = undefined;
+      const family = this.#familyFor(pushed.name, pushed.type, pushed.help);
       const series = family.series;
       for (const [key, value] of pushed.series) {
         const stored = series.get(key);
@@ -122,6 +106,28 @@ export class Store {
     }
     this.#seriesCount += newSeries;
     return { samples, newSeries };
+  }
+
+  /**
+   * Applies JSON deltas in order, all or nothing: every family they touch is checked against
+   * the store (type, sample names) before the first one is applied, and applying cannot fail.
+   * The caller has checked the deltas among themselves (see `parseDeltas`).
+   */
+  applyDeltas(deltas: readonly Delta[]): ApplyResult {
+    const checked = new Set<string>();
+    for (const delta of deltas) {
+      if (!checked.has(delta.name)) this.#checkFamily(delta.name, delta.type);
+      checked.add(delta.name);
+    }
+    let newSeries = 0;
+    for (const delta of deltas) {
+      const family = this.#familyFor(delta.name, delta.type, delta.help);
+      const stored = family.series.get(delta.key);
+      if (stored === undefined) newSeries++;
+      family.series.set(delta.key, applyDelta(delta, stored));
+    }
+    this.#seriesCount += newSeries;
+    return { samples: deltas.length, newSeries };
   }
 
   /**
@@ -160,32 +166,59 @@ export class Store {
   #validate(push: Push): void {
     for (const pushed of push) {
       const family = this.#families.get(pushed.name);
-      if (family !== undefined) {
-        if (pushed.type === "untyped" && (family.type === "counter" || family.type === "gauge")) {
-          // A sample without a TYPE line takes the type the gateway already knows, so that
-          // `echo 'jobs 1' | curl --data-binary @- …` adds to a counter pushed with TYPE.
-          if (family.type === "counter") checkCounterValues(pushed);
-          continue;
-        }
-        if (family.type !== pushed.type) {
-          throw new PushError(
-            `metric "${pushed.name}" is a ${family.type} in the gateway, the push has it as ${pushed.type}`,
-            "type_conflict",
-          );
-        }
+      if (
+        family !== undefined && pushed.type === "untyped" &&
+        (family.type === "counter" || family.type === "gauge")
+      ) {
+        // A sample without a TYPE line takes the type the gateway already knows, so that
+        // `echo 'jobs 1' | curl --data-binary @- …` adds to a counter pushed with TYPE.
+        if (family.type === "counter") checkCounterValues(pushed);
         continue;
       }
-      for (const sample of sampleNames(pushed.name, pushed.type)) {
-        const owner = this.#sampleOwners.get(sample);
-        if (owner !== undefined) {
-          const ownerType = this.#families.get(owner)!.type;
-          throw new PushError(
-            `metric "${pushed.name}" (${pushed.type}) would write samples named "${sample}", which ${ownerType} "${owner}" in the gateway already writes`,
-            "type_conflict",
-          );
-        }
+      this.#checkFamily(pushed.name, pushed.type);
+    }
+  }
+
+  /**
+   * Throws when a family `name` of `type` cannot join the store: the store holds `name` with
+   * another type, or a new family would write a sample name another family writes.
+   */
+  #checkFamily(name: string, type: MetricType): void {
+    const family = this.#families.get(name);
+    if (family !== undefined) {
+      if (family.type !== type) {
+        throw new PushError(
+          `metric "${name}" is a ${family.type} in the gateway, the push has it as ${type}`,
+          "type_conflict",
+        );
+      }
+      return;
+    }
+    for (const sample of sampleNames(name, type)) {
+      const owner = this.#sampleOwners.get(sample);
+      if (owner !== undefined) {
+        const ownerType = this.#families.get(owner)!.type;
+        throw new PushError(
+          `metric "${name}" (${type}) would write samples named "${sample}", which ${ownerType} "${owner}" in the gateway already writes`,
+          "type_conflict",
+        );
       }
     }
+  }
+
+  /** The family `name`, created if new; marked changed, with its HELP updated if given. */
+  #familyFor(name: string, type: MetricType, help: string | undefined): StoredFamily {
+    let family = this.#families.get(name);
+    if (family === undefined) {
+      family = { name, type, help, series: new Map(), rendered: undefined };
+      this.#families.set(name, family);
+      for (const sample of sampleNames(name, type)) this.#sampleOwners.set(sample, name);
+      this.#order = undefined;
+    } else if (help !== undefined) {
+      family.help = help; // the latest HELP wins
+    }
+    family.rendered = undefined;
+    return family;
   }
 
   #removeFamily(family: StoredFamily): void {

@@ -253,7 +253,9 @@ Deno.test("acceptsGzip() honours q=0", () => {
 Deno.test("unknown paths are 404 and wrong methods 405 with Allow", async (t) => {
   // [method, path, status, Allow]
   const cases: [string, string, number, string | null][] = [
-    ["GET", "/", 404, null],
+    ["GET", "/favicon.ico", 404, null],
+    ["GET", "/", 405, "POST, OPTIONS"],
+    ["PUT", "/api/v1/deltas", 405, "POST, OPTIONS"],
     ["POST", "/other", 404, null],
     ["GET", "/metricsfoo", 404, null],
     ["PATCH", "/metrics", 405, "GET, HEAD, POST, PUT, OPTIONS"],
@@ -368,4 +370,59 @@ Deno.test("request durations are recorded by handler and status code", async () 
     1,
   );
   assert.equal(selfMetric(gw, "pag_scrape_render_duration_seconds_count"), 1);
+});
+
+Deno.test("POST / and /api/v1/deltas take JSON deltas and answer 200 ok, as pushprom", async () => {
+  const gw = gateway();
+  for (const path of ["/", "/api/v1/deltas"]) {
+    const response = await gw.handle(
+      push(path, '{"type":"counter","name":"php_requests","help":"Requests","method":"inc"}'),
+    );
+    assert.equal(response.status, 200);
+    assert.equal(await response.text(), "ok");
+  }
+  assert.equal(
+    await scrape(gw),
+    "# HELP php_requests Requests\n# TYPE php_requests counter\nphp_requests 2\n",
+  );
+  assert.equal(selfMetric(gw, 'pag_pushes_total{outcome="accepted"}'), 2);
+});
+
+Deno.test("a bad delta is a 400 with a message and changes nothing", async () => {
+  const gw = gateway();
+  await gw.handle(push("/", '{"type":"gauge","name":"g","method":"set","value":3}'));
+  const bodies: [string, string][] = [
+    ["{", "invalid JSON: "],
+    [
+      '[{"type":"gauge","name":"g","method":"inc"},{"type":"gauge","name":"g","method":"pow"}]',
+      "delta 1: ",
+    ],
+    ['{"type":"counter","name":"g","method":"inc"}', 'metric "g" is a gauge in the gateway'],
+  ];
+  for (const [body, start] of bodies) {
+    const response = await gw.handle(push("/api/v1/deltas", body));
+    assert.equal(response.status, 400);
+    assert.ok((await response.text()).startsWith(start), body);
+  }
+  assert.equal(await scrape(gw), "# TYPE g gauge\ng 3\n");
+  assert.equal(selfMetric(gw, 'pag_pushes_total{outcome="rejected"}'), 3);
+});
+
+Deno.test("deltas need auth when --AuthUsers is set, take gzip and obey --cors", async () => {
+  const gw = gateway({
+    authUsers: new Map([["php", "pw"]]),
+    cors: { allowAll: false, origins: new Set(["https://app.example"]) },
+  });
+  const delta = '{"type":"counter","name":"c","method":"inc"}';
+  assert.equal((await gw.handle(push("/", delta))).status, 401);
+  const authorization = "Basic " + btoa("php:pw");
+  const zipped = await gw.handle(push("/", gzip(delta), {
+    headers: { authorization, "content-encoding": "gzip" },
+  }));
+  assert.equal(zipped.status, 200);
+  const foreign = await gw.handle(push("/", delta, {
+    headers: { authorization, origin: "https://evil.example" },
+  }));
+  assert.equal(foreign.status, 403);
+  assert.equal(await scrape(gw), "# TYPE c counter\nc 1\n");
 });

@@ -12,6 +12,7 @@ Deno.test("loadConfig() uses the defaults of the flag table", () => {
     logLevel: "info",
     logFormat: "text",
     maxBodyBytes: 8 * 1024 * 1024,
+    udpListen: undefined,
   });
 });
 

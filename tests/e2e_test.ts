@@ -10,7 +10,7 @@ import { SelfMetrics } from "../lib/self_metrics.ts";
 import { startServers } from "../lib/server.ts";
 import { Store } from "../lib/store.ts";
 
-function startInProcess(flags: Record<string, string> = {}) {
+async function startInProcess(flags: Record<string, string> = {}) {
   const config = loadConfig(
     { apiListen: "127.0.0.1:0", lifecycleListen: "127.0.0.1:0", ...flags },
     {},
@@ -18,7 +18,7 @@ function startInProcess(flags: Record<string, string> = {}) {
   const logger = createLogger({ level: "error", format: "text", write: () => {} });
   const store = new Store({ gaugeBehavior: config.gaugeBehavior });
   const metrics = new SelfMetrics();
-  const servers = startServers({
+  const servers = await startServers({
     apiListen: config.apiListen,
     lifecycleListen: config.lifecycleListen,
     api: createApiHandler({ store, metrics, logger, ...config }),
@@ -38,7 +38,7 @@ function startInProcess(flags: Record<string, string> = {}) {
 }
 
 Deno.test("pushes from many concurrent connections add up exactly", async () => {
-  await using gw = startInProcess();
+  await using gw = await startInProcess();
   const pushes = 200;
   const responses = await Promise.all(
     Array.from(
@@ -67,7 +67,7 @@ Deno.test("pushes from many concurrent connections add up exactly", async () => 
 });
 
 Deno.test("curl pushes a gzip body and reads a gzip scrape", async () => {
-  await using gw = startInProcess();
+  await using gw = await startInProcess();
   const dir = await Deno.makeTempDir();
   try {
     const file = `${dir}/body.gz`;
@@ -93,7 +93,7 @@ Deno.test("curl pushes a gzip body and reads a gzip scrape", async () => {
 });
 
 Deno.test(":port listens on every interface, IPv4 and (where the host has it) IPv6", async () => {
-  await using gw = startInProcess({ apiListen: ":0" });
+  await using gw = await startInProcess({ apiListen: ":0" });
   const { hostname, port } = gw.servers.apiAddress;
   assert.ok(hostname === "::" || hostname === "0.0.0.0", hostname);
   const v4 = await fetch(`http://127.0.0.1:${port}/metrics`);

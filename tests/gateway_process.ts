@@ -11,6 +11,8 @@ export const RUN_PERMISSIONS = ["--allow-net", "--allow-env"];
 export interface GatewayProcess extends AsyncDisposable {
   readonly api: string;
   readonly lifecycle: string;
+  /** The UDP listener's `{hostname, port}`, when args include `--udpListen`. */
+  readonly udp: { hostname: string; port: number } | undefined;
   readonly child: Deno.ChildProcess;
   /** Every stderr line so far. */
   readonly lines: string[];
@@ -103,6 +105,11 @@ export async function startGateway(
   };
   const api = await addressOf("api");
   const lifecycle = await addressOf("lifecycle");
+  let udp: { hostname: string; port: number } | undefined;
+  if (args.includes("--udpListen")) {
+    const { hostname, port } = new URL(await addressOf("udp"));
+    udp = { hostname: hostname.replace(/^\[|\]$/g, ""), port: Number(port) };
+  }
   let status: Promise<Deno.CommandStatus> | undefined;
   const stop = (signal: Deno.Signal = "SIGTERM") => {
     if (status === undefined) {
@@ -118,6 +125,7 @@ export async function startGateway(
   return {
     api,
     lifecycle,
+    udp,
     child,
     lines,
     waitForLine,
