@@ -8,7 +8,8 @@ import { ParseError, PushError, type RejectionReason, RequestError } from "./err
 import { parseGroupingPath } from "./grouping.ts";
 import type { Logger } from "./log.ts";
 import { parseDeltas } from "./parse_json.ts";
-import { parseText } from "./parse_text.ts";
+import { parseProtobuf } from "./parse_protobuf.ts";
+import { parseOpenMetrics, parseText } from "./parse_text.ts";
 import { TEXT_CONTENT_TYPE } from "./render.ts";
 import type { SelfMetrics } from "./self_metrics.ts";
 import type { Store } from "./store.ts";
@@ -42,11 +43,45 @@ const DELTA_METHODS = "POST, OPTIONS";
 const DELTA_PATHS = new Set(["/", "/api/v1/deltas"]);
 const GROUPED_METHODS = "POST, PUT, DELETE, OPTIONS";
 
-/** Media types that need a parser of their own, which this version does not have yet. */
-const UNSUPPORTED_MEDIA_TYPES = new Map([
-  ["application/vnd.google.protobuf", "protobuf"],
-  ["application/openmetrics-text", "OpenMetrics text"],
-]);
+/** The formats a push body can be in. */
+export type BodyFormat = "text" | "openmetrics" | "protobuf";
+
+const PROTOBUF_TYPE = "application/vnd.google.protobuf";
+const PROTOBUF_PARAMETERS = "proto=io.prometheus.client.MetricFamily; encoding=delimited";
+
+/**
+ * Chooses the parser by `Content-Type`: protobuf (delimited MetricFamily messages, parameters
+ * in any order) and OpenMetrics text by their media types, the text format 0.0.4 for anything
+ * else, since clients such as prom-client send no Content-Type at all.
+ */
+export function bodyFormat(contentType: string | null): BodyFormat {
+  const [mediaType, ...parameters] = (contentType ?? "").split(";").map((p) => p.trim());
+  switch (mediaType.toLowerCase()) {
+    case "application/openmetrics-text":
+      return "openmetrics";
+    case PROTOBUF_TYPE: {
+      const values = new Map(parameters.map((p) => {
+        const eq = p.indexOf("=");
+        return [
+          p.slice(0, eq).trim().toLowerCase(),
+          p.slice(eq + 1).trim().replace(/^"(.*)"$/, "$1"),
+        ];
+      }));
+      if (
+        values.get("proto") !== "io.prometheus.client.MetricFamily" ||
+        values.get("encoding") !== "delimited"
+      ) {
+        throw new RequestError(
+          `protobuf bodies must be "${PROTOBUF_TYPE}; ${PROTOBUF_PARAMETERS}"`,
+          "unsupported_media_type",
+        );
+      }
+      return "protobuf";
+    }
+    default:
+      return "text";
+  }
+}
 
 /** Builds the API listener's `(Request) => Response` handler. */
 export function createApiHandler(options: ApiOptions): (request: Request) => Promise<Response> {
@@ -76,17 +111,14 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
   const push = async (request: Request, path: string): Promise<Response> => {
     checkAuth(request);
     const grouping = parseGroupingPath(path);
-    const mediaType = (request.headers.get("content-type") ?? "").split(";")[0].trim()
-      .toLowerCase();
-    const unsupported = UNSUPPORTED_MEDIA_TYPES.get(mediaType);
-    if (unsupported !== undefined) {
-      throw new RequestError(
-        `${unsupported} bodies are not supported yet: send the text format 0.0.4`,
-        "unsupported_media_type",
+    const format = bodyFormat(request.headers.get("content-type"));
+    const push = format === "protobuf"
+      ? parseProtobuf(await readBody(request, options.maxBodyBytes), grouping)
+      : (format === "openmetrics" ? parseOpenMetrics : parseText)(
+        await readText(request),
+        grouping,
       );
-    }
-    const body = await readText(request);
-    const result = store.apply(parseText(body, grouping));
+    const result = store.apply(push);
     metrics.countPush("accepted", result.samples);
     logger.debug("push accepted", { path, samples: result.samples, newSeries: result.newSeries });
     return new Response(null, { status: 202 });

@@ -1,6 +1,7 @@
-// Parses the Prometheus text exposition format 0.0.4 into a Push, one line at a time by char
-// codes, without regular expressions. Spec:
+// Parses the Prometheus text exposition format 0.0.4, and OpenMetrics 1.0 text, into a Push,
+// one line at a time by char codes, without regular expressions. Specs:
 // https://prometheus.io/docs/instrumenting/exposition_formats/#text-based-format
+// https://github.com/prometheus/OpenMetrics/blob/main/specification/OpenMetrics.md
 
 import { ParseError, PushError } from "./errors.ts";
 import {
@@ -30,7 +31,13 @@ const CLOSE_BRACE = 125;
 
 /** What a metric name means in this push, learnt from its TYPE/HELP lines or first sample. */
 interface Declaration {
+  /** The type the family is stored with. */
   type: MetricType;
+  /**
+   * The name the family is stored under: the declared name, except for an OpenMetrics counter
+   * `x` (stored as `x_total`, the name its samples have) and info `x` (stored as `x_info`).
+   */
+  storageName: string;
   help: string | undefined;
   typed: boolean;
   /** Set once a sample of the family is read: a TYPE line after that is an error. */
@@ -43,8 +50,30 @@ interface Declaration {
  * line number on a syntax error, {@linkcode PushError} when the push as a whole is invalid.
  */
 export function parseText(text: string, grouping: readonly Label[] = []): Push {
-  return new TextParser(text, new PushBuilder(grouping)).parse();
+  return new TextParser(text, new PushBuilder(grouping), false).parse();
 }
+
+/**
+ * Parses a body in the OpenMetrics 1.0 text format, as {@linkcode parseText} does 0.0.4 text.
+ * The body must end with `# EOF`. `# UNIT` lines, exemplars and timestamps are accepted and
+ * ignored. A counter `x` is stored as `x_total`, as the 0.0.4 format names it; `info` families
+ * become gauges `x_info`, `stateset` families gauges, `unknown` families untyped; `_created`
+ * samples are dropped.
+ */
+export function parseOpenMetrics(text: string, grouping: readonly Label[] = []): Push {
+  return new TextParser(text, new PushBuilder(grouping), true).parse();
+}
+
+/** OpenMetrics types, as the type and storage suffix they are kept with. */
+const OPENMETRICS_TYPES: Record<string, [MetricType, string] | undefined> = {
+  counter: ["counter", "_total"],
+  gauge: ["gauge", ""],
+  histogram: ["histogram", ""],
+  summary: ["summary", ""],
+  unknown: ["untyped", ""],
+  info: ["gauge", "_info"],
+  stateset: ["gauge", ""],
+};
 
 class TextParser {
   readonly #text: string;
@@ -52,13 +81,17 @@ class TextParser {
   readonly #declarations = new Map<string, Declaration>();
   /** Flat `[name, value, …]` labels of the current sample, reused across lines. */
   readonly #labels: string[] = [];
+  readonly #openMetrics: boolean;
+  /** The line of `# EOF`, in OpenMetrics; 0 before it. */
+  #eof = 0;
   #pos = 0;
   #end = 0;
   #line = 0;
 
-  constructor(text: string, builder: PushBuilder) {
+  constructor(text: string, builder: PushBuilder, openMetrics: boolean) {
     this.#text = text;
     this.#builder = builder;
+    this.#openMetrics = openMetrics;
   }
 
   parse(): Push {
@@ -82,10 +115,18 @@ class TextParser {
       }
       start = next + 1;
     }
+    if (this.#openMetrics && this.#eof === 0) {
+      throw new ParseError('OpenMetrics text must end with "# EOF"', this.#line);
+    }
     return this.#builder.finish();
   }
 
   #parseLine(): void {
+    if (this.#eof > 0) {
+      // The format allows one line feed after # EOF, which makes an empty last line here.
+      if (this.#pos === this.#text.length) return;
+      this.#fail(`text after "# EOF" (line ${this.#eof})`);
+    }
     this.#skipBlanks();
     if (this.#pos === this.#end) return;
     if (this.#text.charCodeAt(this.#pos) === HASH) {
@@ -99,9 +140,16 @@ class TextParser {
   #parseComment(): void {
     this.#skipBlanks();
     const keyword = this.#readWord();
-    if (keyword !== "HELP" && keyword !== "TYPE") return; // an ordinary comment
+    if (this.#openMetrics && keyword === "EOF") {
+      this.#skipBlanks();
+      if (this.#pos === this.#end) this.#eof = this.#line;
+      return;
+    }
+    const isUnit = this.#openMetrics && keyword === "UNIT";
+    if (keyword !== "HELP" && keyword !== "TYPE" && !isUnit) return; // an ordinary comment
     if (!this.#skipBlanks()) return; // "# HELPING" or a bare "# HELP" is just a comment
     const name = this.#readMetricName(`a metric name after ${keyword}`);
+    if (isUnit) return; // the 0.0.4 format the gateway serves has no units
     const declaration = this.#declare(name);
     if (keyword === "HELP") {
       if (declaration.help !== undefined) this.#fail(`second HELP line for metric "${name}"`);
@@ -116,19 +164,34 @@ class TextParser {
     }
     this.#skipBlanks();
     const type = this.#readWord();
-    if (!(METRIC_TYPES as readonly string[]).includes(type)) {
-      this.#fail(`unknown metric type "${type}" for metric "${name}"`);
-    }
     this.#skipBlanks();
     if (this.#pos !== this.#end) this.#fail(`unexpected text after the TYPE of metric "${name}"`);
-    declaration.type = type as MetricType;
+    if (this.#openMetrics) {
+      const known = OPENMETRICS_TYPES[type];
+      if (known === undefined) {
+        const why = type === "gaugehistogram" ? "gauge histograms are not supported" : "unknown";
+        this.#fail(`metric type "${type}" for metric "${name}": ${why}`);
+      }
+      [declaration.type] = known;
+      declaration.storageName = name + known[1];
+    } else if ((METRIC_TYPES as readonly string[]).includes(type)) {
+      declaration.type = type as MetricType;
+    } else {
+      this.#fail(`unknown metric type "${type}" for metric "${name}"`);
+    }
     declaration.typed = true;
   }
 
   #declare(name: string): Declaration {
     let declaration = this.#declarations.get(name);
     if (declaration === undefined) {
-      declaration = { type: "untyped", help: undefined, typed: false, draft: undefined };
+      declaration = {
+        type: "untyped",
+        storageName: name,
+        help: undefined,
+        typed: false,
+        draft: undefined,
+      };
       this.#declarations.set(name, declaration);
     }
     return declaration;
@@ -149,12 +212,38 @@ class TextParser {
     this.#addSample(name, labels, value);
   }
 
+  /**
+   * The rest of an OpenMetrics sample line after its value: an optional timestamp and an
+   * optional exemplar (` # {labels} value [timestamp]`), both ignored once checked.
+   */
+  #skipExemplar(name: string): boolean {
+    if (!this.#openMetrics || this.#text.charCodeAt(this.#pos) !== HASH) return false;
+    this.#pos++;
+    if (!this.#skipBlanks() || this.#text.charCodeAt(this.#pos) !== OPEN_BRACE) {
+      this.#fail(`expected an exemplar "# {labels} value" after the value of metric "${name}"`);
+    }
+    this.#pos++;
+    this.#parseLabels([]);
+    this.#skipBlanks();
+    const value = this.#readToken();
+    if (parseFloatStrict(value) === undefined) {
+      this.#fail(`invalid exemplar value "${value}" for metric "${name}"`);
+    }
+    this.#pos = this.#end; // an optional exemplar timestamp
+    return true;
+  }
+
   /** Files a sample under its family, resolving `_bucket`, `_sum`, `_count`, `_created`. */
   #addSample(name: string, labels: string[], value: number): void {
     const builder = this.#builder;
     const own = this.#declarations.get(name);
     if (own !== undefined) {
-      const family = this.#draftOf(name, own);
+      if (own.storageName !== name) {
+        // An OpenMetrics counter or info family whose sample lacks its suffix.
+        const suffix = own.storageName.slice(name.length);
+        this.#fail(`sample "${name}" of metric "${name}" needs the ${suffix} suffix`);
+      }
+      const family = this.#draftOf(own);
       if (own.type === "histogram") {
         this.#fail(
           `sample "${name}" of histogram "${name}" needs a _bucket, _sum or _count suffix`,
@@ -173,35 +262,43 @@ class TextParser {
       const base = name.slice(0, underscore);
       const declaration = this.#declarations.get(base);
       const type = declaration?.type;
+      if (declaration !== undefined && declaration.storageName === name) {
+        // OpenMetrics: counter `x` with sample `x_total`, info `x` with sample `x_info`.
+        return builder.addValue(this.#draftOf(declaration), labels, value);
+      }
       if (suffix === "_bucket" && type === "histogram") {
         const le = this.#takeLabel(labels, "le", `histogram "${base}"`);
         const bound = parseFloatStrict(le);
         if (bound === undefined) this.#fail(`invalid le="${le}" in histogram "${base}"`);
-        builder.addBucket(this.#draftOf(base, declaration!), labels, bound, value);
+        builder.addBucket(this.#draftOf(declaration!), labels, bound, value);
         return;
       }
       if (type === "histogram" || type === "summary") {
         if (suffix === "_sum") {
-          return builder.addSum(this.#draftOf(base, declaration!), labels, value);
+          return builder.addSum(this.#draftOf(declaration!), labels, value);
         }
         if (suffix === "_count") {
-          return builder.addCount(this.#draftOf(base, declaration!), labels, value);
+          return builder.addCount(this.#draftOf(declaration!), labels, value);
         }
       }
       if (
         suffix === "_created" && (type === "counter" || type === "histogram" || type === "summary")
       ) {
         // A creation timestamp cannot be summed across pushes (DESIGN.md, aggregation rules).
-        this.#draftOf(base, declaration!);
+        this.#draftOf(declaration!);
         return;
       }
     }
     // A sample with no TYPE line: an untyped family of its own.
-    builder.addValue(this.#draftOf(name, this.#declare(name)), labels, value);
+    builder.addValue(this.#draftOf(this.#declare(name)), labels, value);
   }
 
-  #draftOf(name: string, declaration: Declaration): FamilyDraft {
-    declaration.draft ??= this.#builder.family(name, declaration.type, declaration.help);
+  #draftOf(declaration: Declaration): FamilyDraft {
+    declaration.draft ??= this.#builder.family(
+      declaration.storageName,
+      declaration.type,
+      declaration.help,
+    );
     return declaration.draft;
   }
 
@@ -305,6 +402,7 @@ class TextParser {
       const escaped = text.charCodeAt(i + 1);
       if (escaped === BACKSLASH) help += "\\";
       else if (escaped === 110) help += "\n";
+      else if (escaped === QUOTE && this.#openMetrics) help += '"';
       else this.#fail(`invalid escape "\\${text.slice(i + 1, i + 2)}" in HELP text`);
       i++;
       from = i + 1;
@@ -321,16 +419,26 @@ class TextParser {
     return value;
   }
 
-  /** Timestamps are checked for syntax and then ignored: an aggregate has no single time. */
+  /**
+   * Timestamps are checked for syntax and then ignored: an aggregate has no single time. In
+   * 0.0.4 they are integer milliseconds, in OpenMetrics float seconds.
+   */
   #readTimestamp(name: string): void {
+    if (this.#skipExemplar(name)) return;
     const token = this.#readToken();
-    let i = token.charCodeAt(0) === 45 ? 1 : 0; // -
-    if (i === token.length) this.#fail(`invalid timestamp "${token}" for metric "${name}"`);
-    for (; i < token.length; i++) {
-      const c = token.charCodeAt(i);
-      if (c < 48 || c > 57) this.#fail(`invalid timestamp "${token}" for metric "${name}"`);
+    const invalid = () => this.#fail(`invalid timestamp "${token}" for metric "${name}"`);
+    if (this.#openMetrics) {
+      if (parseFloatStrict(token) === undefined) invalid();
+    } else {
+      let i = token.charCodeAt(0) === 45 ? 1 : 0; // -
+      if (i === token.length) invalid();
+      for (; i < token.length; i++) {
+        const c = token.charCodeAt(i);
+        if (c < 48 || c > 57) invalid();
+      }
     }
     this.#skipBlanks();
+    if (this.#skipExemplar(name)) return;
     if (this.#pos < this.#end) {
       this.#fail(`unexpected ${this.#found()} after the timestamp of metric "${name}"`);
     }

@@ -125,6 +125,9 @@ export class PushBuilder {
   /** Adds one cumulative bucket of a histogram series. */
   addBucket(family: FamilyDraft, labels: readonly string[], le: number, value: number): void {
     const key = this.seriesKey(labels);
+    if (Number.isNaN(le)) {
+      throw new PushError(`histogram ${seriesName(family.name, key)} has a bucket with le="NaN"`);
+    }
     const draft = this.#histogram(family, key);
     if (draft.buckets.has(le)) {
       throw duplicate(family.name, key, ` with le="${formatValue(le)}"`);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
-import { acceptsGzip, type ApiOptions, createApiHandler } from "../lib/api.ts";
+import { acceptsGzip, type ApiOptions, bodyFormat, createApiHandler } from "../lib/api.ts";
 import { createLogger } from "../lib/log.ts";
 import { SelfMetrics } from "../lib/self_metrics.ts";
 import { Store } from "../lib/store.ts";
@@ -191,23 +191,63 @@ Deno.test("a body over --maxBodyBytes is a 413, also after gzip inflation", asyn
   assert.equal(await scrape(gw), "");
 });
 
-Deno.test("an unknown Content-Encoding and not-yet-supported media types are 415s", async () => {
+Deno.test("an unknown Content-Encoding and a protobuf body of another message are 415s", async () => {
   const gw = gateway();
   const br = await gw.handle(push("/metrics", "a 1\n", { headers: { "content-encoding": "br" } }));
   assert.equal(br.status, 415);
   assert.equal(await br.text(), 'unsupported Content-Encoding "br": send gzip or no encoding\n');
   const proto = await gw.handle(push("/metrics", "x", {
     headers: {
-      "content-type":
-        "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited",
+      "content-type": "application/vnd.google.protobuf; proto=other.Message; encoding=delimited",
     },
   }));
   assert.equal(proto.status, 415);
   assert.equal(
     await proto.text(),
-    "protobuf bodies are not supported yet: send the text format 0.0.4\n",
+    'protobuf bodies must be "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"\n',
   );
   assert.equal(await scrape(gw), "");
+});
+
+Deno.test("bodyFormat() reads the Content-Type, parameters in any order", () => {
+  assert.equal(bodyFormat(null), "text");
+  assert.equal(bodyFormat("text/plain; version=0.0.4"), "text");
+  assert.equal(
+    bodyFormat("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    "openmetrics",
+  );
+  assert.equal(
+    bodyFormat(
+      "application/vnd.google.protobuf; encoding=delimited; proto=io.prometheus.client.MetricFamily",
+    ),
+    "protobuf",
+  );
+  assert.equal(
+    bodyFormat(
+      'Application/Vnd.Google.Protobuf;proto="io.prometheus.client.MetricFamily";ENCODING=delimited',
+    ),
+    "protobuf",
+  );
+  assert.throws(
+    () => bodyFormat("application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily"),
+    {
+      name: "RequestError",
+    },
+  );
+});
+
+Deno.test("an OpenMetrics push is parsed as OpenMetrics, and needs # EOF", async () => {
+  const gw = gateway();
+  const headers = { "content-type": "application/openmetrics-text; version=1.0.0; charset=utf-8" };
+  const body =
+    '# TYPE jobs counter\njobs_total{q="a"} 2 # {trace="t"} 1\njobs_created{q="a"} 1.7e9\n# EOF\n';
+  assert.equal((await gw.handle(push("/metrics/job/om", body, { headers }))).status, 202);
+  const missing = await gw.handle(
+    push("/metrics/job/om", "# TYPE jobs counter\njobs_total 1\n", { headers }),
+  );
+  assert.equal(missing.status, 400);
+  assert.equal(await missing.text(), 'line 2: OpenMetrics text must end with "# EOF"\n');
+  assert.equal(await scrape(gw), '# TYPE jobs_total counter\njobs_total{job="om",q="a"} 2\n');
 });
 
 Deno.test("DELETE /metrics/<labels> removes matching series and answers 202", async () => {

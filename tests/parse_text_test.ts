@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ParseError } from "../lib/errors.ts";
 import type { Label, Push } from "../lib/model.ts";
-import { parseText } from "../lib/parse_text.ts";
+import { parseOpenMetrics, parseText } from "../lib/parse_text.ts";
 import { renderFamily } from "../lib/render.ts";
 
 /** Renders a parsed push in input order, so a test states the expected result as text. */
@@ -339,4 +339,129 @@ Deno.test("parseText() rejects incomplete histograms and summaries by metric nam
   for (const [name, body, message] of cases) {
     await t.step(name, () => assert.throws(() => parseText(body), { name: "PushError", message }));
   }
+});
+
+Deno.test("parseText() refuses a histogram bucket with le=NaN", () => {
+  assert.throws(() => parseText('# TYPE h histogram\nh_bucket{le="NaN"} 1\n'), {
+    name: "ParseError",
+    message: 'line 2: histogram h has a bucket with le="NaN"',
+  });
+});
+
+Deno.test("parseOpenMetrics() reads OpenMetrics 1.0 text", () => {
+  const body = `# TYPE requests counter
+# UNIT requests requests
+# HELP requests Requests \\"served\\".
+requests_total{path="/"} 3 1520879607.789 # {trace_id="abc"} 1 1520879607.7
+requests_created{path="/"} 1520879600
+# TYPE temperature_celsius gauge
+# UNIT temperature_celsius celsius
+temperature_celsius 21.5
+# TYPE latency_seconds histogram
+latency_seconds_bucket{le="0.5"} 1 # {trace_id="x"} 0.3
+latency_seconds_bucket{le="+Inf"} 2
+latency_seconds_sum 1.2
+latency_seconds_count 2
+latency_seconds_created 1520879600
+# TYPE build info
+build_info{version="1.2"} 1
+# TYPE feature stateset
+feature{feature="a"} 1
+feature{feature="b"} 0
+# TYPE mystery unknown
+mystery 7
+# TYPE rpc summary
+rpc{quantile="0.9"} 1
+rpc_sum 4
+rpc_count 2
+rpc_created 1520879600
+# EOF
+`;
+  assert.equal(
+    render(parseOpenMetrics(body)),
+    `# HELP requests_total Requests "served".
+# TYPE requests_total counter
+requests_total{path="/"} 3
+# TYPE temperature_celsius gauge
+temperature_celsius 21.5
+# TYPE latency_seconds histogram
+latency_seconds_bucket{le="0.5"} 1
+latency_seconds_bucket{le="+Inf"} 2
+latency_seconds_sum 1.2
+latency_seconds_count 2
+# TYPE build_info gauge
+build_info{version="1.2"} 1
+# TYPE feature gauge
+feature{feature="a"} 1
+feature{feature="b"} 0
+# TYPE mystery untyped
+mystery 7
+# TYPE rpc summary
+rpc_sum 4
+rpc_count 2
+`,
+  );
+});
+
+Deno.test("parseOpenMetrics() refuses what OpenMetrics forbids", async (t) => {
+  // [name, body, exact message]
+  const cases: [string, string, string][] = [
+    ["no # EOF", "# TYPE a gauge\na 1\n", 'line 2: OpenMetrics text must end with "# EOF"'],
+    ["an empty body", "", 'OpenMetrics text must end with "# EOF"'],
+    ["text after # EOF", "a 1\n# EOF\na 2\n", 'line 3: text after "# EOF" (line 2)'],
+    [
+      "a counter sample without _total",
+      "# TYPE c counter\nc 1\n# EOF\n",
+      'line 2: sample "c" of metric "c" needs the _total suffix',
+    ],
+    [
+      "an info sample without _info",
+      "# TYPE b info\nb 1\n# EOF\n",
+      'line 2: sample "b" of metric "b" needs the _info suffix',
+    ],
+    [
+      "a gauge histogram",
+      "# TYPE g gaugehistogram\n# EOF\n",
+      'line 1: metric type "gaugehistogram" for metric "g": gauge histograms are not supported',
+    ],
+    [
+      "an unknown type",
+      "# TYPE g whatever\n# EOF\n",
+      'line 1: metric type "whatever" for metric "g": unknown',
+    ],
+    [
+      "a bad exemplar",
+      "a 1 # trace\n# EOF\n",
+      'line 1: expected an exemplar "# {labels} value" after the value of metric "a"',
+    ],
+    [
+      "a bad exemplar value",
+      'a 1 # {t="1"} x\n# EOF\n',
+      'line 1: invalid exemplar value "x" for metric "a"',
+    ],
+    [
+      "a bad float timestamp",
+      "a 1 1.5.5\n# EOF\n",
+      'line 1: invalid timestamp "1.5.5" for metric "a"',
+    ],
+  ];
+  for (const [name, body, message] of cases) {
+    await t.step(
+      name,
+      () => assert.throws(() => parseOpenMetrics(body), { name: "ParseError", message }),
+    );
+  }
+});
+
+Deno.test("parseText() keeps 0.0.4 rules: no exemplars, integer timestamps, no OpenMetrics types", () => {
+  assert.throws(() => parseText('a 1 # {t="1"} 1\n'), {
+    message: 'line 1: invalid timestamp "#" for metric "a"',
+  });
+  assert.throws(() => parseText("a 1 1.5\n"), {
+    message: 'line 1: invalid timestamp "1.5" for metric "a"',
+  });
+  assert.throws(() => parseText("# TYPE a info\n"), {
+    message: 'line 1: unknown metric type "info" for metric "a"',
+  });
+  assert.equal(parse("# EOF\na 1\n"), "# TYPE a untyped\na 1\n", "# EOF is a comment in 0.0.4");
 });
