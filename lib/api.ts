@@ -166,7 +166,7 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
 
   /** Routes a request; returns the response and the handler name for the metrics. */
   const route = async (request: Request): Promise<[string, Response]> => {
-    const { pathname } = new URL(request.url);
+    const pathname = rawPathname(request.url);
     if (request.method === "OPTIONS") {
       return ["preflight", new Response(null, { status: 204 })];
     }
@@ -253,6 +253,22 @@ function text(status: number, message: string, headers: Record<string, string> =
     status,
     headers: { "Content-Type": "text/plain; charset=utf-8", ...headers },
   });
+}
+
+/**
+ * The path of a request URL exactly as sent. `new URL().pathname` would resolve `..` and
+ * `%2e%2e` segments, which would silently drop grouping labels from a push or a DELETE.
+ */
+export function rawPathname(url: string): string {
+  const scheme = url.indexOf("://");
+  const start = url.indexOf("/", scheme === -1 ? 0 : scheme + 3);
+  if (start === -1) return "/";
+  let end = url.length;
+  for (const stop of ["?", "#"]) {
+    const at = url.indexOf(stop, start);
+    if (at !== -1 && at < end) end = at;
+  }
+  return url.slice(start, end);
 }
 
 /** Whether an `Accept-Encoding` header accepts gzip (with a non-zero q, if any). */

@@ -92,6 +92,11 @@ async function start(config: ReturnType<typeof loadConfig>, io: CliIo): Promise<
     datagram: createDatagramHandler({ store, metrics, logger }),
     logger,
   });
+  if (config.udpListen !== undefined && config.authUsers.size > 0) {
+    logger.warn("--udpListen takes deltas without auth: --AuthUsers guards HTTP only", {
+      udpListen: `${config.udpListen.hostname ?? ""}:${config.udpListen.port}`,
+    });
+  }
   logger.info("started", {
     version: VERSION,
     gaugeBehavior: config.gaugeBehavior,

@@ -66,10 +66,10 @@ export function mergeSummary(stored: SummaryValue, pushed: SummaryValue): Summar
  * Example: `{1:5, +Inf:5}` + `{0.5:0, 2:3, +Inf:3}` = `{0.5:0, 1:5, 2:8, +Inf:8}`.
  */
 export function mergeHistogram(stored: HistogramValue, pushed: HistogramValue): HistogramValue {
-  stored.count += pushed.count;
-  stored.sum += pushed.sum;
   const a = stored.bounds;
   const b = pushed.bounds;
+  stored.count += pushed.count;
+  stored.sum += pushed.sum;
   if (sameBounds(a, b)) {
     const counts = stored.counts;
     for (let i = 0; i < counts.length; i++) counts[i] += pushed.counts[i];

@@ -142,33 +142,6 @@ export function labelKey(labels: readonly Label[]): string {
 }
 
 /**
- * Reads a canonical key (see {@linkcode labelKey}) back into its labels. Only keys this module
- * produced are ever passed in, so the input is trusted to be well formed.
- */
-export function parseLabelKey(key: string): Label[] {
-  const labels: Label[] = [];
-  let i = 0;
-  while (i < key.length) {
-    const eq = key.indexOf('="', i);
-    const name = key.slice(i, eq);
-    let value = "";
-    let j = eq + 2;
-    for (; key.charCodeAt(j) !== 34; j++) {
-      const c = key[j];
-      if (c === "\\") {
-        j++;
-        value += key[j] === "n" ? "\n" : key[j];
-      } else {
-        value += c;
-      }
-    }
-    labels.push([name, value]);
-    i = j + 2; // past the closing quote and the comma
-  }
-  return labels;
-}
-
-/**
  * Formats a sample value the way Prometheus parses it: `+Inf`, `-Inf`, `NaN`, otherwise the
  * shortest decimal that reads back as the same float.
  */

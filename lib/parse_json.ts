@@ -3,7 +3,7 @@
 
 import { ParseError, PushError } from "./errors.ts";
 import { type Delta, isMetricName } from "./model.ts";
-import { checkSampleNames, PushBuilder } from "./push.ts";
+import { checkSampleNames, PushBuilder, reservedLabel } from "./push.ts";
 
 type DeltaType = Delta["type"];
 
@@ -97,8 +97,8 @@ function parseDelta(item: unknown, keys: PushBuilder): Delta {
     );
   }
   const help = fields.help;
-  if (help !== undefined && help !== null && typeof help !== "string") {
-    throw new PushError(`${what}: help must be a string`);
+  if (help !== undefined && help !== null && (typeof help !== "string" || !help.isWellFormed())) {
+    throw new PushError(`${what}: help must be a string of Unicode text`);
   }
   const given = fields.value;
   if (given !== undefined && given !== null && typeof given !== "number") {
@@ -142,7 +142,7 @@ function parseDelta(item: unknown, keys: PushBuilder): Delta {
   const labels = readLabels(fields.labels, what);
   let key: string;
   try {
-    key = keys.seriesKey(labels);
+    key = keys.seriesKey(labels, reservedLabel(deltaType));
   } catch (error) {
     if (error instanceof PushError) throw new PushError(`${what}: ${error.message}`);
     throw error;
@@ -170,6 +170,11 @@ function readLabels(labels: unknown, what: string): string[] {
       throw new PushError(
         `${what}: label "${name}" must have a string value, not ${JSON.stringify(value)}`,
       );
+    }
+    // JSON can carry lone UTF-16 surrogates, which UTF-8 output would turn into U+FFFD and so
+    // make two different values render alike.
+    if (!value.isWellFormed()) {
+      throw new PushError(`${what}: label "${name}" has a value that is not Unicode text`);
     }
     flat.push(name, value);
   }

@@ -304,14 +304,16 @@ class TextParser {
 
   /** Removes label `name` from `labels` and returns its value; it must be there. */
   #takeLabel(labels: string[], name: string, what: string): string {
+    let at = -1;
     for (let i = 0; i < labels.length; i += 2) {
-      if (labels[i] === name) {
-        const value = labels[i + 1];
-        labels.splice(i, 2);
-        return value;
-      }
+      if (labels[i] !== name) continue;
+      if (at !== -1) this.#fail(`label "${name}" is given twice`);
+      at = i;
     }
-    return this.#fail(`${what} has a sample without the "${name}" label`);
+    if (at === -1) this.#fail(`${what} has a sample without the "${name}" label`);
+    const value = labels[at + 1];
+    labels.splice(at, 2);
+    return value;
   }
 
   #parseLabels(labels: string[]): void {

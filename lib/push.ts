@@ -84,13 +84,15 @@ export interface FamilyDraft {
 export class PushBuilder {
   readonly #grouping: readonly Label[];
   readonly #groupingNames: ReadonlySet<string>;
+  readonly #groupingKey: string;
   readonly #families = new Map<string, FamilyDraft>();
 
   /** `grouping` must hold valid, distinct label names (see `grouping.ts`), in any order. */
   constructor(grouping: readonly Label[] = []) {
     // Sorted once here, so that a sample without labels of its own is keyed canonically too.
-    this.#grouping = grouping.toSorted(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    this.#grouping = grouping.toSorted(byName);
     this.#groupingNames = new Set(grouping.map(([name]) => name));
+    this.#groupingKey = labelKey(this.#grouping);
   }
 
   /** Returns the family `name`, declaring it with `type` if the push has not seen it. */
@@ -114,17 +116,13 @@ export class PushBuilder {
   addValue(family: FamilyDraft, labels: readonly string[], value: number): void {
     const key = this.seriesKey(labels);
     if (family.series.has(key)) throw duplicate(family.name, key);
-    if (family.type === "counter" && value < 0) {
-      throw new PushError(
-        `counter ${seriesName(family.name, key)} has negative value ${formatValue(value)}`,
-      );
-    }
+    if (family.type === "counter") checkCounterValue(family.name, key, value);
     family.series.set(key, value);
   }
 
   /** Adds one cumulative bucket of a histogram series. */
   addBucket(family: FamilyDraft, labels: readonly string[], le: number, value: number): void {
-    const key = this.seriesKey(labels);
+    const key = this.seriesKey(labels, "le");
     if (Number.isNaN(le)) {
       throw new PushError(`histogram ${seriesName(family.name, key)} has a bucket with le="NaN"`);
     }
@@ -137,7 +135,7 @@ export class PushBuilder {
 
   /** Adds the `_sum` of a histogram or summary series. */
   addSum(family: FamilyDraft, labels: readonly string[], value: number): void {
-    const key = this.seriesKey(labels);
+    const key = this.seriesKey(labels, reservedLabel(family.type));
     const draft = family.type === "histogram"
       ? this.#histogram(family, key)
       : this.#summary(family, key);
@@ -147,7 +145,7 @@ export class PushBuilder {
 
   /** Adds the `_count` of a histogram or summary series. */
   addCount(family: FamilyDraft, labels: readonly string[], value: number): void {
-    const key = this.seriesKey(labels);
+    const key = this.seriesKey(labels, reservedLabel(family.type));
     const draft = family.type === "histogram"
       ? this.#histogram(family, key)
       : this.#summary(family, key);
@@ -160,7 +158,7 @@ export class PushBuilder {
    * a summary pushed with quantiles only is reported as missing its `_count`, not ignored.
    */
   addQuantile(family: FamilyDraft, labels: readonly string[]): void {
-    this.#summary(family, this.seriesKey(labels));
+    this.#summary(family, this.seriesKey(labels, "quantile"));
   }
 
   /**
@@ -180,34 +178,41 @@ export class PushBuilder {
 
   /**
    * The canonical key of a sample's labels with the grouping labels applied. Throws on an
-   * invalid or reserved label name and on a name given twice.
+   * invalid or reserved label name, on a name given twice, and on the label `reserved` (`le`
+   * of a histogram, `quantile` of a summary), which the series itself must not carry.
    */
-  seriesKey(labels: readonly string[]): string {
-    const grouping = this.#grouping;
-    if (labels.length === 0) return grouping.length === 0 ? "" : labelKey(grouping);
-    const pairs: Label[] = grouping.slice();
+  seriesKey(labels: readonly string[], reserved?: string): string {
+    if (reserved !== undefined && this.#groupingNames.has(reserved)) {
+      throw new PushError(
+        `label "${reserved}" in the path is reserved for ${RESERVED_FOR[reserved]}`,
+      );
+    }
+    if (labels.length === 0) return this.#groupingKey;
+    const pairs: Label[] = [];
     for (let i = 0; i < labels.length; i += 2) {
       const name = labels[i];
       if (!isLabelName(name)) throw new PushError(`invalid label name "${name}"`);
       if (name.startsWith("__")) {
         throw new PushError(`label name "${name}" is reserved: names starting with "__" are`);
       }
-      for (let j = 0; j < i; j += 2) {
-        if (labels[j] === name) throw new PushError(`label "${name}" is given twice`);
+      if (name === reserved) {
+        throw new PushError(`label "${name}" is reserved for ${RESERVED_FOR[name]}`);
       }
-      if (!this.#groupingNames.has(name)) pairs.push([name, labels[i + 1]]);
+      pairs.push([name, labels[i + 1]]);
     }
-    // Insertion sort: label sets are small and often already sorted.
-    for (let i = 1; i < pairs.length; i++) {
-      const pair = pairs[i];
-      let j = i - 1;
-      while (j >= 0 && pairs[j][0] > pair[0]) {
-        pairs[j + 1] = pairs[j];
-        j--;
+    // Sorting first finds a repeated name in O(n log n) however many labels a line has.
+    if (pairs.length > 1) {
+      pairs.sort(byName);
+      for (let i = 1; i < pairs.length; i++) {
+        if (pairs[i][0] === pairs[i - 1][0]) {
+          throw new PushError(`label "${pairs[i][0]}" is given twice`);
+        }
       }
-      pairs[j + 1] = pair;
     }
-    return labelKey(pairs);
+    if (this.#grouping.length === 0) return labelKey(pairs);
+    const merged = pairs.filter(([name]) => !this.#groupingNames.has(name));
+    merged.push(...this.#grouping);
+    return labelKey(merged.sort(byName));
   }
 
   #histogram(family: FamilyDraft, key: string): HistogramDraft {
@@ -243,6 +248,28 @@ export class PushBuilder {
   }
 }
 
+/** What the label a series of a type must not carry is for. */
+const RESERVED_FOR: Record<string, string> = {
+  le: "histogram buckets",
+  quantile: "summary quantiles",
+};
+
+/** The label a series of `type` must not carry itself. */
+export function reservedLabel(type: MetricType): string | undefined {
+  return type === "histogram" ? "le" : type === "summary" ? "quantile" : undefined;
+}
+
+function byName(a: Label, b: Label): number {
+  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
+}
+
+/** A counter never decreases and is a number: negative and NaN values are refused. */
+export function checkCounterValue(name: string, key: string, value: number): void {
+  if (value >= 0) return;
+  const why = Number.isNaN(value) ? "value NaN" : `negative value ${formatValue(value)}`;
+  throw new PushError(`counter ${seriesName(name, key)} has ${why}`);
+}
+
 function duplicate(name: string, key: string, detail = ""): PushError {
   return new PushError(`series ${seriesName(name, key)}${detail} appears twice in the push`);
 }
@@ -268,6 +295,14 @@ function finishHistogram(name: string, key: string, draft: HistogramDraft): Hist
   if (draft.sum === undefined) throw new PushError(`${what} has no _sum`);
   if (!(draft.count >= 0)) {
     throw new PushError(`${what} has invalid _count ${formatValue(draft.count)}`);
+  }
+  const inf = draft.buckets.get(Infinity)!;
+  if (draft.count !== inf) {
+    throw new PushError(
+      `${what} has _count ${formatValue(draft.count)} but ${
+        formatValue(inf)
+      } in its le="+Inf" bucket`,
+    );
   }
   const bounds = [...draft.buckets.keys()].sort((a, b) => a - b);
   const counts = bounds.map((le) => draft.buckets.get(le)!);

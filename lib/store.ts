@@ -5,15 +5,14 @@ import { PushError } from "./errors.ts";
 import { applyDelta, copyValue, type GaugeBehavior, mergeValue } from "./merge.ts";
 import {
   type Delta,
-  formatValue,
+  escapeLabelValue,
   type Label,
   type MetricType,
-  parseLabelKey,
   type Push,
   type PushFamily,
   type SeriesValue,
 } from "./model.ts";
-import { sampleNames, seriesName } from "./push.ts";
+import { checkCounterValue, sampleNames } from "./push.ts";
 import { renderFamily } from "./render.ts";
 
 /** A family as the store holds it. Owned by the store: callers must not modify it. */
@@ -231,21 +230,25 @@ export class Store {
 }
 
 function checkCounterValues(family: PushFamily): void {
-  for (const [key, value] of family.series) {
-    if ((value as number) < 0) {
-      throw new PushError(
-        `counter ${seriesName(family.name, key)} has negative value ${
-          formatValue(value as number)
-        }`,
-      );
-    }
-  }
+  for (const [key, value] of family.series) checkCounterValue(family.name, key, value as number);
 }
 
+/**
+ * Whether the series with canonical key `key` has every label of `match`. Each pair is looked
+ * for as its rendered text, `name="escaped value"`, at a label boundary of the key: inside a
+ * value every `"` is escaped, so `name="` can only start a label, and a closing `"` followed by
+ * `,` or the end can only end one. This avoids parsing every key of the store on a DELETE.
+ */
 function matches(key: string, match: readonly Label[]): boolean {
-  const labels = new Map(parseLabelKey(key));
   for (const [name, value] of match) {
-    if ((labels.get(name) ?? "") !== value) return false;
+    if (value === "") {
+      if (key.startsWith(name + '="') || key.includes("," + name + '="')) return false;
+      continue;
+    }
+    const pair = name + '="' + escapeLabelValue(value) + '"';
+    const found = key === pair || key.startsWith(pair + ",") || key.endsWith("," + pair) ||
+      key.includes("," + pair + ",");
+    if (!found) return false;
   }
   return true;
 }

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
-import { acceptsGzip, type ApiOptions, bodyFormat, createApiHandler } from "../lib/api.ts";
+import {
+  acceptsGzip,
+  type ApiOptions,
+  bodyFormat,
+  createApiHandler,
+  rawPathname,
+} from "../lib/api.ts";
 import { createLogger } from "../lib/log.ts";
 import { SelfMetrics } from "../lib/self_metrics.ts";
 import { Store } from "../lib/store.ts";
@@ -465,4 +471,10 @@ Deno.test("deltas need auth when --AuthUsers is set, take gzip and obey --cors",
   }));
   assert.equal(foreign.status, 403);
   assert.equal(await scrape(gw), "# TYPE c counter\nc 1\n");
+});
+
+Deno.test("rawPathname() keeps the path as sent", () => {
+  assert.equal(rawPathname("http://h:1/metrics/job/../x?a=b#c"), "/metrics/job/../x");
+  assert.equal(rawPathname("http://h/metrics/a%2Fb"), "/metrics/a%2Fb");
+  assert.equal(rawPathname("http://h"), "/");
 });

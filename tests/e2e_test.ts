@@ -105,3 +105,24 @@ Deno.test(":port listens on every interface, IPv4 and (where the host has it) IP
     await v6.body?.cancel();
   }
 });
+
+Deno.test("dot segments in a pushed path are labels, never resolved away", async () => {
+  await using gw = await startInProcess();
+  // --path-as-is sends the dots as they are, as a careless or hostile client could.
+  const curl = async (...args: string[]) => {
+    const output = await new Deno.Command("curl", {
+      args: ["-sS", "--path-as-is", "-w", "%{http_code}", ...args],
+    }).output();
+    return new TextDecoder().decode(output.stdout);
+  };
+  assert.equal(await curl("--data-binary", "a 1\n", `${gw.api}/metrics/job/x/instance/a`), "202");
+  assert.equal(await curl("--data-binary", "a 1\n", `${gw.api}/metrics/job/x/instance/..`), "202");
+  assert.equal(await curl("--data-binary", "a 1\n", `${gw.api}/metrics/job/%2e%2e`), "202");
+  const scrape = () => fetch(gw.api + "/metrics").then((r) => r.text());
+  assert.equal(
+    await scrape(),
+    '# TYPE a untyped\na{instance="..",job="x"} 1\na{instance="a",job="x"} 1\na{job=".."} 1\n',
+  );
+  assert.equal(await curl("-X", "DELETE", `${gw.api}/metrics/job/x/instance/..`), "202");
+  assert.equal(await scrape(), '# TYPE a untyped\na{instance="a",job="x"} 1\na{job=".."} 1\n');
+});

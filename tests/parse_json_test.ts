@@ -212,7 +212,7 @@ Deno.test("parseDeltas() refuses bad deltas with a message naming the delta and 
     [
       "a non-string help",
       '{"type":"gauge","name":"x","method":"set","help":5}',
-      'gauge "x": help must be a string',
+      'gauge "x": help must be a string of Unicode text',
     ],
     [
       "labels as an array",
@@ -233,6 +233,26 @@ Deno.test("parseDeltas() refuses bad deltas with a message naming the delta and 
       "a reserved label name",
       '{"type":"gauge","name":"x","method":"set","labels":{"__name__":"y"}}',
       'gauge "x": label name "__name__" is reserved: names starting with "__" are',
+    ],
+    [
+      "a lone surrogate in help",
+      '{"type":"gauge","name":"x","method":"set","help":"\\ud800"}',
+      'gauge "x": help must be a string of Unicode text',
+    ],
+    [
+      "a lone surrogate in a label",
+      '{"type":"counter","name":"c","method":"inc","labels":{"a":"\\udfff"}}',
+      'counter "c": label "a" has a value that is not Unicode text',
+    ],
+    [
+      "le on a histogram",
+      '{"type":"histogram","name":"h","method":"observe","labels":{"le":"1"}}',
+      'histogram "h": label "le" is reserved for histogram buckets',
+    ],
+    [
+      "quantile on a summary",
+      '{"type":"summary","name":"s","method":"observe","labels":{"quantile":"1"}}',
+      'summary "s": label "quantile" is reserved for summary quantiles',
     ],
     [
       "buckets not increasing",

@@ -245,6 +245,27 @@ Deno.test("parseText() rejects invalid bodies with the line and the problem", as
       'line 2: series a{x="1",y="2"} appears twice in the push',
     ],
     ["a negative counter", "# TYPE c counter\nc -1\n", "line 2: counter c has negative value -1"],
+    ["a NaN counter", "# TYPE c counter\nc NaN\n", "line 2: counter c has value NaN"],
+    [
+      "le given twice",
+      '# TYPE h histogram\nh_bucket{le="1",le="2"} 1\n',
+      'line 2: label "le" is given twice',
+    ],
+    [
+      "le on _sum",
+      '# TYPE h histogram\nh_sum{le="1"} 1\n',
+      'line 2: label "le" is reserved for histogram buckets',
+    ],
+    [
+      "quantile given twice",
+      '# TYPE s summary\ns{quantile="0.5",quantile="0.9"} 1\n',
+      'line 2: label "quantile" is given twice',
+    ],
+    [
+      "quantile on _count",
+      '# TYPE s summary\ns_count{quantile="0.5"} 1\n',
+      'line 2: label "quantile" is reserved for summary quantiles',
+    ],
     [
       "a bucket without le",
       "# TYPE h histogram\nh_bucket 1\n",
@@ -329,6 +350,11 @@ Deno.test("parseText() rejects incomplete histograms and summaries by metric nam
       "a negative summary _count",
       "# TYPE s summary\ns_count -1\ns_sum 1\n",
       "summary s has invalid _count -1",
+    ],
+    [
+      "a _count unlike +Inf",
+      '# TYPE h histogram\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 7\n',
+      'histogram h has _count 7 but 1 in its le="+Inf" bucket',
     ],
     [
       "two families writing one sample name",
@@ -464,4 +490,19 @@ Deno.test("parseText() keeps 0.0.4 rules: no exemplars, integer timestamps, no O
     message: 'line 1: unknown metric type "info" for metric "a"',
   });
   assert.equal(parse("# EOF\na 1\n"), "# TYPE a untyped\na 1\n", "# EOF is a comment in 0.0.4");
+});
+
+Deno.test("parseText() refuses le from the path for a histogram, allows it elsewhere", () => {
+  const body = '# TYPE h histogram\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 1\n';
+  assert.throws(() => parseText(body, [["le", "5"]]), {
+    message: 'line 2: label "le" in the path is reserved for histogram buckets',
+  });
+  assert.equal(parse("g 1\n", [["le", "5"]]), '# TYPE g untyped\ng{le="5"} 1\n');
+});
+
+Deno.test("parseText() finds a repeated label among many in n log n", () => {
+  // 40,000 labels on one line took seconds with a pairwise check; sorting makes it instant.
+  const names = Array.from({ length: 40_000 }, (_, i) => `l${i}`).reverse();
+  const line = `m{${names.map((n) => `${n}="x"`).join(",")},l7="y"} 1\n`;
+  assert.throws(() => parseText(line), { message: 'line 1: label "l7" is given twice' });
 });

@@ -176,3 +176,16 @@ Deno.test("Store.render() sorts families and series whatever the push order", ()
   assert.equal(a.render(), b.render());
   assert.equal(a.render(), '# TYPE a untyped\na 1\n# TYPE b untyped\nb{x="1"} 1\nb{x="2"} 1\n');
 });
+
+Deno.test("Store.delete() matches escaped values exactly, not by prefix or inside values", () => {
+  const store = storeWith([
+    'c{job="a"} 1\nc{job="ab"} 1\nc{job="a\\\\",x="1"} 1\nc{x="job=\\"a\\""} 1\nc{job="a",z="\\",job=\\"b"} 1\n',
+  ]);
+  assert.equal(store.delete([["job", "a"]]), 2);
+  assert.equal(
+    store.render(),
+    '# TYPE c untyped\nc{job="a\\\\",x="1"} 1\nc{job="ab"} 1\nc{x="job=\\"a\\""} 1\n',
+  );
+  assert.equal(store.delete([["job", "a\\"]]), 1);
+  assert.equal(store.delete([["job", "b"]]), 0, "a value that looks like a label is not one");
+});
