@@ -120,7 +120,12 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
       );
     const result = store.apply(push);
     metrics.countPush("accepted", result.samples);
-    logger.debug("push accepted", { path, samples: result.samples, newSeries: result.newSeries });
+    logger.debug("push accepted", {
+      path,
+      format,
+      samples: result.samples,
+      newSeries: result.newSeries,
+    });
     return new Response(null, { status: 202 });
   };
 
