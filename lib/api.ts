@@ -9,6 +9,7 @@ import { parseGroupingPath } from "./grouping.ts";
 import type { Logger } from "./log.ts";
 import { parseDeltas } from "./parse_json.ts";
 import { parseProtobuf } from "./parse_protobuf.ts";
+import type { LabelLimits } from "./push.ts";
 import { parseOpenMetrics, parseText } from "./parse_text.ts";
 import { TEXT_CONTENT_TYPE } from "./render.ts";
 import type { SelfMetrics } from "./self_metrics.ts";
@@ -22,6 +23,7 @@ export interface ApiOptions {
   /** No users: pushes and deletes need no auth. */
   authUsers: ReadonlyMap<string, string>;
   maxBodyBytes: number;
+  labelLimits: LabelLimits;
 }
 
 const STATUS_BY_REASON: Record<RejectionReason, number> = {
@@ -34,6 +36,8 @@ const STATUS_BY_REASON: Record<RejectionReason, number> = {
   body_too_large: 413,
   unauthorized: 401,
   origin_not_allowed: 403,
+  series_limit: 429,
+  label_limit: 400,
 };
 
 const ROOT_METHODS = "GET, HEAD, POST, PUT, OPTIONS";
@@ -112,11 +116,13 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
     checkAuth(request);
     const grouping = parseGroupingPath(path);
     const format = bodyFormat(request.headers.get("content-type"));
+    const limits = options.labelLimits;
     const push = format === "protobuf"
-      ? parseProtobuf(await readBody(request, options.maxBodyBytes), grouping)
+      ? parseProtobuf(await readBody(request, options.maxBodyBytes), grouping, limits)
       : (format === "openmetrics" ? parseOpenMetrics : parseText)(
         await readText(request),
         grouping,
+        limits,
       );
     const result = store.apply(push);
     metrics.countPush("accepted", result.samples);
@@ -132,7 +138,8 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
   /** pushprom's answer: 200 with `ok`. */
   const pushDeltas = async (request: Request): Promise<Response> => {
     checkAuth(request);
-    const result = store.applyDeltas(parseDeltas(await readText(request)));
+    const deltas = parseDeltas(await readText(request), options.labelLimits);
+    const result = store.applyDeltas(deltas);
     metrics.countPush("accepted", result.samples);
     logger.debug("deltas accepted", { deltas: result.samples, newSeries: result.newSeries });
     return new Response("ok", { headers: { "Content-Type": "text/plain; charset=utf-8" } });

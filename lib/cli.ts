@@ -3,9 +3,10 @@
 
 import { parseArgs } from "node:util";
 import { createApiHandler } from "./api.ts";
-import { ConfigError, envName, FLAGS, loadConfig } from "./config.ts";
+import { type Config, ConfigError, envName, FLAGS, loadConfig } from "./config.ts";
 import { createLifecycleHandler } from "./lifecycle.ts";
-import { createLogger } from "./log.ts";
+import { createLogger, type Logger } from "./log.ts";
+import { loadSnapshot, saveSnapshot, SnapshotError } from "./persistence.ts";
 import { SelfMetrics } from "./self_metrics.ts";
 import { ListenError, startServers } from "./server.ts";
 import { Store } from "./store.ts";
@@ -63,7 +64,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   try {
     return await start(loadConfig(flags, io.env), io);
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof ListenError) {
+    if (
+      error instanceof ConfigError || error instanceof ListenError || error instanceof SnapshotError
+    ) {
       io.stderr(`${NAME}: ${error.message}\n`);
       return error instanceof ConfigError ? 2 : 1;
     }
@@ -71,11 +74,18 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
-async function start(config: ReturnType<typeof loadConfig>, io: CliIo): Promise<number> {
+async function start(config: Config, io: CliIo): Promise<number> {
   const logger = createLogger({ level: config.logLevel, format: config.logFormat });
-  const store = new Store({ gaugeBehavior: config.gaugeBehavior });
+  const store = new Store({
+    gaugeBehavior: config.gaugeBehavior,
+    maxSeries: config.maxSeries,
+    seriesTTL: config.seriesTTL,
+  });
   const metrics = new SelfMetrics();
-  let ready = true;
+  const snapshots = config.persistenceFile === undefined
+    ? undefined
+    : createSnapshotter(config.persistenceFile, store, metrics, logger);
+  let ready = false;
   const servers = await startServers({
     apiListen: config.apiListen,
     lifecycleListen: config.lifecycleListen,
@@ -86,12 +96,15 @@ async function start(config: ReturnType<typeof loadConfig>, io: CliIo): Promise<
       cors: config.cors,
       authUsers: config.authUsers,
       maxBodyBytes: config.maxBodyBytes,
+      labelLimits: config.labelLimits,
     }),
     lifecycle: createLifecycleHandler({ store, metrics, isReady: () => ready }),
     udpListen: config.udpListen,
-    datagram: createDatagramHandler({ store, metrics, logger }),
+    datagram: createDatagramHandler({ store, metrics, logger, labelLimits: config.labelLimits }),
+    prepare: () => snapshots?.load() ?? Promise.resolve(),
     logger,
   });
+  ready = true;
   if (config.udpListen !== undefined && config.authUsers.size > 0) {
     logger.warn("--udpListen takes deltas without auth: --AuthUsers guards HTTP only", {
       udpListen: `${config.udpListen.hostname ?? ""}:${config.udpListen.port}`,
@@ -101,13 +114,72 @@ async function start(config: ReturnType<typeof loadConfig>, io: CliIo): Promise<
     version: VERSION,
     gaugeBehavior: config.gaugeBehavior,
     auth: config.authUsers.size > 0 ? "basic" : "off",
+    persistenceFile: config.persistenceFile,
   });
+  // Expiry also runs at every scrape; the timer frees memory between scrapes.
+  const expiry = config.seriesTTL > 0
+    ? setInterval(() => {
+      const expired = store.expire();
+      if (expired > 0) logger.debug("series expired", { expired });
+    }, Math.min(Math.max(config.seriesTTL / 4, 1000), 60_000))
+    : undefined;
+  const persist = snapshots === undefined
+    ? undefined
+    : setInterval(() => snapshots.save(), config.persistenceInterval);
+
   const signal = await io.stopSignal();
   logger.info("shutting down: finishing in-flight requests", { signal });
   ready = false;
+  clearInterval(expiry);
+  clearInterval(persist);
   await servers.shutdown();
+  // Every accepted push is in the store now, and no more can come: the last snapshot.
+  const saved = (await snapshots?.save({ final: true })) ?? true;
   logger.info("stopped");
-  return 0;
+  return saved ? 0 : 1;
+}
+
+/** Loads and writes the snapshot, one write at a time, logging and counting each. */
+function createSnapshotter(path: string, store: Store, metrics: SelfMetrics, logger: Logger) {
+  let writing: Promise<boolean> | undefined;
+  let savedChanges = -1;
+  const write = async (): Promise<boolean> => {
+    const changes = store.changes;
+    const started = performance.now();
+    try {
+      const bytes = await saveSnapshot(path, store);
+      savedChanges = changes;
+      metrics.observeSnapshot((performance.now() - started) / 1000, bytes);
+      logger.debug("snapshot written", { path, bytes, series: store.seriesCount });
+      return true;
+    } catch (error) {
+      metrics.observeSnapshot((performance.now() - started) / 1000, undefined);
+      logger.error("snapshot failed", { path, error: String(error) });
+      return false;
+    }
+  };
+  return {
+    async load(): Promise<void> {
+      const series = await loadSnapshot(path, store);
+      savedChanges = store.changes;
+      if (series === undefined) logger.info("no snapshot yet: starting empty", { path });
+      else logger.info("snapshot loaded", { path, series });
+    },
+    /** Writes the store if it changed since the last write; the final write always runs. */
+    async save(options: { final?: boolean } = {}): Promise<boolean> {
+      while (writing !== undefined) {
+        if (!options.final) return true; // the interval's next tick will catch up
+        await writing;
+      }
+      if (store.changes === savedChanges && !options.final) return true;
+      writing = write();
+      try {
+        return await writing;
+      } finally {
+        writing = undefined;
+      }
+    },
+  };
 }
 
 /** A one-line reason for a parseArgs error, which node:util words at length. */

@@ -5,6 +5,7 @@
 import type { CorsPolicy } from "./cors.ts";
 import { GAUGE_BEHAVIORS, type GaugeBehavior } from "./merge.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
+import type { LabelLimits } from "./push.ts";
 
 /** Where a listener binds. `hostname` undefined means every interface (`:8080`). */
 export interface ListenAddress {
@@ -23,6 +24,14 @@ export interface Config {
   maxBodyBytes: number;
   /** Undefined: no UDP listener. */
   udpListen: ListenAddress | undefined;
+  maxSeries: number;
+  labelLimits: LabelLimits;
+  /** Milliseconds; 0: series never expire. */
+  seriesTTL: number;
+  /** Undefined: no persistence. */
+  persistenceFile: string | undefined;
+  /** Milliseconds between snapshots. */
+  persistenceInterval: number;
 }
 
 /** A command-line flag; its environment variable is `PAG_` + the name in upper case. */
@@ -44,6 +53,36 @@ export const FLAGS: readonly FlagSpec[] = [
     name: "lifecycleListen",
     default: ":8888",
     description: "Listen for health checks and the gateway's own metrics on this host:port",
+  },
+  {
+    name: "maxSeries",
+    default: "1000000",
+    description: "Most series the gateway holds; a push that would add more is refused (429)",
+  },
+  {
+    name: "maxLabelsPerSeries",
+    default: "64",
+    description: "Most labels on one series, path labels included (400 beyond)",
+  },
+  {
+    name: "maxLabelValueLength",
+    default: "4096",
+    description: "Longest label value, in characters (400 beyond)",
+  },
+  {
+    name: "seriesTTL",
+    default: "0",
+    description: "Drop a series no push touched for this long, such as 30m or 1h30m; 0: never",
+  },
+  {
+    name: "persistenceFile",
+    default: "",
+    description: "Keep the aggregate across restarts in this file (off when empty)",
+  },
+  {
+    name: "persistenceInterval",
+    default: "30s",
+    description: "How often the aggregate is written to --persistenceFile, such as 30s or 5m",
   },
   {
     name: "udpListen",
@@ -131,6 +170,18 @@ export function loadConfig(
     logFormat: read("logFormat", (v) => parseChoice(v, LOG_FORMATS)),
     maxBodyBytes: read("maxBodyBytes", parsePositiveInteger),
     udpListen: read("udpListen", (v) => v === "" ? undefined : parseListenAddress(v)),
+    maxSeries: read("maxSeries", parsePositiveInteger),
+    labelLimits: {
+      maxLabels: read("maxLabelsPerSeries", parsePositiveInteger),
+      maxValueLength: read("maxLabelValueLength", parsePositiveInteger),
+    },
+    seriesTTL: read("seriesTTL", parseDuration),
+    persistenceFile: read("persistenceFile", (v) => v === "" ? undefined : v),
+    persistenceInterval: read("persistenceInterval", (v) => {
+      const ms = parseDuration(v);
+      if (ms < 100) throw new ConfigError(`"${v}" is shorter than 100ms`);
+      return ms;
+    }),
   };
 }
 
@@ -184,6 +235,18 @@ function parseAuthUsers(value: string): Map<string, string> {
     users.set(user, entry.slice(eq + 1));
   }
   return users;
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Parses a duration as Go writes them (`90s`, `1h30m`, `500ms`, `0`) into milliseconds. */
+export function parseDuration(value: string): number {
+  if (value === "0") return 0;
+  const parts = [...value.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join("") !== value) {
+    throw new ConfigError(`"${value}" is not a duration such as 30s, 5m or 1h30m`);
+  }
+  return parts.reduce((ms, [, n, unit]) => ms + Number(n) * DURATION_UNITS[unit], 0);
 }
 
 function parseChoice<T extends string>(value: string, choices: readonly T[]): T {

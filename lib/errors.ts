@@ -11,7 +11,9 @@ export type RejectionReason =
   | "unsupported_media_type"
   | "body_too_large"
   | "unauthorized"
-  | "origin_not_allowed";
+  | "origin_not_allowed"
+  | "series_limit"
+  | "label_limit";
 
 /** A syntax error in a pushed body; `line` is 1-based, 0 when the error has no line. */
 export class ParseError extends SyntaxError {

@@ -44,6 +44,8 @@ export interface PushFamily {
   /** Unescaped HELP text; undefined when the push has no HELP line for the family. */
   help: string | undefined;
   series: Map<string, SeriesValue>;
+  /** Only when read from a snapshot: when each series was last pushed to, in milliseconds. */
+  touched?: Map<string, number>;
 }
 
 /** A whole push: its families in input order, each name at most once. */

@@ -3,7 +3,7 @@
 
 import { ParseError, PushError } from "./errors.ts";
 import { type Delta, isMetricName } from "./model.ts";
-import { checkSampleNames, PushBuilder, reservedLabel } from "./push.ts";
+import { checkSampleNames, type LabelLimits, PushBuilder, reservedLabel } from "./push.ts";
 
 type DeltaType = Delta["type"];
 
@@ -36,7 +36,7 @@ export const DEFAULT_BUCKETS: readonly number[] = [
  * by type and name. Throws {@linkcode ParseError} for invalid JSON, {@linkcode PushError}
  * for a delta that is not valid.
  */
-export function parseDeltas(text: string): Delta[] {
+export function parseDeltas(text: string, limits?: LabelLimits): Delta[] {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -45,7 +45,7 @@ export function parseDeltas(text: string): Delta[] {
   }
   const isArray = Array.isArray(json);
   const items: unknown[] = isArray ? json as unknown[] : [json];
-  const keys = new PushBuilder();
+  const keys = new PushBuilder([], limits);
   const deltas: Delta[] = [];
   const types = new Map<string, DeltaType>();
   items.forEach((item, index) => {

@@ -5,7 +5,7 @@
 
 import { ParseError, PushError } from "./errors.ts";
 import { isMetricName, type Label, type MetricType, type Push } from "./model.ts";
-import { type FamilyDraft, PushBuilder } from "./push.ts";
+import { type FamilyDraft, type LabelLimits, PushBuilder } from "./push.ts";
 
 const VARINT = 0;
 const FIXED64 = 1;
@@ -26,8 +26,12 @@ const TYPES: Record<number, MetricType | undefined> = {
  * {@linkcode ParseError} that says at which byte it broke; a family that decodes but is not a
  * valid push (bad name, negative counter, …) is a {@linkcode PushError} naming the metric.
  */
-export function parseProtobuf(bytes: Uint8Array, grouping: readonly Label[] = []): Push {
-  const builder = new PushBuilder(grouping);
+export function parseProtobuf(
+  bytes: Uint8Array,
+  grouping: readonly Label[] = [],
+  limits?: LabelLimits,
+): Push {
+  const builder = new PushBuilder(grouping, limits);
   const reader = new Reader(bytes, 0, bytes.length);
   while (!reader.done()) {
     const start = reader.pos;

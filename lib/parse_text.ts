@@ -15,7 +15,7 @@ import {
   parseFloatStrict,
   type Push,
 } from "./model.ts";
-import { type FamilyDraft, PushBuilder } from "./push.ts";
+import { type FamilyDraft, type LabelLimits, PushBuilder } from "./push.ts";
 
 const TAB = 9;
 const LF = 10;
@@ -49,8 +49,21 @@ interface Declaration {
  * series and override body labels of the same name. Throws {@linkcode ParseError} with the
  * line number on a syntax error, {@linkcode PushError} when the push as a whole is invalid.
  */
-export function parseText(text: string, grouping: readonly Label[] = []): Push {
-  return new TextParser(text, new PushBuilder(grouping), false).parse();
+export function parseText(
+  text: string,
+  grouping: readonly Label[] = [],
+  limits?: LabelLimits,
+): Push {
+  return new TextParser(text, new PushBuilder(grouping, limits), false).parse();
+}
+
+/**
+ * Parses a snapshot body (text format 0.0.4 with a timestamp on each sample, see
+ * `persistence.ts`) with every check of a push: each family's `touched` holds its series'
+ * timestamps, and `X_created` families are kept, since the store held them.
+ */
+export function parseSnapshotText(text: string): Push {
+  return new TextParser(text, new PushBuilder([], undefined, true), false).parse();
 }
 
 /**
@@ -60,8 +73,12 @@ export function parseText(text: string, grouping: readonly Label[] = []): Push {
  * become gauges `x_info`, `stateset` families gauges, `unknown` families untyped; `_created`
  * samples are dropped.
  */
-export function parseOpenMetrics(text: string, grouping: readonly Label[] = []): Push {
-  return new TextParser(text, new PushBuilder(grouping), true).parse();
+export function parseOpenMetrics(
+  text: string,
+  grouping: readonly Label[] = [],
+  limits?: LabelLimits,
+): Push {
+  return new TextParser(text, new PushBuilder(grouping, limits), true).parse();
 }
 
 /** OpenMetrics types, as the type and storage suffix they are kept with. */
@@ -208,7 +225,9 @@ class TextParser {
       this.#skipBlanks();
     }
     const value = this.#readValue(name);
-    if (this.#skipBlanks() && this.#pos < this.#end) this.#readTimestamp(name);
+    this.#builder.sampleTime = this.#skipBlanks() && this.#pos < this.#end
+      ? this.#readTimestamp(name)
+      : undefined;
     this.#addSample(name, labels, value);
   }
 
@@ -422,11 +441,12 @@ class TextParser {
   }
 
   /**
-   * Timestamps are checked for syntax and then ignored: an aggregate has no single time. In
-   * 0.0.4 they are integer milliseconds, in OpenMetrics float seconds.
+   * Timestamps are checked for syntax; a push's are then ignored, as an aggregate has no single
+   * time, and a snapshot's are its series' touch times. In 0.0.4 they are integer
+   * milliseconds, in OpenMetrics float seconds. Returns milliseconds.
    */
-  #readTimestamp(name: string): void {
-    if (this.#skipExemplar(name)) return;
+  #readTimestamp(name: string): number | undefined {
+    if (this.#skipExemplar(name)) return undefined;
     const token = this.#readToken();
     const invalid = () => this.#fail(`invalid timestamp "${token}" for metric "${name}"`);
     if (this.#openMetrics) {
@@ -440,10 +460,10 @@ class TextParser {
       }
     }
     this.#skipBlanks();
-    if (this.#skipExemplar(name)) return;
-    if (this.#pos < this.#end) {
+    if (!this.#skipExemplar(name) && this.#pos < this.#end) {
       this.#fail(`unexpected ${this.#found()} after the timestamp of metric "${name}"`);
     }
+    return this.#openMetrics ? Number(token) * 1000 : Number(token);
   }
 
   #readMetricName(expected: string): string {

@@ -47,6 +47,15 @@ export function checkSampleNames(families: Iterable<{ name: string; type: Metric
   }
 }
 
+/** Limits on the labels of one series (`--maxLabelsPerSeries`, `--maxLabelValueLength`). */
+export interface LabelLimits {
+  maxLabels: number;
+  /** In UTF-16 code units, which is characters for most text. */
+  maxValueLength: number;
+}
+
+export const NO_LABEL_LIMITS: LabelLimits = { maxLabels: Infinity, maxValueLength: Infinity };
+
 /** How a series is written in messages: `name{labels}`. */
 export function seriesName(name: string, key: string): string {
   return key === "" ? name : `${name}{${key}}`;
@@ -71,6 +80,8 @@ export interface FamilyDraft {
   readonly type: MetricType;
   help: string | undefined;
   readonly series: Map<string, DraftValue>;
+  /** In snapshot mode: each series' latest sample timestamp. */
+  readonly touched: Map<string, number>;
 }
 
 /**
@@ -85,10 +96,27 @@ export class PushBuilder {
   readonly #grouping: readonly Label[];
   readonly #groupingNames: ReadonlySet<string>;
   readonly #groupingKey: string;
+  readonly #limits: LabelLimits;
+  readonly #snapshot: boolean;
+  /**
+   * The timestamp of the sample being added, which a parser sets before each `add…` call.
+   * Kept only in snapshot mode, where it is the time the series was last pushed to.
+   */
+  sampleTime: number | undefined;
   readonly #families = new Map<string, FamilyDraft>();
 
-  /** `grouping` must hold valid, distinct label names (see `grouping.ts`), in any order. */
-  constructor(grouping: readonly Label[] = []) {
+  /**
+   * `grouping` must hold valid, distinct label names (see `grouping.ts`), in any order. Throws
+   * {@linkcode PushError} when a grouping value is longer than `limits` allow.
+   */
+  constructor(
+    grouping: readonly Label[] = [],
+    limits: LabelLimits = NO_LABEL_LIMITS,
+    snapshot = false,
+  ) {
+    this.#limits = limits;
+    this.#snapshot = snapshot;
+    for (const [name, value] of grouping) this.#checkValueLength(name, value);
     // Sorted once here, so that a sample without labels of its own is keyed canonically too.
     this.#grouping = grouping.toSorted(byName);
     this.#groupingNames = new Set(grouping.map(([name]) => name));
@@ -99,7 +127,7 @@ export class PushBuilder {
   family(name: string, type: MetricType, help?: string): FamilyDraft {
     let family = this.#families.get(name);
     if (family === undefined) {
-      family = { name, type, help, series: new Map() };
+      family = { name, type, help, series: new Map(), touched: new Map() };
       this.#families.set(name, family);
     } else if (family.type !== type) {
       throw new PushError(
@@ -118,6 +146,7 @@ export class PushBuilder {
     if (family.series.has(key)) throw duplicate(family.name, key);
     if (family.type === "counter") checkCounterValue(family.name, key, value);
     family.series.set(key, value);
+    this.#touch(family, key);
   }
 
   /** Adds one cumulative bucket of a histogram series. */
@@ -131,6 +160,7 @@ export class PushBuilder {
       throw duplicate(family.name, key, ` with le="${formatValue(le)}"`);
     }
     draft.buckets.set(le, value);
+    this.#touch(family, key);
   }
 
   /** Adds the `_sum` of a histogram or summary series. */
@@ -141,6 +171,7 @@ export class PushBuilder {
       : this.#summary(family, key);
     if (draft.sum !== undefined) throw duplicate(family.name + "_sum", key);
     draft.sum = value;
+    this.#touch(family, key);
   }
 
   /** Adds the `_count` of a histogram or summary series. */
@@ -151,6 +182,7 @@ export class PushBuilder {
       : this.#summary(family, key);
     if (draft.count !== undefined) throw duplicate(family.name + "_count", key);
     draft.count = value;
+    this.#touch(family, key);
   }
 
   /**
@@ -169,7 +201,10 @@ export class PushBuilder {
   finish(): Push {
     const push: Push = [];
     for (const family of this.#families.values()) {
-      if (family.series.size === 0 || this.#isCreatedTimestamp(family)) continue;
+      if (family.series.size === 0) continue;
+      // A snapshot holds what the store held, which never has such a family beside its owner
+      // unless it came in a separate push: it is kept.
+      if (!this.#snapshot && this.#isCreatedTimestamp(family)) continue;
       push.push(finishFamily(family));
     }
     checkSampleNames(push);
@@ -188,9 +223,12 @@ export class PushBuilder {
       );
     }
     if (labels.length === 0) return this.#groupingKey;
+    // Checked before anything else, so an endless label set costs no sorting.
+    this.#checkLabelCount(labels.length / 2);
     const pairs: Label[] = [];
     for (let i = 0; i < labels.length; i += 2) {
       const name = labels[i];
+      this.#checkValueLength(name, labels[i + 1]);
       if (!isLabelName(name)) throw new PushError(`invalid label name "${name}"`);
       if (name.startsWith("__")) {
         throw new PushError(`label name "${name}" is reserved: names starting with "__" are`);
@@ -212,7 +250,32 @@ export class PushBuilder {
     if (this.#grouping.length === 0) return labelKey(pairs);
     const merged = pairs.filter(([name]) => !this.#groupingNames.has(name));
     merged.push(...this.#grouping);
+    this.#checkLabelCount(merged.length);
     return labelKey(merged.sort(byName));
+  }
+
+  #checkLabelCount(count: number): void {
+    if (count > this.#limits.maxLabels) {
+      throw new PushError(
+        `a series has ${count} labels, more than the limit of ${this.#limits.maxLabels} (--maxLabelsPerSeries)`,
+        "label_limit",
+      );
+    }
+  }
+
+  #checkValueLength(name: string, value: string): void {
+    if (value.length > this.#limits.maxValueLength) {
+      throw new PushError(
+        `the value of label "${name}" is ${value.length} characters long, more than the limit of ${this.#limits.maxValueLength} (--maxLabelValueLength)`,
+        "label_limit",
+      );
+    }
+  }
+
+  #touch(family: FamilyDraft, key: string): void {
+    const time = this.sampleTime;
+    if (!this.#snapshot || time === undefined) return;
+    family.touched.set(key, Math.max(time, family.touched.get(key) ?? -Infinity));
   }
 
   #histogram(family: FamilyDraft, key: string): HistogramDraft {
@@ -285,7 +348,7 @@ function finishFamily(draft: FamilyDraft): PushFamily {
       series.set(key, finishSummary(draft.name, key, value as SummaryDraft));
     }
   }
-  return { name: draft.name, type: draft.type, help: draft.help, series };
+  return { name: draft.name, type: draft.type, help: draft.help, series, touched: draft.touched };
 }
 
 function finishHistogram(name: string, key: string, draft: HistogramDraft): HistogramValue {

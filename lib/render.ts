@@ -24,44 +24,49 @@ export interface RenderableFamily {
 /**
  * Renders one family: HELP (when known), TYPE, then its series sorted by label key. Series
  * keys are already escaped label text (see `labelKey`), so they are written as they are.
- * Summaries are written with `_sum` and `_count` only: the gateway keeps no quantiles.
+ * Summaries are written with `_sum` and `_count` only: the gateway keeps no quantiles. With
+ * `timestamps` (for a snapshot), each sample ends with its series' timestamp.
  */
-export function renderFamily(family: RenderableFamily): string {
+export function renderFamily(
+  family: RenderableFamily,
+  timestamps?: ReadonlyMap<string, number>,
+): string {
   const name = family.name;
   let text = family.help === undefined ? "" : `# HELP ${name} ${escapeHelp(family.help)}\n`;
   text += `# TYPE ${name} ${family.type}\n`;
   const keys = [...family.series.keys()].sort();
+  const end = (key: string) => timestamps === undefined ? "\n" : ` ${timestamps.get(key)}\n`;
   switch (family.type) {
     case "histogram":
       for (const key of keys) {
-        text += renderHistogram(name, key, family.series.get(key) as HistogramValue);
+        text += renderHistogram(name, key, family.series.get(key) as HistogramValue, end(key));
       }
       break;
     case "summary":
       for (const key of keys) {
         const { count, sum } = family.series.get(key) as SummaryValue;
         const labels = key === "" ? "" : `{${key}}`;
-        text += `${name}_sum${labels} ${formatValue(sum)}\n`;
-        text += `${name}_count${labels} ${formatValue(count)}\n`;
+        text += `${name}_sum${labels} ${formatValue(sum)}${end(key)}`;
+        text += `${name}_count${labels} ${formatValue(count)}${end(key)}`;
       }
       break;
     default:
       for (const key of keys) {
         const labels = key === "" ? "" : `{${key}}`;
-        text += `${name}${labels} ${formatValue(family.series.get(key) as number)}\n`;
+        text += `${name}${labels} ${formatValue(family.series.get(key) as number)}${end(key)}`;
       }
   }
   return text;
 }
 
-function renderHistogram(name: string, key: string, value: HistogramValue): string {
+function renderHistogram(name: string, key: string, value: HistogramValue, end: string): string {
   const prefix = key === "" ? `${name}_bucket{le="` : `${name}_bucket{${key},le="`;
   let text = "";
   for (let i = 0; i < value.bounds.length; i++) {
-    text += `${prefix}${formatValue(value.bounds[i])}"} ${formatValue(value.counts[i])}\n`;
+    text += `${prefix}${formatValue(value.bounds[i])}"} ${formatValue(value.counts[i])}${end}`;
   }
   const labels = key === "" ? "" : `{${key}}`;
-  text += `${name}_sum${labels} ${formatValue(value.sum)}\n`;
-  text += `${name}_count${labels} ${formatValue(value.count)}\n`;
+  text += `${name}_sum${labels} ${formatValue(value.sum)}${end}`;
+  text += `${name}_count${labels} ${formatValue(value.count)}${end}`;
   return text;
 }

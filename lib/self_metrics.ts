@@ -28,6 +28,7 @@ const DURATION_BUCKETS = [
 export interface StoreStats {
   readonly seriesCount: number;
   readonly familyCount: number;
+  readonly expiredCount: number;
 }
 
 export type PushOutcome = "accepted" | "rejected";
@@ -39,6 +40,10 @@ export class SelfMetrics {
   readonly #requestDurations = new Map<string, HistogramValue>();
   readonly #renderDurations = new Map<string, HistogramValue>();
   readonly #startTime: number;
+  #snapshotFailures = 0;
+  #snapshotSeconds = 0;
+  #snapshotBytes = 0;
+  #snapshotSuccess = 0;
 
   constructor(startTime: number = Date.now()) {
     this.#startTime = startTime;
@@ -72,6 +77,17 @@ export class SelfMetrics {
     observe(this.#renderDurations, "", seconds);
   }
 
+  /** Records a snapshot write: its duration, and its size or its failure. */
+  observeSnapshot(seconds: number, bytes: number | undefined, now: number = Date.now()): void {
+    this.#snapshotSeconds = seconds;
+    if (bytes === undefined) {
+      this.#snapshotFailures++;
+    } else {
+      this.#snapshotBytes = bytes;
+      this.#snapshotSuccess = now / 1000;
+    }
+  }
+
   /** The metrics in the text format 0.0.4. */
   render(store: StoreStats): string {
     const memory = Deno.memoryUsage();
@@ -85,6 +101,29 @@ export class SelfMetrics {
       counter("pag_rejections_total", "Requests refused, by reason.", this.#rejections),
       gauge("pag_series", "Series held in the aggregate.", store.seriesCount),
       gauge("pag_families", "Metric families held in the aggregate.", store.familyCount),
+      {
+        name: "pag_series_expired_total",
+        type: "counter",
+        help: "Series dropped by --seriesTTL.",
+        series: new Map([["", store.expiredCount]]),
+      },
+      gauge(
+        "pag_snapshot_last_success_timestamp_seconds",
+        "When the last snapshot was written, since the Unix epoch; 0 before the first.",
+        this.#snapshotSuccess,
+      ),
+      gauge(
+        "pag_snapshot_duration_seconds",
+        "Time the last snapshot write took.",
+        this.#snapshotSeconds,
+      ),
+      gauge("pag_snapshot_bytes", "Size of the last snapshot written.", this.#snapshotBytes),
+      {
+        name: "pag_snapshot_failures_total",
+        type: "counter",
+        help: "Snapshot writes that failed.",
+        series: new Map([["", this.#snapshotFailures]]),
+      },
       {
         name: "pag_http_request_duration_seconds",
         type: "histogram",
@@ -114,7 +153,7 @@ export class SelfMetrics {
         this.#startTime / 1000,
       ),
     ];
-    return families.map(renderFamily).join("");
+    return families.map((family) => renderFamily(family)).join("");
   }
 }
 

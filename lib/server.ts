@@ -15,6 +15,11 @@ export interface ServerOptions {
   /** Where to take JSON deltas over UDP, and what to do with each datagram; both or neither. */
   udpListen?: ListenAddress;
   datagram?: (datagram: Uint8Array, sender: string) => void;
+  /**
+   * Runs once the lifecycle listener is up and before the API and UDP listeners open, such as
+   * loading a snapshot; if it throws, the listeners are closed and the error passed on.
+   */
+  prepare?: () => Promise<void>;
   /** How long shutdown waits for API requests in flight; 10 s by default. */
   drainTimeoutMs?: number;
 }
@@ -44,16 +49,17 @@ export class ListenError extends Error {
 export async function startServers(options: ServerOptions): Promise<Servers> {
   const { logger } = options;
   const drain = createDrain(options.api);
-  const api = listen("api", options.apiListen, drain.handler, logger);
-  let lifecycle: Deno.HttpServer<Deno.NetAddr> | undefined;
+  const lifecycle = listen("lifecycle", options.lifecycleListen, options.lifecycle, logger);
+  let api: Deno.HttpServer<Deno.NetAddr> | undefined;
   let udp: dgram.Socket | undefined;
   try {
-    lifecycle = listen("lifecycle", options.lifecycleListen, options.lifecycle, logger);
+    await options.prepare?.();
+    api = listen("api", options.apiListen, drain.handler, logger);
     if (options.udpListen !== undefined && options.datagram !== undefined) {
       udp = await listenUdp(options.udpListen, options.datagram, logger);
     }
   } catch (error) {
-    await Promise.all([api.shutdown(), lifecycle?.shutdown()]);
+    await Promise.all([api?.shutdown(), lifecycle.shutdown()]);
     throw error;
   }
   const udpAddress = udp?.address();
@@ -69,7 +75,7 @@ export async function startServers(options: ServerOptions): Promise<Servers> {
       // requests in flight are let finish first.
       const finished = await drain.drain(options.drainTimeoutMs ?? 10_000);
       if (!finished) logger.warn("shutdown: requests still in flight after the drain timeout");
-      await Promise.all([api.shutdown(), lifecycle.shutdown()]);
+      await Promise.all([api!.shutdown(), lifecycle.shutdown()]);
     },
   };
 }

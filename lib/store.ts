@@ -1,5 +1,5 @@
 // The in-memory aggregate: every family and series the gateway holds. The only stateful module
-// of the core; it applies pushes atomically and renders itself for the scrape.
+// of the core; it applies pushes atomically, expires idle series, and renders itself.
 
 import { PushError } from "./errors.ts";
 import { applyDelta, copyValue, type GaugeBehavior, mergeValue } from "./merge.ts";
@@ -22,6 +22,8 @@ export interface StoredFamily {
   help: string | undefined;
   /** Keyed by the canonical label key; values are owned by the store. */
   readonly series: Map<string, SeriesValue>;
+  /** When each series was last pushed to, in milliseconds of the store's clock. */
+  readonly touched: Map<string, number>;
   /** The family's rendered text, kept until the family next changes. */
   rendered: string | undefined;
 }
@@ -34,6 +36,12 @@ export interface ApplyResult {
 
 export interface StoreOptions {
   gaugeBehavior: GaugeBehavior;
+  /** The most series the store holds (`--maxSeries`); unlimited when absent. */
+  maxSeries?: number;
+  /** Drop a series no push touched for this many milliseconds (`--seriesTTL`); 0: never. */
+  seriesTTL?: number;
+  /** The clock, in milliseconds; `Date.now` when absent. */
+  now?: () => number;
 }
 
 /**
@@ -43,6 +51,11 @@ export interface StoreOptions {
  * - Atomicity: {@linkcode Store.apply} and {@linkcode Store.applyDeltas} validate the whole
  *   push against the store before they change anything. If they throw, the store is exactly
  *   as it was; if they return, all of the push is merged. There is no partial application.
+ * - Limits: a push that would take the store past `maxSeries` is refused whole; a push that
+ *   only touches series the store holds is never refused for the limit.
+ * - Expiry: with `seriesTTL`, a series that no push touched for that long is gone before the
+ *   next {@linkcode Store.render}, limit check or {@linkcode Store.expire}, and a family
+ *   left empty with it.
  * - Ownership: the store copies what it keeps; the caller's push is never modified and may be
  *   dropped or applied again.
  * - Consistency: a family keeps the type of its first push. No two families ever write the same
@@ -55,15 +68,28 @@ export interface StoreOptions {
  */
 export class Store {
   readonly #gaugeBehavior: GaugeBehavior;
+  readonly #maxSeries: number;
+  readonly #ttl: number;
+  readonly #now: () => number;
   readonly #families = new Map<string, StoredFamily>();
   /** Which family writes each sample name, to refuse a family that would collide. */
   readonly #sampleOwners = new Map<string, string>();
   #seriesCount = 0;
+  #expiredCount = 0;
+  #changes = 0;
+  /**
+   * A lower bound of every series' touch time. Touches only move times forward, so when the
+   * expiry cutoff is below it nothing can have expired and no scan is needed.
+   */
+  #oldestTouch = Infinity;
   /** Family names in render order; undefined after a family is added or removed. */
   #order: string[] | undefined = [];
 
   constructor(options: StoreOptions) {
     this.#gaugeBehavior = options.gaugeBehavior;
+    this.#maxSeries = options.maxSeries ?? Infinity;
+    this.#ttl = options.seriesTTL ?? 0;
+    this.#now = options.now ?? Date.now;
   }
 
   /** Number of series held; a histogram or summary series counts once. */
@@ -75,23 +101,37 @@ export class Store {
     return this.#families.size;
   }
 
-  /** The family `name`, or undefined. For reading only. */
-  family(name: string): StoredFamily | undefined {
-    return this.#families.get(name);
+  /** Goes up with every change to the store, so a caller can tell whether it changed. */
+  get changes(): number {
+    return this.#changes;
+  }
+
+  /** Series removed by expiry since the store was made. */
+  get expiredCount(): number {
+    return this.#expiredCount;
+  }
+
+  /** The families, sorted by name. For reading only. */
+  families(): StoredFamily[] {
+    this.#order ??= [...this.#families.keys()].sort();
+    return this.#order.map((name) => this.#families.get(name)!);
   }
 
   /**
    * Merges a push into the store, all or nothing (see the contract above). Throws
-   * {@linkcode PushError} when a family's type differs from the stored one or when a new family
-   * would write a sample name another family already writes.
+   * {@linkcode PushError} when a family's type differs from the stored one, when a new family
+   * would write a sample name another family already writes, or when the push would add more
+   * series than `maxSeries` allows.
    */
   apply(push: Push): ApplyResult {
+    this.expire();
     this.#validate(push);
+    const now = this.#now();
     let samples = 0;
     let newSeries = 0;
     for (const pushed of push) {
       const family = this.#familyFor(pushed.name, pushed.type, pushed.help);
-      const series = family.series;
+      const { series, touched } = family;
       for (const [key, value] of pushed.series) {
         const stored = series.get(key);
         if (stored === undefined) {
@@ -100,33 +140,61 @@ export class Store {
         } else {
           series.set(key, mergeValue(family.type, stored, value, this.#gaugeBehavior));
         }
+        touched.set(key, now);
         samples++;
       }
     }
-    this.#seriesCount += newSeries;
+    this.#added(newSeries, now);
     return { samples, newSeries };
   }
 
   /**
    * Applies JSON deltas in order, all or nothing: every family they touch is checked against
-   * the store (type, sample names) before the first one is applied, and applying cannot fail.
-   * The caller has checked the deltas among themselves (see `parseDeltas`).
+   * the store (type, sample names, series limit) before the first one is applied, and applying
+   * cannot fail. The caller has checked the deltas among themselves (see `parseDeltas`).
    */
   applyDeltas(deltas: readonly Delta[]): ApplyResult {
+    this.expire();
     const checked = new Set<string>();
+    const fresh = new Set<string>();
     for (const delta of deltas) {
       if (!checked.has(delta.name)) this.#checkFamily(delta.name, delta.type);
       checked.add(delta.name);
+      if (!this.#families.get(delta.name)?.series.has(delta.key)) {
+        fresh.add(delta.name + "{" + delta.key);
+      }
     }
-    let newSeries = 0;
+    this.#checkSeriesLimit(fresh.size);
+    const now = this.#now();
     for (const delta of deltas) {
       const family = this.#familyFor(delta.name, delta.type, delta.help);
-      const stored = family.series.get(delta.key);
-      if (stored === undefined) newSeries++;
-      family.series.set(delta.key, applyDelta(delta, stored));
+      family.series.set(delta.key, applyDelta(delta, family.series.get(delta.key)));
+      family.touched.set(delta.key, now);
     }
-    this.#seriesCount += newSeries;
-    return { samples: deltas.length, newSeries };
+    this.#added(fresh.size, now);
+    return { samples: deltas.length, newSeries: fresh.size };
+  }
+
+  /**
+   * Adds a family read back from a snapshot, with its series' values and touch times, to a
+   * store that does not hold it. Throws {@linkcode PushError} as {@linkcode Store.apply} would.
+   */
+  restore(family: Omit<StoredFamily, "rendered">): void {
+    if (this.#families.has(family.name)) {
+      throw new PushError(`metric "${family.name}" appears twice`);
+    }
+    // No series limit here: what the gateway accepted before a restart is kept, even if
+    // --maxSeries is now lower; new series wait until expiry or DELETE makes room.
+    this.#checkFamily(family.name, family.type);
+    const stored = this.#familyFor(family.name, family.type, family.help);
+    let oldest = Infinity;
+    for (const [key, value] of family.series) {
+      const touched = family.touched.get(key) ?? this.#now();
+      stored.series.set(key, copyValue(value));
+      stored.touched.set(key, touched);
+      oldest = Math.min(oldest, touched);
+    }
+    this.#added(family.series.size, oldest);
   }
 
   /**
@@ -135,27 +203,33 @@ export class Store {
    * number of series removed.
    */
   delete(match: readonly Label[]): number {
-    let removed = 0;
-    for (const family of this.#families.values()) {
-      for (const key of family.series.keys()) {
-        if (matches(key, match)) {
-          family.series.delete(key);
-          family.rendered = undefined;
-          removed++;
-        }
-      }
-      if (family.series.size === 0) this.#removeFamily(family);
-    }
-    this.#seriesCount -= removed;
+    return this.#remove((key) => matches(key, match));
+  }
+
+  /**
+   * Removes the series no push touched for `seriesTTL`, and the families they leave empty.
+   * Cheap when nothing can have expired. Returns the number removed.
+   */
+  expire(): number {
+    if (!(this.#ttl > 0)) return 0;
+    const cutoff = this.#now() - this.#ttl;
+    if (this.#oldestTouch > cutoff) return 0;
+    let oldest = Infinity;
+    const removed = this.#remove((_, touched) => {
+      if (touched <= cutoff) return true;
+      if (touched < oldest) oldest = touched;
+      return false;
+    });
+    this.#oldestTouch = oldest;
+    this.#expiredCount += removed;
     return removed;
   }
 
-  /** The whole aggregate in the text format 0.0.4. */
+  /** The whole aggregate in the text format 0.0.4, expired series gone first. */
   render(): string {
-    this.#order ??= [...this.#families.keys()].sort();
+    this.expire();
     let text = "";
-    for (const name of this.#order) {
-      const family = this.#families.get(name)!;
+    for (const family of this.families()) {
       family.rendered ??= renderFamily(family);
       text += family.rendered;
     }
@@ -163,6 +237,7 @@ export class Store {
   }
 
   #validate(push: Push): void {
+    let fresh = 0;
     for (const pushed of push) {
       const family = this.#families.get(pushed.name);
       if (
@@ -172,9 +247,25 @@ export class Store {
         // A sample without a TYPE line takes the type the gateway already knows, so that
         // `echo 'jobs 1' | curl --data-binary @- …` adds to a counter pushed with TYPE.
         if (family.type === "counter") checkCounterValues(pushed);
-        continue;
+      } else {
+        this.#checkFamily(pushed.name, pushed.type);
       }
-      this.#checkFamily(pushed.name, pushed.type);
+      if (family === undefined) {
+        fresh += pushed.series.size;
+      } else if (this.#maxSeries !== Infinity) {
+        for (const key of pushed.series.keys()) if (!family.series.has(key)) fresh++;
+      }
+    }
+    this.#checkSeriesLimit(fresh);
+  }
+
+  #checkSeriesLimit(fresh: number): void {
+    if (fresh > 0 && this.#seriesCount + fresh > this.#maxSeries) {
+      throw new PushError(
+        `the push would add ${fresh} series to the ${this.#seriesCount} the gateway holds, ` +
+          `more than its limit of ${this.#maxSeries} (--maxSeries)`,
+        "series_limit",
+      );
     }
   }
 
@@ -209,7 +300,7 @@ export class Store {
   #familyFor(name: string, type: MetricType, help: string | undefined): StoredFamily {
     let family = this.#families.get(name);
     if (family === undefined) {
-      family = { name, type, help, series: new Map(), rendered: undefined };
+      family = { name, type, help, series: new Map(), touched: new Map(), rendered: undefined };
       this.#families.set(name, family);
       for (const sample of sampleNames(name, type)) this.#sampleOwners.set(sample, name);
       this.#order = undefined;
@@ -220,12 +311,38 @@ export class Store {
     return family;
   }
 
-  #removeFamily(family: StoredFamily): void {
-    this.#families.delete(family.name);
-    for (const sample of sampleNames(family.name, family.type)) {
-      this.#sampleOwners.delete(sample);
+  /** Counts `count` new series, touched at `time`, and a change. */
+  #added(count: number, time: number): void {
+    this.#changes++;
+    this.#seriesCount += count;
+    if (count > 0 && time < this.#oldestTouch) this.#oldestTouch = time;
+  }
+
+  /** Removes the series `doomed` picks, and families left empty; returns how many. */
+  #remove(doomed: (key: string, touched: number) => boolean): number {
+    let removed = 0;
+    for (const family of this.#families.values()) {
+      let changed = false;
+      for (const [key, touched] of family.touched) {
+        if (!doomed(key, touched)) continue;
+        family.series.delete(key);
+        family.touched.delete(key);
+        changed = true;
+        removed++;
+      }
+      if (!changed) continue;
+      family.rendered = undefined;
+      if (family.series.size === 0) {
+        this.#families.delete(family.name);
+        for (const sample of sampleNames(family.name, family.type)) {
+          this.#sampleOwners.delete(sample);
+        }
+        this.#order = undefined;
+      }
     }
-    this.#order = undefined;
+    this.#seriesCount -= removed;
+    if (removed > 0) this.#changes++;
+    return removed;
   }
 }
 

@@ -4,11 +4,13 @@
 import { ParseError, PushError } from "./errors.ts";
 import type { Logger } from "./log.ts";
 import { parseDeltas } from "./parse_json.ts";
+import type { LabelLimits } from "./push.ts";
 import type { SelfMetrics } from "./self_metrics.ts";
 import type { Store } from "./store.ts";
 
 export interface DatagramOptions {
   store: Store;
+  labelLimits?: LabelLimits;
   metrics: SelfMetrics;
   logger: Logger;
 }
@@ -30,7 +32,7 @@ export function createDatagramHandler(
       return;
     }
     try {
-      const result = store.applyDeltas(parseDeltas(text));
+      const result = store.applyDeltas(parseDeltas(text, options.labelLimits));
       metrics.countPush("accepted", result.samples);
       logger.debug("udp deltas accepted", { sender, deltas: result.samples });
     } catch (error) {

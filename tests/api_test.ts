@@ -29,6 +29,7 @@ function gateway(options: Partial<ApiOptions> = {}): Gateway {
     cors: { allowAll: true, origins: new Set() },
     authUsers: new Map(),
     maxBodyBytes: 1024,
+    labelLimits: { maxLabels: 64, maxValueLength: 4096 },
     ...options,
   });
   return { handle, store, metrics };
@@ -50,7 +51,7 @@ async function scrape(gw: Gateway): Promise<string> {
 
 /** The value of one self metric series, e.g. `pag_rejections_total{reason="parse"}`. */
 function selfMetric(gw: Gateway, series: string): number | undefined {
-  const text = gw.metrics.render({ seriesCount: 0, familyCount: 0 });
+  const text = gw.metrics.render({ seriesCount: 0, familyCount: 0, expiredCount: 0 });
   const line = text.split("\n").find((l) => l.startsWith(series + " "));
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }

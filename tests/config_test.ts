@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { ConfigError, FLAGS, loadConfig, parseListenAddress } from "../lib/config.ts";
+import {
+  ConfigError,
+  FLAGS,
+  loadConfig,
+  parseDuration,
+  parseListenAddress,
+} from "../lib/config.ts";
 
 Deno.test("loadConfig() uses the defaults of the flag table", () => {
   const config = loadConfig({}, {});
@@ -13,6 +19,11 @@ Deno.test("loadConfig() uses the defaults of the flag table", () => {
     logFormat: "text",
     maxBodyBytes: 8 * 1024 * 1024,
     udpListen: undefined,
+    maxSeries: 1_000_000,
+    labelLimits: { maxLabels: 64, maxValueLength: 4096 },
+    seriesTTL: 0,
+    persistenceFile: undefined,
+    persistenceInterval: 30_000,
   });
 });
 
@@ -41,6 +52,10 @@ Deno.test("loadConfig() joins a repeated --AuthUsers", () => {
 Deno.test("every flag has a PAG_ variable that loadConfig() reads", () => {
   for (const flag of FLAGS) {
     const env = { [`PAG_${flag.name.toUpperCase()}`]: "%bad%" };
+    if (flag.name === "persistenceFile") {
+      assert.equal(loadConfig({}, env).persistenceFile, "%bad%", "any path is a path");
+      continue;
+    }
     assert.throws(() => loadConfig({}, env), ConfigError, flag.name);
   }
 });
@@ -85,6 +100,16 @@ Deno.test("loadConfig() refuses bad values with a message naming the flag or var
     [{ cors: "" }, {}, "--cors: give * or at least one origin"],
     [{ maxBodyBytes: "1.5" }, {}, '--maxBodyBytes: "1.5" is not a positive whole number'],
     [{ maxBodyBytes: "0" }, {}, '--maxBodyBytes: "0" is not a positive whole number'],
+    [{ maxSeries: "-1" }, {}, '--maxSeries: "-1" is not a positive whole number'],
+    [{ maxLabelsPerSeries: "x" }, {}, '--maxLabelsPerSeries: "x" is not a positive whole number'],
+    [
+      { maxLabelValueLength: "1e3" },
+      {},
+      '--maxLabelValueLength: "1e3" is not a positive whole number',
+    ],
+    [{ seriesTTL: "30" }, {}, '--seriesTTL: "30" is not a duration such as 30s, 5m or 1h30m'],
+    [{ seriesTTL: "1d" }, {}, '--seriesTTL: "1d" is not a duration such as 30s, 5m or 1h30m'],
+    [{ persistenceInterval: "10ms" }, {}, '--persistenceInterval: "10ms" is shorter than 100ms'],
   ];
   for (const [flags, env, message] of cases) {
     await t.step(
@@ -99,4 +124,14 @@ Deno.test("parseListenAddress() reads host:port forms", () => {
   assert.deepEqual(parseListenAddress("localhost:80"), { hostname: "localhost", port: 80 });
   assert.deepEqual(parseListenAddress("[::1]:9"), { hostname: "::1", port: 9 });
   assert.deepEqual(parseListenAddress("0.0.0.0:65535"), { hostname: "0.0.0.0", port: 65535 });
+});
+
+Deno.test("parseDuration() reads Go durations into milliseconds", () => {
+  assert.equal(parseDuration("0"), 0);
+  assert.equal(parseDuration("500ms"), 500);
+  assert.equal(parseDuration("90s"), 90_000);
+  assert.equal(parseDuration("1h30m"), 5_400_000);
+  assert.equal(parseDuration("1.5s"), 1500);
+  assert.throws(() => parseDuration("1h 30m"), ConfigError);
+  assert.throws(() => parseDuration(""), ConfigError);
 });

@@ -5,7 +5,7 @@ export const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const LINE_TIMEOUT_MS = 20_000;
 
 /** The permissions of `deno task start` and `deno task compile`: the tests prove they suffice. */
-export const RUN_PERMISSIONS = ["--allow-net", "--allow-env"];
+export const RUN_PERMISSIONS = ["--allow-net", "--allow-env", "--allow-read", "--allow-write"];
 
 /** A gateway process started by {@linkcode startGateway}. */
 export interface GatewayProcess extends AsyncDisposable {

@@ -5,7 +5,7 @@ import { VERSION } from "../lib/version.ts";
 
 function handler(ready: boolean) {
   return createLifecycleHandler({
-    store: { seriesCount: 12, familyCount: 3 },
+    store: { seriesCount: 12, familyCount: 3, expiredCount: 5 },
     metrics: new SelfMetrics(1_700_000_000_000),
     isReady: () => ready,
   });

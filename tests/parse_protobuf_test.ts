@@ -56,7 +56,7 @@ const family = (name: string, type: number, ...metrics: Uint8Array[]) =>
   );
 
 function render(bytes: Uint8Array): string {
-  return parseProtobuf(bytes, [["job", "go"]]).map(renderFamily).join("");
+  return parseProtobuf(bytes, [["job", "go"]]).map((family) => renderFamily(family)).join("");
 }
 
 Deno.test("parseProtobuf() decodes every classic metric type", () => {

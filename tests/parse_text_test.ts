@@ -6,7 +6,7 @@ import { renderFamily } from "../lib/render.ts";
 
 /** Renders a parsed push in input order, so a test states the expected result as text. */
 function render(push: Push): string {
-  return push.map(renderFamily).join("");
+  return push.map((family) => renderFamily(family)).join("");
 }
 
 function parse(body: string, grouping: Label[] = []): string {
