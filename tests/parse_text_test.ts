@@ -506,3 +506,43 @@ Deno.test("parseText() finds a repeated label among many in n log n", () => {
   const line = `m{${names.map((n) => `${n}="x"`).join(",")},l7="y"} 1\n`;
   assert.throws(() => parseText(line), { message: 'line 1: label "l7" is given twice' });
 });
+
+Deno.test("parseText() enforces label limits before sorting, path labels included", async (t) => {
+  const limits = { maxLabels: 3, maxValueLength: 5 };
+  const cases: [string, string, Label[], string][] = [
+    [
+      "too many labels",
+      'a{a="1",b="2",c="3",d="4"} 1\n',
+      [],
+      "line 1: a series has 4 labels, more than the limit of 3 (--maxLabelsPerSeries)",
+    ],
+    [
+      "too many with the path",
+      'a{a="1",b="2"} 1\n',
+      [["job", "j"], ["x", "y"]],
+      "line 1: a series has 4 labels, more than the limit of 3 (--maxLabelsPerSeries)",
+    ],
+    [
+      "a long value",
+      'a{a="123456"} 1\n',
+      [],
+      'line 1: the value of label "a" is 6 characters long, more than the limit of 5 (--maxLabelValueLength)',
+    ],
+  ];
+  for (const [name, body, grouping, message] of cases) {
+    await t.step(name, () => {
+      assert.throws(() => parseText(body, grouping, limits), (error) => {
+        assert.ok(error instanceof ParseError);
+        assert.equal(error.reason, "label_limit");
+        assert.equal(error.message, message);
+        return true;
+      });
+    });
+  }
+  assert.throws(() => parseText("a 1\n", [["job", "1234567"]], limits), {
+    name: "PushError",
+    message:
+      'the value of label "job" is 7 characters long, more than the limit of 5 (--maxLabelValueLength)',
+  });
+  assert.equal(parse('a{a="12345",b="2"} 1\n'), '# TYPE a untyped\na{a="12345",b="2"} 1\n');
+});

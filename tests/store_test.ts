@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { PushError } from "../lib/errors.ts";
 import type { GaugeBehavior } from "../lib/merge.ts";
 import type { Label } from "../lib/model.ts";
+import { parseDeltas } from "../lib/parse_json.ts";
 import { parseText } from "../lib/parse_text.ts";
 import { Store } from "../lib/store.ts";
 
@@ -188,4 +189,65 @@ Deno.test("Store.delete() matches escaped values exactly, not by prefix or insid
   );
   assert.equal(store.delete([["job", "a\\"]]), 1);
   assert.equal(store.delete([["job", "b"]]), 0, "a value that looks like a label is not one");
+});
+
+Deno.test("--maxSeries refuses a push that would add too many series, whole", () => {
+  const store = new Store({ gaugeBehavior: "replace", maxSeries: 3 });
+  store.apply(parseText('c{a="1"} 1\nc{a="2"} 1\n'));
+  const before = store.render();
+  assert.throws(() => store.apply(parseText('c{a="1"} 1\nc{a="3"} 1\nc{a="4"} 1\n')), {
+    name: "PushError",
+    message:
+      "the push would add 2 series to the 2 the gateway holds, more than its limit of 3 (--maxSeries)",
+  });
+  assert.equal(store.render(), before);
+  // Held series are never refused, and one new series still fits.
+  store.apply(parseText('c{a="1"} 5\nc{a="2"} 5\n'));
+  store.apply(parseText('c{a="3"} 1\n'));
+  assert.equal(store.seriesCount, 3);
+  assert.throws(
+    () => store.applyDeltas(parseDeltas('{"type":"counter","name":"d","method":"inc"}')),
+    {
+      message:
+        "the push would add 1 series to the 3 the gateway holds, more than its limit of 3 (--maxSeries)",
+    },
+  );
+  store.delete([["a", "1"]]);
+  store.applyDeltas(parseDeltas('{"type":"counter","name":"d","method":"inc"}'));
+  assert.equal(store.seriesCount, 3);
+});
+
+Deno.test("--seriesTTL drops idle series and their families, at render and on expire()", () => {
+  let now = 1_000_000;
+  const store = new Store({ gaugeBehavior: "replace", seriesTTL: 60_000, now: () => now });
+  store.apply(parseText('c{a="1"} 1\nc{a="2"} 1\ng 1\n'));
+  now += 30_000;
+  store.apply(parseText('c{a="1"} 1\n'));
+  assert.equal(store.expire(), 0);
+  now += 30_000; // c{a="2"} and g are 60 s idle
+  assert.equal(store.render(), '# TYPE c untyped\nc{a="1"} 2\n');
+  assert.equal(store.seriesCount, 1);
+  assert.equal(store.familyCount, 1);
+  assert.equal(store.expiredCount, 2);
+  now += 30_000;
+  assert.equal(store.expire(), 1);
+  assert.equal(store.render(), "");
+  // A returning series starts over: Prometheus sees a counter reset, which rate() handles.
+  store.apply(parseText('c{a="1"} 1\n'));
+  assert.equal(store.render(), '# TYPE c untyped\nc{a="1"} 1\n');
+});
+
+Deno.test("--seriesTTL makes room under --maxSeries before a push is refused", () => {
+  let now = 0;
+  const store = new Store({
+    gaugeBehavior: "replace",
+    maxSeries: 1,
+    seriesTTL: 1000,
+    now: () => now,
+  });
+  store.apply(parseText("a 1\n"));
+  assert.throws(() => store.apply(parseText("b 1\n")), { name: "PushError" });
+  now = 1000;
+  store.apply(parseText("b 1\n"));
+  assert.equal(store.render(), "# TYPE b untyped\nb 1\n");
 });

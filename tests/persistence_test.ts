@@ -1,0 +1,141 @@
+import assert from "node:assert/strict";
+import { parseDeltas } from "../lib/parse_json.ts";
+import { parseText } from "../lib/parse_text.ts";
+import {
+  decodeSnapshot,
+  encodeSnapshot,
+  loadSnapshot,
+  saveSnapshot,
+  SNAPSHOT_HEADER,
+  SnapshotError,
+} from "../lib/persistence.ts";
+import { Store } from "../lib/store.ts";
+
+/** A store with every type, special values, escapes and a stray _created family. */
+function fullStore(now: () => number): Store {
+  const store = new Store({ gaugeBehavior: "replace", now });
+  store.apply(parseText(`# HELP c_total Counts with \\\\ and \\n.
+# TYPE c_total counter
+c_total{path="/a\\"b\\\\c\\nd"} 3
+# TYPE g gauge
+g{v="nan"} NaN
+g{v="inf"} +Inf
+g{v="small"} -1.5e-300
+# TYPE h histogram
+h_bucket{le="0.1"} 1
+h_bucket{le="+Inf"} 2
+h_sum 0.30000000000000004
+h_count 2
+# TYPE s summary
+s_sum 4
+s_count 2
+orphan_created 1700000000
+`));
+  store.applyDeltas(parseDeltas('{"type":"histogram","name":"d","method":"observe","value":0.2}'));
+  return store;
+}
+
+Deno.test("a snapshot restores the store exactly: values, types, HELP and touch times", () => {
+  let now = 1_700_000_000_000;
+  const original = fullStore(() => now);
+  now += 5000;
+  original.apply(parseText('# TYPE g gauge\ng{v="nan"} 7\n'));
+  const text = encodeSnapshot(original);
+  assert.ok(text.startsWith(SNAPSHOT_HEADER + "\n"));
+  assert.ok(text.includes('g{v="nan"} 7 1700000005000\n'), text);
+  assert.ok(text.includes('g{v="inf"} +Inf 1700000000000\n'), text);
+
+  const restored = new Store({ gaugeBehavior: "replace", seriesTTL: 3000, now: () => now });
+  assert.equal(decodeSnapshot(text, restored), original.seriesCount);
+  assert.equal(encodeSnapshot(restored), text);
+  // The touch times came back: everything but g{v="nan"} is 5 s idle, past a 3 s TTL.
+  assert.equal(restored.render(), '# TYPE g gauge\ng{v="nan"} 7\n');
+});
+
+Deno.test("a damaged snapshot is refused whole, naming the problem", async (t) => {
+  const good = encodeSnapshot(fullStore(() => 1));
+  const lineOf = (start: string) => good.split("\n").findIndex((l) => l.startsWith(start)) + 1;
+  // [name, text, exact message]
+  const cases: [string, string, string][] = [
+    [
+      "an empty file",
+      "",
+      'not a snapshot: the first line is not "# prom-aggregation-gateway snapshot 1"',
+    ],
+    [
+      "a scrape, not a snapshot",
+      "# TYPE a gauge\na 1\n",
+      'not a snapshot: the first line is not "# prom-aggregation-gateway snapshot 1"',
+    ],
+    [
+      "a future version",
+      "# prom-aggregation-gateway snapshot 2\n",
+      'unsupported snapshot version "2" (this gateway reads 1)',
+    ],
+    ["a truncated file", good.slice(0, good.indexOf("h_sum")), "histogram h has no _count"],
+    [
+      "a corrupted value",
+      good.replace("s_count 2 ", "s_count two "),
+      `line ${lineOf("s_count")}: invalid value "two" for metric "s_count"`,
+    ],
+    [
+      "a series twice",
+      good + 'g{v="inf"} 1 1\n',
+      `line ${good.split("\n").length}: series g{v="inf"} appears twice in the push`,
+    ],
+  ];
+  for (const [name, text, message] of cases) {
+    await t.step(name, () => {
+      const store = new Store({ gaugeBehavior: "replace" });
+      assert.throws(() => decodeSnapshot(text, store), (error) => {
+        assert.ok(error instanceof SnapshotError);
+        assert.equal(error.message, message);
+        return true;
+      });
+    });
+  }
+});
+
+Deno.test("saveSnapshot() replaces the file atomically and loadSnapshot() reads it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "pag-snapshot-" });
+  try {
+    const path = `${dir}/aggregate.prom`;
+    const store = new Store({ gaugeBehavior: "replace" });
+    assert.equal(await loadSnapshot(path, store), undefined, "no file: a fresh start");
+    store.apply(parseText("a 1\n"));
+    const bytes = await saveSnapshot(path, store);
+    store.apply(parseText("a 1\nb 2\n"));
+    await saveSnapshot(path, store);
+    assert.deepEqual(
+      [...Deno.readDirSync(dir)].map((e) => e.name),
+      ["aggregate.prom"],
+      "no temporary left",
+    );
+    assert.ok(bytes > 0);
+    assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
+    const loaded = new Store({ gaugeBehavior: "replace" });
+    assert.equal(await loadSnapshot(path, loaded), 2);
+    assert.equal(loaded.render(), "# TYPE a untyped\na 2\n# TYPE b untyped\nb 2\n");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadSnapshot() refuses an unreadable or non-UTF-8 file with its path", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "pag-snapshot-" });
+  try {
+    const binary = `${dir}/binary`;
+    await Deno.writeFile(binary, new Uint8Array([0xff, 0xfe]));
+    await assert.rejects(loadSnapshot(binary, new Store({ gaugeBehavior: "replace" })), {
+      name: "SnapshotError",
+      message: `cannot read snapshot ${binary}: it is not valid UTF-8`,
+    });
+    await assert.rejects(loadSnapshot(dir, new Store({ gaugeBehavior: "replace" })), (error) => {
+      assert.ok(error instanceof SnapshotError);
+      assert.ok(error.message.startsWith(`cannot read snapshot ${dir}: `), error.message);
+      return true;
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
