@@ -1,0 +1,246 @@
+// The load benchmark: the gateway, the Debian prometheus-pushgateway and a bare Deno.serve,
+// side by side on 127.0.0.1, loaded with wrk. Bounded in time (about two minutes) and stops
+// by itself. Run with `deno task bench:load`; prints a table of ratios, asserts nothing.
+//
+// For each server: pushes/s of one 110-sample body into an empty store, the same after
+// filling the store with 100k series, the time of a scrape of those 100k series (first and
+// repeated), and resident memory per stored series.
+
+import { counterLines, typicalPush } from "./bodies.ts";
+
+const SECONDS = Number(Deno.env.get("PAG_BENCH_SECONDS") ?? 10);
+const CONNECTIONS = 16;
+const FILL_SERIES = 100_000;
+const FILL_BATCH = 1000;
+
+interface Server {
+  name: string;
+  url: string;
+  pushPath: string;
+  child: Deno.ChildProcess;
+}
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+async function waitUntilUp(url: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetch(url);
+      await response.body?.cancel();
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  throw new Error(`${url} did not come up`);
+}
+
+async function start(
+  name: string,
+  command: string,
+  args: string[],
+  pushPath: string,
+  port: number,
+): Promise<Server> {
+  const child = new Deno.Command(command, { args, stdin: "null", stdout: "null", stderr: "null" })
+    .spawn();
+  const url = `http://127.0.0.1:${port}`;
+  await waitUntilUp(url + (name === "bare Deno.serve" ? "/" : "/metrics"));
+  return { name, url, pushPath, child };
+}
+
+/** Resident memory of a process, from /proc. */
+async function rss(pid: number): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  return Number(status.match(/VmRSS:\s+(\d+) kB/)![1]) * 1024;
+}
+
+/** Pushes/s that wrk reaches posting `body` to `url` for SECONDS. */
+async function wrk(url: string, bodyFile: string): Promise<number> {
+  const script = `${dir}/post.lua`;
+  await Deno.writeTextFile(
+    script,
+    `local f = io.open("${bodyFile}", "rb")\nwrk.method = "POST"\nwrk.body = f:read("*a")\nf:close()\n` +
+      `wrk.headers["Content-Type"] = "text/plain; version=0.0.4"\n` +
+      `function response(status) if status >= 300 then error("status " .. status) end end\n`,
+  );
+  const output = await new Deno.Command("wrk", {
+    args: ["-t1", `-c${CONNECTIONS}`, `-d${SECONDS}s`, "-s", script, url],
+    stdin: "null",
+  }).output();
+  const text = new TextDecoder().decode(output.stdout);
+  const rate = text.match(/Requests\/sec:\s+([\d.]+)/);
+  if (output.code !== 0 || rate === null || /Non-2xx|error/i.test(text)) {
+    throw new Error(`wrk failed for ${url}:\n${text}${new TextDecoder().decode(output.stderr)}`);
+  }
+  return Number(rate[1]);
+}
+
+/** Fills a server with FILL_SERIES counter series, in pushes of FILL_BATCH to their own group. */
+async function fill(server: Server): Promise<void> {
+  for (let offset = 0; offset < FILL_SERIES; offset += FILL_BATCH) {
+    const response = await fetch(`${server.url}/metrics/job/fill/instance/i${offset}`, {
+      method: "POST",
+      body: counterLines(FILL_BATCH, offset),
+    });
+    if (response.status >= 300) throw new Error(`${server.name}: fill got ${response.status}`);
+    await response.body?.cancel();
+  }
+}
+
+/** Milliseconds of a whole scrape: the first after a change, then the median of 5 repeats. */
+async function scrapeTimes(server: Server): Promise<[number, number, number]> {
+  const once = async () => {
+    const started = performance.now();
+    const text = await (await fetch(server.url + "/metrics")).text();
+    return [performance.now() - started, text.length] as const;
+  };
+  const [first, bytes] = await once();
+  const repeats: number[] = [];
+  for (let i = 0; i < 5; i++) repeats.push((await once())[0]);
+  repeats.sort((a, b) => a - b);
+  return [first, repeats[2], bytes];
+}
+
+const dir = await Deno.makeTempDir({ prefix: "pag-load-" });
+const bodyFile = `${dir}/body.txt`;
+await Deno.writeTextFile(bodyFile, typicalPush());
+const main = new URL("../main.ts", import.meta.url).pathname;
+const bare = new URL("./bare_server.ts", import.meta.url).pathname;
+
+const ports = [freePort(), freePort(), freePort(), freePort()];
+const servers = [
+  await start(
+    "gateway",
+    Deno.execPath(),
+    [
+      "run",
+      "--allow-net",
+      "--allow-env",
+      "--allow-read",
+      "--allow-write",
+      main,
+      "--apiListen",
+      `127.0.0.1:${ports[0]}`,
+      "--lifecycleListen",
+      `127.0.0.1:${ports[1]}`,
+      "--logLevel",
+      "warn",
+    ],
+    "/metrics/job/bench",
+    ports[0],
+  ),
+  await start(
+    "Pushgateway",
+    "prometheus-pushgateway",
+    [
+      `--web.listen-address=127.0.0.1:${ports[2]}`,
+      "--log.level=warn",
+    ],
+    "/metrics/job/bench",
+    ports[2],
+  ),
+  await start(
+    "bare Deno.serve",
+    Deno.execPath(),
+    ["run", "--allow-net", bare, String(ports[3])],
+    "/",
+    ports[3],
+  ),
+];
+
+interface Result {
+  empty: number;
+  full?: number;
+  scrapeFirst?: number;
+  scrapeRepeat?: number;
+  scrapeBytes?: number;
+  bytesPerSeries?: number;
+}
+const results = new Map<string, Result>();
+try {
+  for (const server of servers) {
+    console.error(`${server.name}: pushing into an empty store for ${SECONDS} s…`);
+    const empty = await wrk(server.url + server.pushPath, bodyFile);
+    const result: Result = { empty };
+    results.set(server.name, result);
+    if (server.name === "bare Deno.serve") continue;
+    const before = await rss(server.child.pid);
+    console.error(`${server.name}: filling with ${FILL_SERIES} series…`);
+    await fill(server);
+    // Let the runtime settle its heap before reading memory.
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    result.bytesPerSeries = (await rss(server.child.pid) - before) / FILL_SERIES;
+    [result.scrapeFirst, result.scrapeRepeat, result.scrapeBytes] = await scrapeTimes(server);
+    console.error(`${server.name}: pushing into the full store for ${SECONDS} s…`);
+    result.full = await wrk(server.url + server.pushPath, bodyFile);
+  }
+} finally {
+  for (const server of servers) {
+    server.child.kill("SIGTERM");
+    await server.child.status;
+  }
+  await Deno.remove(dir, { recursive: true });
+}
+
+const gateway = results.get("gateway")!;
+const pushgateway = results.get("Pushgateway")!;
+const baseline = results.get("bare Deno.serve")!;
+const ratio = (a: number, b: number) => (a / b).toFixed(2) + "x";
+const rows: [string, string, string, string, string][] = [
+  ["", "gateway", "Pushgateway", "bare Deno.serve", "gateway vs Pushgateway / vs bare"],
+  [
+    "pushes/s, empty store",
+    gateway.empty.toFixed(0),
+    pushgateway.empty.toFixed(0),
+    baseline.empty.toFixed(0),
+    `${ratio(gateway.empty, pushgateway.empty)} / ${ratio(gateway.empty, baseline.empty)}`,
+  ],
+  [
+    `pushes/s, ${FILL_SERIES / 1000}k series stored`,
+    gateway.full!.toFixed(0),
+    pushgateway.full!.toFixed(0),
+    "",
+    `${ratio(gateway.full!, pushgateway.full!)} / full vs empty ${
+      ratio(gateway.full!, gateway.empty)
+    }`,
+  ],
+  [
+    `scrape of ${FILL_SERIES / 1000}k series, ms (first)`,
+    gateway.scrapeFirst!.toFixed(1),
+    pushgateway.scrapeFirst!.toFixed(1),
+    "",
+    ratio(gateway.scrapeFirst!, pushgateway.scrapeFirst!),
+  ],
+  [
+    "scrape, ms (repeated, median of 5)",
+    gateway.scrapeRepeat!.toFixed(1),
+    pushgateway.scrapeRepeat!.toFixed(1),
+    "",
+    ratio(gateway.scrapeRepeat!, pushgateway.scrapeRepeat!),
+  ],
+  [
+    "resident bytes per series",
+    gateway.bytesPerSeries!.toFixed(0),
+    pushgateway.bytesPerSeries!.toFixed(0),
+    "",
+    ratio(gateway.bytesPerSeries!, pushgateway.bytesPerSeries!),
+  ],
+];
+const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+for (const [i, row] of rows.entries()) {
+  console.log("| " + row.map((cell, j) => cell.padEnd(widths[j])).join(" | ") + " |");
+  if (i === 0) console.log("| " + widths.map((w) => "-".repeat(w)).join(" | ") + " |");
+}
+console.log(
+  `\n${Deno.build.os}/${Deno.build.arch}, ${navigator.hardwareConcurrency} cores, deno ${Deno.version.deno}; ` +
+    `wrk -t1 -c${CONNECTIONS} -d${SECONDS}s, a ${
+      new TextEncoder().encode(typicalPush()).length
+    }-byte 110-sample body`,
+);
