@@ -20,11 +20,15 @@ interface Server {
   child: Deno.ChildProcess;
 }
 
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
+/** `count` distinct free ports: all are held open together, so none is handed out twice. */
+function freePorts(count: number): number[] {
+  const listeners = Array.from(
+    { length: count },
+    () => Deno.listen({ hostname: "127.0.0.1", port: 0 }),
+  );
+  const ports = listeners.map((listener) => (listener.addr as Deno.NetAddr).port);
+  for (const listener of listeners) listener.close();
+  return ports;
 }
 
 async function waitUntilUp(url: string): Promise<void> {
@@ -114,7 +118,7 @@ await Deno.writeTextFile(bodyFile, typicalPush());
 const main = new URL("../main.ts", import.meta.url).pathname;
 const bare = new URL("./bare_server.ts", import.meta.url).pathname;
 
-const ports = [freePort(), freePort(), freePort(), freePort()];
+const ports = freePorts(4);
 const servers = [
   await start(
     "gateway",
@@ -142,6 +146,9 @@ const servers = [
     [
       `--web.listen-address=127.0.0.1:${ports[2]}`,
       "--log.level=warn",
+      // Debian's build persists to /var/lib/prometheus by default, which would carry one run's
+      // 100k series into the next run's "empty" store: keep everything in memory.
+      "--persistence.file=",
     ],
     "/metrics/job/bench",
     ports[2],

@@ -5,7 +5,7 @@
 
 import { ParseError, PushError } from "./errors.ts";
 import { isMetricName, type Label, type MetricType, type Push } from "./model.ts";
-import { type FamilyDraft, type LabelLimits, PushBuilder } from "./push.ts";
+import { type FamilyDraft, type LabelLimits, PushBuilder, reservedLabel } from "./push.ts";
 
 const VARINT = 0;
 const FIXED64 = 1;
@@ -183,13 +183,14 @@ function decodeMetric(reader: Reader, family: FamilyDraft, builder: PushBuilder)
       value = reader.sub(reader.varint("a metric value"), "a metric value");
     } else reader.skip(wireType); // timestamp_ms and the fields of other types
   }
+  const key = builder.seriesKey(labels, reservedLabel(family.type));
   switch (family.type) {
     case "histogram":
-      return decodeHistogram(value, family, labels, builder);
+      return decodeHistogram(value, family, key, builder);
     case "summary":
-      return decodeSummary(value, family, labels, builder);
+      return decodeSummary(value, family, key, builder);
     default:
-      return builder.addValue(family, labels, decodeScalar(value));
+      return builder.addValue(family, key, decodeScalar(value));
   }
 }
 
@@ -219,7 +220,7 @@ function decodeScalar(reader: Reader | undefined): number {
 function decodeSummary(
   reader: Reader | undefined,
   family: FamilyDraft,
-  labels: string[],
+  key: string,
   builder: PushBuilder,
 ): void {
   let count = 0;
@@ -230,8 +231,8 @@ function decodeSummary(
     else if (field === 2 && wireType === FIXED64) sum = reader.double("sample_sum");
     else reader.skip(wireType); // quantiles are dropped; created_timestamp
   }
-  builder.addCount(family, labels, count);
-  builder.addSum(family, labels, sum);
+  builder.addCount(family, key, count);
+  builder.addSum(family, key, sum);
 }
 
 /**
@@ -241,7 +242,7 @@ function decodeSummary(
 function decodeHistogram(
   reader: Reader | undefined,
   family: FamilyDraft,
-  labels: string[],
+  key: string,
   builder: PushBuilder,
 ): void {
   let count = 0;
@@ -255,12 +256,12 @@ function decodeHistogram(
     else if (field === 3 && wireType === LENGTH_DELIMITED) {
       const [bound, cumulative] = decodeBucket(reader.sub(reader.varint("a Bucket"), "a Bucket"));
       if (bound === Infinity) hasInf = true;
-      builder.addBucket(family, labels, bound, cumulative);
+      builder.addBucket(family, key, bound, cumulative);
     } else reader.skip(wireType); // exemplars, created_timestamp, native histogram fields
   }
-  if (!hasInf) builder.addBucket(family, labels, Infinity, count);
-  builder.addCount(family, labels, count);
-  builder.addSum(family, labels, sum);
+  if (!hasInf) builder.addBucket(family, key, Infinity, count);
+  builder.addCount(family, key, count);
+  builder.addSum(family, key, sum);
 }
 
 function decodeBucket(reader: Reader): [number, number] {

@@ -15,7 +15,13 @@ import {
   parseFloatStrict,
   type Push,
 } from "./model.ts";
-import { type FamilyDraft, type LabelLimits, PushBuilder } from "./push.ts";
+import {
+  type FamilyDraft,
+  type KeyMode,
+  type LabelCache,
+  type LabelLimits,
+  PushBuilder,
+} from "./push.ts";
 
 const TAB = 9;
 const LF = 10;
@@ -28,6 +34,17 @@ const EQUALS = 61;
 const BACKSLASH = 92;
 const OPEN_BRACE = 123;
 const CLOSE_BRACE = 125;
+
+/** How a sample name was resolved: its family's declaration and how its labels are keyed. */
+interface Resolution {
+  declaration: Declaration | undefined;
+  /** Undefined for an `X_created` sample, which is dropped. */
+  mode: KeyMode | undefined;
+  /** For a histogram or summary mode: `_sum` rather than `_count`. */
+  sum: boolean;
+  /** The family, for messages about its `le` or `quantile` label. */
+  what: string;
+}
 
 /** What a metric name means in this push, learnt from its TYPE/HELP lines or first sample. */
 interface Declaration {
@@ -53,8 +70,9 @@ export function parseText(
   text: string,
   grouping: readonly Label[] = [],
   limits?: LabelLimits,
+  cache?: LabelCache,
 ): Push {
-  return new TextParser(text, new PushBuilder(grouping, limits), false).parse();
+  return new TextParser(text, new PushBuilder(grouping, limits), false, cache).parse();
 }
 
 /**
@@ -77,8 +95,9 @@ export function parseOpenMetrics(
   text: string,
   grouping: readonly Label[] = [],
   limits?: LabelLimits,
+  cache?: LabelCache,
 ): Push {
-  return new TextParser(text, new PushBuilder(grouping, limits), true).parse();
+  return new TextParser(text, new PushBuilder(grouping, limits), true, cache).parse();
 }
 
 /** OpenMetrics types, as the type and storage suffix they are kept with. */
@@ -99,16 +118,20 @@ class TextParser {
   /** Flat `[name, value, …]` labels of the current sample, reused across lines. */
   readonly #labels: string[] = [];
   readonly #openMetrics: boolean;
+  readonly #cache: LabelCache | undefined;
+  /** Sample names resolved since the last HELP or TYPE line. */
+  readonly #resolved = new Map<string, Resolution>();
   /** The line of `# EOF`, in OpenMetrics; 0 before it. */
   #eof = 0;
   #pos = 0;
   #end = 0;
   #line = 0;
 
-  constructor(text: string, builder: PushBuilder, openMetrics: boolean) {
+  constructor(text: string, builder: PushBuilder, openMetrics: boolean, cache?: LabelCache) {
     this.#text = text;
     this.#builder = builder;
     this.#openMetrics = openMetrics;
+    this.#cache = cache;
   }
 
   parse(): Push {
@@ -167,6 +190,7 @@ class TextParser {
     if (!this.#skipBlanks()) return; // "# HELPING" or a bare "# HELP" is just a comment
     const name = this.#readMetricName(`a metric name after ${keyword}`);
     if (isUnit) return; // the 0.0.4 format the gateway serves has no units
+    this.#resolved.clear(); // a new declaration can change what names mean
     const declaration = this.#declare(name);
     if (keyword === "HELP") {
       if (declaration.help !== undefined) this.#fail(`second HELP line for metric "${name}"`);
@@ -216,19 +240,171 @@ class TextParser {
 
   #parseSample(): void {
     const name = this.#readMetricName("a metric name");
-    const labels = this.#labels;
-    labels.length = 0;
+    const resolved = this.#resolve(name);
     this.#skipBlanks();
-    if (this.#text.charCodeAt(this.#pos) === OPEN_BRACE && this.#pos < this.#end) {
-      this.#pos++;
-      this.#parseLabels(labels);
+    let key = "";
+    let le = NaN;
+    const text = this.#text;
+    if (text.charCodeAt(this.#pos) === OPEN_BRACE && this.#pos < this.#end) {
+      [key, le] = this.#readKey(resolved.mode, resolved.what);
       this.#skipBlanks();
+    } else if (resolved.mode !== undefined) {
+      [key, le] = this.#keyOf([], resolved.mode, resolved.what);
     }
     const value = this.#readValue(name);
-    this.#builder.sampleTime = this.#skipBlanks() && this.#pos < this.#end
+    const builder = this.#builder;
+    builder.sampleTime = this.#skipBlanks() && this.#pos < this.#end
       ? this.#readTimestamp(name)
       : undefined;
-    this.#addSample(name, labels, value);
+    const family = resolved.declaration === undefined
+      ? undefined
+      : this.#draftOf(resolved.declaration);
+    switch (resolved.mode) {
+      case "value":
+        return builder.addValue(family!, key, value);
+      case "bucket":
+        return builder.addBucket(family!, key, le, value);
+      case "quantile":
+        return builder.addQuantile(family!, key);
+      case "histogram":
+      case "summary":
+        return resolved.sum
+          ? builder.addSum(family!, key, value)
+          : builder.addCount(family!, key, value);
+      default:
+        // A creation timestamp, which cannot be summed across pushes (DESIGN.md).
+    }
+  }
+
+  /**
+   * What a sample name means in this push: which family it belongs to and how its labels are
+   * keyed (`_bucket`, `_sum`, `_count`, `_created`, OpenMetrics `_total` and `_info`).
+   * Remembered until the next HELP or TYPE line, as every line of a family repeats its name.
+   */
+  #resolve(name: string): Resolution {
+    let resolved = this.#resolved.get(name);
+    if (resolved === undefined) {
+      resolved = this.#resolveName(name);
+      this.#resolved.set(name, resolved);
+    }
+    return resolved;
+  }
+
+  #resolveName(name: string): Resolution {
+    const own = this.#declarations.get(name);
+    if (own !== undefined) {
+      if (own.storageName !== name) {
+        // An OpenMetrics counter or info family whose sample lacks its suffix.
+        const suffix = own.storageName.slice(name.length);
+        this.#fail(`sample "${name}" of metric "${name}" needs the ${suffix} suffix`);
+      }
+      if (own.type === "histogram") {
+        this.#fail(
+          `sample "${name}" of histogram "${name}" needs a _bucket, _sum or _count suffix`,
+        );
+      }
+      const mode = own.type === "summary" ? "quantile" : "value";
+      return { declaration: own, mode, sum: false, what: `summary "${name}"` };
+    }
+    const underscore = name.lastIndexOf("_");
+    if (underscore > 0) {
+      const suffix = name.slice(underscore);
+      const base = name.slice(0, underscore);
+      const declaration = this.#declarations.get(base);
+      const type = declaration?.type;
+      if (declaration !== undefined && declaration.storageName === name) {
+        // OpenMetrics: counter `x` with sample `x_total`, info `x` with sample `x_info`.
+        return { declaration, mode: "value", sum: false, what: "" };
+      }
+      if (suffix === "_bucket" && type === "histogram") {
+        return { declaration, mode: "bucket", sum: false, what: `histogram "${base}"` };
+      }
+      if (
+        (type === "histogram" || type === "summary") && (suffix === "_sum" || suffix === "_count")
+      ) {
+        return { declaration, mode: type, sum: suffix === "_sum", what: "" };
+      }
+      if (
+        suffix === "_created" && (type === "counter" || type === "histogram" || type === "summary")
+      ) {
+        return { declaration, mode: undefined, sum: false, what: "" };
+      }
+    }
+    // A sample with no TYPE line: an untyped family of its own.
+    return { declaration: this.#declare(name), mode: "value", sum: false, what: "" };
+  }
+
+  /**
+   * Reads a label set from its `{` and keys it for `mode`. Raw label text already seen in an
+   * earlier push takes its key from the cache; anything else is parsed and checked in full.
+   * Returns the key and, for a bucket, its bound.
+   */
+  #readKey(mode: KeyMode | undefined, what: string): [string, number] {
+    const text = this.#text;
+    const start = this.#pos + 1;
+    const cache = this.#cache;
+    const end = cache === undefined || mode === undefined ? -1 : this.#labelsEnd(start);
+    const raw = end === -1 ? "" : text.slice(start, end);
+    if (end !== -1) {
+      const cached = cache!.get(mode!, raw);
+      if (cached !== undefined) {
+        this.#pos = end + 1;
+        return typeof cached === "string" ? [cached, NaN] : [cached.key, cached.le];
+      }
+    }
+    this.#pos = start;
+    const labels = this.#labels;
+    labels.length = 0;
+    this.#parseLabels(labels);
+    if (mode === undefined) return ["", NaN];
+    const result = this.#keyOf(labels, mode, what);
+    if (end !== -1) {
+      cache!.set(mode, raw, mode === "bucket" ? { key: result[0], le: result[1] } : result[0]);
+    }
+    return result;
+  }
+
+  /** Keys parsed labels for `mode`, taking out `le` or `quantile` where the mode says so. */
+  #keyOf(labels: string[], mode: KeyMode, what: string): [string, number] {
+    const builder = this.#builder;
+    switch (mode) {
+      case "bucket": {
+        const le = this.#takeLabel(labels, "le", what);
+        const bound = parseFloatStrict(le);
+        if (bound === undefined) this.#fail(`invalid le="${le}" in ${what}`);
+        return [builder.seriesKey(labels, "le"), bound];
+      }
+      case "quantile":
+        this.#takeLabel(labels, "quantile", what);
+        return [builder.seriesKey(labels, "quantile"), NaN];
+      case "histogram":
+        return [builder.seriesKey(labels, "le"), NaN];
+      case "summary":
+        return [builder.seriesKey(labels, "quantile"), NaN];
+      default:
+        return [builder.seriesKey(labels), NaN];
+    }
+  }
+
+  /**
+   * The index of the `}` that closes the label set starting at `start`, skipping quoted
+   * values and their escapes; -1 if the line ends first (the full parse then says why).
+   */
+  #labelsEnd(start: number): number {
+    const text = this.#text;
+    let quoted = false;
+    for (let i = start; i < this.#end; i++) {
+      const c = text.charCodeAt(i);
+      if (quoted) {
+        if (c === BACKSLASH) i++;
+        else if (c === QUOTE) quoted = false;
+      } else if (c === QUOTE) {
+        quoted = true;
+      } else if (c === CLOSE_BRACE) {
+        return i;
+      }
+    }
+    return -1;
   }
 
   /**
@@ -250,66 +426,6 @@ class TextParser {
     }
     this.#pos = this.#end; // an optional exemplar timestamp
     return true;
-  }
-
-  /** Files a sample under its family, resolving `_bucket`, `_sum`, `_count`, `_created`. */
-  #addSample(name: string, labels: string[], value: number): void {
-    const builder = this.#builder;
-    const own = this.#declarations.get(name);
-    if (own !== undefined) {
-      if (own.storageName !== name) {
-        // An OpenMetrics counter or info family whose sample lacks its suffix.
-        const suffix = own.storageName.slice(name.length);
-        this.#fail(`sample "${name}" of metric "${name}" needs the ${suffix} suffix`);
-      }
-      const family = this.#draftOf(own);
-      if (own.type === "histogram") {
-        this.#fail(
-          `sample "${name}" of histogram "${name}" needs a _bucket, _sum or _count suffix`,
-        );
-      } else if (own.type === "summary") {
-        this.#takeLabel(labels, "quantile", `summary "${name}"`);
-        builder.addQuantile(family, labels);
-      } else {
-        builder.addValue(family, labels, value);
-      }
-      return;
-    }
-    const underscore = name.lastIndexOf("_");
-    if (underscore > 0) {
-      const suffix = name.slice(underscore);
-      const base = name.slice(0, underscore);
-      const declaration = this.#declarations.get(base);
-      const type = declaration?.type;
-      if (declaration !== undefined && declaration.storageName === name) {
-        // OpenMetrics: counter `x` with sample `x_total`, info `x` with sample `x_info`.
-        return builder.addValue(this.#draftOf(declaration), labels, value);
-      }
-      if (suffix === "_bucket" && type === "histogram") {
-        const le = this.#takeLabel(labels, "le", `histogram "${base}"`);
-        const bound = parseFloatStrict(le);
-        if (bound === undefined) this.#fail(`invalid le="${le}" in histogram "${base}"`);
-        builder.addBucket(this.#draftOf(declaration!), labels, bound, value);
-        return;
-      }
-      if (type === "histogram" || type === "summary") {
-        if (suffix === "_sum") {
-          return builder.addSum(this.#draftOf(declaration!), labels, value);
-        }
-        if (suffix === "_count") {
-          return builder.addCount(this.#draftOf(declaration!), labels, value);
-        }
-      }
-      if (
-        suffix === "_created" && (type === "counter" || type === "histogram" || type === "summary")
-      ) {
-        // A creation timestamp cannot be summed across pushes (DESIGN.md, aggregation rules).
-        this.#draftOf(declaration!);
-        return;
-      }
-    }
-    // A sample with no TYPE line: an untyped family of its own.
-    builder.addValue(this.#draftOf(this.#declare(name)), labels, value);
   }
 
   #draftOf(declaration: Declaration): FamilyDraft {

@@ -26,9 +26,12 @@ export class SnapshotError extends Error {
 }
 
 /** The store as snapshot text. Synchronous, so it is one consistent moment of the store. */
-export function encodeSnapshot(store: Store): string {
+export function encodeSnapshot(store: Store, now: number = Date.now()): string {
   let text = SNAPSHOT_HEADER + "\n";
-  for (const family of store.families()) text += renderFamily(family, family.touched);
+  for (const family of store.families()) {
+    // Without --seriesTTL the store keeps no touch times: the snapshot's moment stands in.
+    text += renderFamily(family, (key) => family.touched.get(key) ?? now);
+  }
   return text;
 }
 

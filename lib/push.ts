@@ -56,6 +56,68 @@ export interface LabelLimits {
 
 export const NO_LABEL_LIMITS: LabelLimits = { maxLabels: Infinity, maxValueLength: Infinity };
 
+/**
+ * How a sample's labels are keyed: a plain value, a histogram bucket (its `le` taken out), a
+ * summary quantile (its `quantile` taken out), or the `_sum`/`_count` of a histogram or a
+ * summary (which must not carry `le` or `quantile`).
+ */
+export type KeyMode = "value" | "bucket" | "quantile" | "histogram" | "summary";
+
+/** A cached key: the series key, and for a bucket its bound too. */
+export type CachedKey = string | { key: string; le: number };
+
+/**
+ * The entries all label caches of one gateway may hold together. When they reach the limit,
+ * every cache starts over (by a new generation, which each notices on its next use), so the
+ * caches keep the label sets senders push again and cost little when every push is new.
+ */
+export class LabelCacheBudget {
+  used = 0;
+  generation = 0;
+  constructor(readonly limit: number) {}
+}
+
+/**
+ * Remembers, per key mode, the canonical key of raw label text (what stands between `{` and
+ * `}` on a sample line), so that a sender that pushes the same series again skips parsing,
+ * checking, sorting and escaping its labels. Only keys that passed every check are stored, so
+ * a cache is valid for one set of grouping labels and one set of limits: its owner keeps one
+ * per grouping, all drawing on one {@linkcode LabelCacheBudget}.
+ */
+export class LabelCache {
+  readonly #maps = new Map<KeyMode, Map<string, CachedKey>>();
+  readonly #budget: LabelCacheBudget;
+  #generation: number;
+
+  constructor(budget: LabelCacheBudget = new LabelCacheBudget(16_384)) {
+    this.#budget = budget;
+    this.#generation = budget.generation;
+  }
+
+  get(mode: KeyMode, raw: string): CachedKey | undefined {
+    if (this.#generation !== this.#budget.generation) this.#startOver();
+    return this.#maps.get(mode)?.get(raw);
+  }
+
+  set(mode: KeyMode, raw: string, key: CachedKey): void {
+    const budget = this.#budget;
+    if (budget.used >= budget.limit) {
+      budget.generation++;
+      budget.used = 0;
+    }
+    if (this.#generation !== budget.generation) this.#startOver();
+    let map = this.#maps.get(mode);
+    if (map === undefined) this.#maps.set(mode, map = new Map());
+    map.set(raw, key);
+    budget.used++;
+  }
+
+  #startOver(): void {
+    this.#maps.clear();
+    this.#generation = this.#budget.generation;
+  }
+}
+
 /** How a series is written in messages: `name{labels}`. */
 export function seriesName(name: string, key: string): string {
   return key === "" ? name : `${name}{${key}}`;
@@ -85,9 +147,10 @@ export interface FamilyDraft {
 }
 
 /**
- * Collects the samples of one push. Labels arrive as a flat `[name, value, name, value…]`
- * array in input order; the builder applies the grouping labels (which override body labels
- * of the same name), drops empty values, sorts, and keys the series once.
+ * Collects the samples of one push. A parser keys each sample's labels with
+ * {@linkcode PushBuilder.seriesKey} (from a flat `[name, value, name, value…]` array in input
+ * order: the grouping labels override body labels of the same name, empty values are dropped,
+ * the rest sorted and escaped) and adds the sample under that key; a series is keyed once.
  *
  * Errors are thrown as {@linkcode PushError} at the sample that causes them, so a parser can
  * add its line number.
@@ -141,8 +204,7 @@ export class PushBuilder {
   }
 
   /** Adds the value of a counter, gauge or untyped series. */
-  addValue(family: FamilyDraft, labels: readonly string[], value: number): void {
-    const key = this.seriesKey(labels);
+  addValue(family: FamilyDraft, key: string, value: number): void {
     if (family.series.has(key)) throw duplicate(family.name, key);
     if (family.type === "counter") checkCounterValue(family.name, key, value);
     family.series.set(key, value);
@@ -150,8 +212,7 @@ export class PushBuilder {
   }
 
   /** Adds one cumulative bucket of a histogram series. */
-  addBucket(family: FamilyDraft, labels: readonly string[], le: number, value: number): void {
-    const key = this.seriesKey(labels, "le");
+  addBucket(family: FamilyDraft, key: string, le: number, value: number): void {
     if (Number.isNaN(le)) {
       throw new PushError(`histogram ${seriesName(family.name, key)} has a bucket with le="NaN"`);
     }
@@ -164,8 +225,7 @@ export class PushBuilder {
   }
 
   /** Adds the `_sum` of a histogram or summary series. */
-  addSum(family: FamilyDraft, labels: readonly string[], value: number): void {
-    const key = this.seriesKey(labels, reservedLabel(family.type));
+  addSum(family: FamilyDraft, key: string, value: number): void {
     const draft = family.type === "histogram"
       ? this.#histogram(family, key)
       : this.#summary(family, key);
@@ -175,8 +235,7 @@ export class PushBuilder {
   }
 
   /** Adds the `_count` of a histogram or summary series. */
-  addCount(family: FamilyDraft, labels: readonly string[], value: number): void {
-    const key = this.seriesKey(labels, reservedLabel(family.type));
+  addCount(family: FamilyDraft, key: string, value: number): void {
     const draft = family.type === "histogram"
       ? this.#histogram(family, key)
       : this.#summary(family, key);
@@ -189,8 +248,8 @@ export class PushBuilder {
    * Notes a summary quantile sample. Quantiles are dropped, but the series still exists, so
    * a summary pushed with quantiles only is reported as missing its `_count`, not ignored.
    */
-  addQuantile(family: FamilyDraft, labels: readonly string[]): void {
-    this.#summary(family, this.seriesKey(labels, "quantile"));
+  addQuantile(family: FamilyDraft, key: string): void {
+    this.#summary(family, key);
   }
 
   /**

@@ -25,17 +25,18 @@ export interface RenderableFamily {
  * Renders one family: HELP (when known), TYPE, then its series sorted by label key. Series
  * keys are already escaped label text (see `labelKey`), so they are written as they are.
  * Summaries are written with `_sum` and `_count` only: the gateway keeps no quantiles. With
- * `timestamps` (for a snapshot), each sample ends with its series' timestamp.
+ * `timestampOf` (for a snapshot), each sample ends with its series' timestamp.
  */
 export function renderFamily(
   family: RenderableFamily,
-  timestamps?: ReadonlyMap<string, number>,
+  timestampOf?: (key: string) => number,
+  sortedKeys?: readonly string[],
 ): string {
   const name = family.name;
   let text = family.help === undefined ? "" : `# HELP ${name} ${escapeHelp(family.help)}\n`;
   text += `# TYPE ${name} ${family.type}\n`;
-  const keys = [...family.series.keys()].sort();
-  const end = (key: string) => timestamps === undefined ? "\n" : ` ${timestamps.get(key)}\n`;
+  const keys = sortedKeys ?? [...family.series.keys()].sort();
+  const end = (key: string) => timestampOf === undefined ? "\n" : ` ${timestampOf(key)}\n`;
   switch (family.type) {
     case "histogram":
       for (const key of keys) {

@@ -22,10 +22,15 @@ export interface StoredFamily {
   help: string | undefined;
   /** Keyed by the canonical label key; values are owned by the store. */
   readonly series: Map<string, SeriesValue>;
-  /** When each series was last pushed to, in milliseconds of the store's clock. */
+  /**
+   * When each series was last pushed to, in milliseconds of the store's clock. Kept only with
+   * a `seriesTTL`, the one thing that reads it; empty otherwise, to save its memory.
+   */
   readonly touched: Map<string, number>;
   /** The family's rendered text, kept until the family next changes. */
   rendered: string | undefined;
+  /** The series keys in render order, kept until a series is added or removed. */
+  order: string[] | undefined;
 }
 
 /** What applying a push did, for the gateway's own metrics. */
@@ -132,15 +137,17 @@ export class Store {
     for (const pushed of push) {
       const family = this.#familyFor(pushed.name, pushed.type, pushed.help);
       const { series, touched } = family;
+      const tracked = this.#ttl > 0;
       for (const [key, value] of pushed.series) {
         const stored = series.get(key);
         if (stored === undefined) {
           series.set(key, copyValue(value));
+          family.order = undefined;
           newSeries++;
         } else {
           series.set(key, mergeValue(family.type, stored, value, this.#gaugeBehavior));
         }
-        touched.set(key, now);
+        if (tracked) touched.set(key, now);
         samples++;
       }
     }
@@ -168,8 +175,10 @@ export class Store {
     const now = this.#now();
     for (const delta of deltas) {
       const family = this.#familyFor(delta.name, delta.type, delta.help);
-      family.series.set(delta.key, applyDelta(delta, family.series.get(delta.key)));
-      family.touched.set(delta.key, now);
+      const stored = family.series.get(delta.key);
+      if (stored === undefined) family.order = undefined;
+      family.series.set(delta.key, applyDelta(delta, stored));
+      if (this.#ttl > 0) family.touched.set(delta.key, now);
     }
     this.#added(fresh.size, now);
     return { samples: deltas.length, newSeries: fresh.size };
@@ -179,7 +188,7 @@ export class Store {
    * Adds a family read back from a snapshot, with its series' values and touch times, to a
    * store that does not hold it. Throws {@linkcode PushError} as {@linkcode Store.apply} would.
    */
-  restore(family: Omit<StoredFamily, "rendered">): void {
+  restore(family: Omit<StoredFamily, "rendered" | "order">): void {
     if (this.#families.has(family.name)) {
       throw new PushError(`metric "${family.name}" appears twice`);
     }
@@ -191,7 +200,7 @@ export class Store {
     for (const [key, value] of family.series) {
       const touched = family.touched.get(key) ?? this.#now();
       stored.series.set(key, copyValue(value));
-      stored.touched.set(key, touched);
+      if (this.#ttl > 0) stored.touched.set(key, touched);
       oldest = Math.min(oldest, touched);
     }
     this.#added(family.series.size, oldest);
@@ -230,7 +239,8 @@ export class Store {
     this.expire();
     let text = "";
     for (const family of this.families()) {
-      family.rendered ??= renderFamily(family);
+      family.order ??= [...family.series.keys()].sort();
+      family.rendered ??= renderFamily(family, undefined, family.order);
       text += family.rendered;
     }
     return text;
@@ -300,7 +310,15 @@ export class Store {
   #familyFor(name: string, type: MetricType, help: string | undefined): StoredFamily {
     let family = this.#families.get(name);
     if (family === undefined) {
-      family = { name, type, help, series: new Map(), touched: new Map(), rendered: undefined };
+      family = {
+        name,
+        type,
+        help,
+        series: new Map(),
+        touched: new Map(),
+        rendered: undefined,
+        order: undefined,
+      };
       this.#families.set(name, family);
       for (const sample of sampleNames(name, type)) this.#sampleOwners.set(sample, name);
       this.#order = undefined;
@@ -323,8 +341,8 @@ export class Store {
     let removed = 0;
     for (const family of this.#families.values()) {
       let changed = false;
-      for (const [key, touched] of family.touched) {
-        if (!doomed(key, touched)) continue;
+      for (const key of family.series.keys()) {
+        if (!doomed(key, family.touched.get(key) ?? 0)) continue;
         family.series.delete(key);
         family.touched.delete(key);
         changed = true;
@@ -332,6 +350,7 @@ export class Store {
       }
       if (!changed) continue;
       family.rendered = undefined;
+      family.order = undefined;
       if (family.series.size === 0) {
         this.#families.delete(family.name);
         for (const sample of sampleNames(family.name, family.type)) {

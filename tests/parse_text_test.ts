@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { ParseError } from "../lib/errors.ts";
 import type { Label, Push } from "../lib/model.ts";
 import { parseOpenMetrics, parseText } from "../lib/parse_text.ts";
+import { LabelCache } from "../lib/push.ts";
 import { renderFamily } from "../lib/render.ts";
 
 /** Renders a parsed push in input order, so a test states the expected result as text. */
@@ -545,4 +546,54 @@ Deno.test("parseText() enforces label limits before sorting, path labels include
       'the value of label "job" is 7 characters long, more than the limit of 5 (--maxLabelValueLength)',
   });
   assert.equal(parse('a{a="12345",b="2"} 1\n'), '# TYPE a untyped\na{a="12345",b="2"} 1\n');
+});
+
+Deno.test("parseText() with a LabelCache keys repeat label sets exactly as without one", () => {
+  const cache = new LabelCache();
+  const body = `# TYPE h histogram
+h_bucket{b="2",a="1",le="0.5"} 1
+h_bucket{b="2",a="1",le="+Inf"} 2
+h_sum{b="2",a="1"} 3
+h_count{b="2",a="1"} 2
+# TYPE s summary
+s{x="q\\"\\\\",quantile="0.9"} 1
+s_sum{x="q\\"\\\\"} 1
+s_count{x="q\\"\\\\"} 1
+g{b="2",a="1",le="7"} 5
+`;
+  const grouping: Label[] = [["job", "j"]];
+  const expected = parse(body, grouping);
+  assert.equal(
+    render(parseText(body, grouping, undefined, cache)),
+    expected,
+    "first push fills the cache",
+  );
+  assert.equal(
+    render(parseText(body, grouping, undefined, cache)),
+    expected,
+    "second push reads it",
+  );
+  // A cached label set still gets every per-push check.
+  assert.throws(
+    () =>
+      parseText(
+        'h_x 1\n# TYPE h histogram\nh_bucket{b="2",a="1",le="0.5"} 1\n' +
+          'h_bucket{b="2",a="1",le="0.5"} 1\n',
+        grouping,
+        undefined,
+        cache,
+      ),
+    {
+      message: 'line 4: series h{a="1",b="2",job="j"} with le="0.5" appears twice in the push',
+    },
+  );
+  // The same raw labels mean something else in another mode: le is kept on a gauge, and
+  // refused on a histogram's _sum.
+  assert.throws(
+    () =>
+      parseText('# TYPE h histogram\nh_sum{b="2",a="1",le="7"} 1\n', grouping, undefined, cache),
+    {
+      message: 'line 2: label "le" is reserved for histogram buckets',
+    },
+  );
 });

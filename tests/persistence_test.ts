@@ -13,7 +13,8 @@ import { Store } from "../lib/store.ts";
 
 /** A store with every type, special values, escapes and a stray _created family. */
 function fullStore(now: () => number): Store {
-  const store = new Store({ gaugeBehavior: "replace", now });
+  // A TTL makes the store keep touch times, which the snapshot then carries.
+  const store = new Store({ gaugeBehavior: "replace", seriesTTL: 3_600_000, now });
   store.apply(parseText(`# HELP c_total Counts with \\\\ and \\n.
 # TYPE c_total counter
 c_total{path="/a\\"b\\\\c\\nd"} 3
@@ -138,4 +139,16 @@ Deno.test("loadSnapshot() refuses an unreadable or non-UTF-8 file with its path"
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("without --seriesTTL a snapshot stamps every sample with its own moment", () => {
+  const store = new Store({ gaugeBehavior: "replace" });
+  store.apply(
+    parseText('a{x="1"} 1\n# TYPE h histogram\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 1\n'),
+  );
+  assert.equal(
+    encodeSnapshot(store, 42),
+    `${SNAPSHOT_HEADER}\n# TYPE a untyped\na{x="1"} 1 42\n` +
+      '# TYPE h histogram\nh_bucket{le="+Inf"} 1 42\nh_sum 1 42\nh_count 1 42\n',
+  );
 });
