@@ -10,7 +10,7 @@ import { parseGroupingPath } from "./grouping.ts";
 import type { Logger } from "./log.ts";
 import { parseDeltas } from "./parse_json.ts";
 import { parseProtobuf } from "./parse_protobuf.ts";
-import { LabelCache, LabelCacheBudget, type LabelLimits } from "./push.ts";
+import { type LabelLimits, SeriesCache, SeriesCacheBudget } from "./push.ts";
 import { parseOpenMetrics, parseText } from "./parse_text.ts";
 import { TEXT_CONTENT_TYPE } from "./render.ts";
 import type { SelfMetrics } from "./self_metrics.ts";
@@ -97,16 +97,16 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
   const utf8 = new TextDecoder("utf-8", { fatal: true });
   const encoder = new TextEncoder();
 
-  // One label cache per set of grouping labels (a cached key includes them), bounded: senders
-  // push the same series again and again, and a new sender just starts a new cache.
-  const labelCaches = new Map<string, LabelCache>();
-  const labelBudget = new LabelCacheBudget(16_384);
-  const labelCacheFor = (grouping: readonly [string, string][]): LabelCache => {
+  // One series cache per set of grouping labels (a cached key includes them), all on one
+  // budget: senders push the same series again and again, and a new sender starts a cache.
+  const seriesCaches = new Map<string, SeriesCache>();
+  const cacheBudget = new SeriesCacheBudget(16_384);
+  const seriesCacheFor = (grouping: readonly [string, string][]): SeriesCache => {
     const id = grouping.length === 0 ? "" : JSON.stringify(grouping);
-    let cache = labelCaches.get(id);
+    let cache = seriesCaches.get(id);
     if (cache === undefined) {
-      if (labelCaches.size >= 1000) labelCaches.clear();
-      labelCaches.set(id, cache = new LabelCache(labelBudget));
+      if (seriesCaches.size >= 1000) seriesCaches.clear();
+      seriesCaches.set(id, cache = new SeriesCache(cacheBudget));
     }
     return cache;
   };
@@ -139,7 +139,7 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
         await readText(request),
         grouping,
         limits,
-        labelCacheFor(grouping),
+        seriesCacheFor(grouping),
       );
     const result = store.apply(push);
     metrics.countPush("accepted", result.samples);

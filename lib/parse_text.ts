@@ -18,9 +18,9 @@ import {
 import {
   type FamilyDraft,
   type KeyMode,
-  type LabelCache,
   type LabelLimits,
   PushBuilder,
+  type SeriesCache,
 } from "./push.ts";
 
 const TAB = 9;
@@ -70,7 +70,7 @@ export function parseText(
   text: string,
   grouping: readonly Label[] = [],
   limits?: LabelLimits,
-  cache?: LabelCache,
+  cache?: SeriesCache,
 ): Push {
   return new TextParser(text, new PushBuilder(grouping, limits), false, cache).parse();
 }
@@ -95,7 +95,7 @@ export function parseOpenMetrics(
   text: string,
   grouping: readonly Label[] = [],
   limits?: LabelLimits,
-  cache?: LabelCache,
+  cache?: SeriesCache,
 ): Push {
   return new TextParser(text, new PushBuilder(grouping, limits), true, cache).parse();
 }
@@ -118,7 +118,7 @@ class TextParser {
   /** Flat `[name, value, …]` labels of the current sample, reused across lines. */
   readonly #labels: string[] = [];
   readonly #openMetrics: boolean;
-  readonly #cache: LabelCache | undefined;
+  readonly #cache: SeriesCache | undefined;
   /** Sample names resolved since the last HELP or TYPE line. */
   readonly #resolved = new Map<string, Resolution>();
   /** The line of `# EOF`, in OpenMetrics; 0 before it. */
@@ -127,7 +127,7 @@ class TextParser {
   #end = 0;
   #line = 0;
 
-  constructor(text: string, builder: PushBuilder, openMetrics: boolean, cache?: LabelCache) {
+  constructor(text: string, builder: PushBuilder, openMetrics: boolean, cache?: SeriesCache) {
     this.#text = text;
     this.#builder = builder;
     this.#openMetrics = openMetrics;
@@ -239,18 +239,49 @@ class TextParser {
   }
 
   #parseSample(): void {
+    const text = this.#text;
+    const start = this.#pos;
+    const cache = this.#cache;
+    // The fast path: the series text (name and labels) of a line seen in an earlier push.
+    const seriesEnd = cache === undefined ? -1 : this.#seriesEnd(start);
+    const raw = seriesEnd === -1 ? "" : text.slice(start, seriesEnd);
+    const hit = seriesEnd === -1 ? undefined : cache!.get(raw);
+    if (hit !== undefined) {
+      const resolved = this.#resolve(hit.name);
+      if (resolved.mode === hit.mode) {
+        this.#pos = seriesEnd;
+        this.#skipBlanks();
+        return this.#addSample(hit.name, resolved, hit.key, hit.le);
+      }
+    }
     const name = this.#readMetricName("a metric name");
     const resolved = this.#resolve(name);
+    let parsedEnd = this.#pos;
     this.#skipBlanks();
     let key = "";
     let le = NaN;
-    const text = this.#text;
     if (text.charCodeAt(this.#pos) === OPEN_BRACE && this.#pos < this.#end) {
-      [key, le] = this.#readKey(resolved.mode, resolved.what);
+      this.#pos++;
+      const labels = this.#labels;
+      labels.length = 0;
+      this.#parseLabels(labels);
+      parsedEnd = this.#pos;
+      if (resolved.mode !== undefined) {
+        [key, le] = this.#keyOf(labels, resolved.mode, resolved.what);
+      }
       this.#skipBlanks();
     } else if (resolved.mode !== undefined) {
       [key, le] = this.#keyOf([], resolved.mode, resolved.what);
     }
+    // Cached only when the raw text is exactly the series text parsed (not `a {x="1"}`).
+    if (seriesEnd === parsedEnd && resolved.mode !== undefined) {
+      cache!.set(raw, { name, mode: resolved.mode, key, le });
+    }
+    this.#addSample(name, resolved, key, le);
+  }
+
+  /** Reads the value and timestamp of a sample whose series is known, and files it. */
+  #addSample(name: string, resolved: Resolution, key: string, le: number): void {
     const value = this.#readValue(name);
     const builder = this.#builder;
     builder.sampleTime = this.#skipBlanks() && this.#pos < this.#end
@@ -274,6 +305,26 @@ class TextParser {
       default:
         // A creation timestamp, which cannot be summed across pushes (DESIGN.md).
     }
+  }
+
+  /**
+   * Where the series text of the sample line at `start` ends: after its name, or after the
+   * `}` of its labels when a `{` follows the name at once. -1 when the line is not that
+   * simple (the full parse then deals with it).
+   */
+  #seriesEnd(start: number): number {
+    const text = this.#text;
+    if (start >= this.#end || !isMetricNameStart(text.charCodeAt(start))) return -1;
+    let i = start + 1;
+    while (i < this.#end && isMetricNamePart(text.charCodeAt(i))) i++;
+    if (text.charCodeAt(i) !== OPEN_BRACE || i >= this.#end) {
+      // A name alone, unless blanks and then labels follow (`a {x="1"}`): not simple.
+      let j = i;
+      while (j < this.#end && (text.charCodeAt(j) === SPACE || text.charCodeAt(j) === TAB)) j++;
+      return text.charCodeAt(j) === OPEN_BRACE && j < this.#end ? -1 : i;
+    }
+    const close = this.#labelsEnd(i + 1);
+    return close === -1 ? -1 : close + 1;
   }
 
   /**
@@ -332,36 +383,6 @@ class TextParser {
     }
     // A sample with no TYPE line: an untyped family of its own.
     return { declaration: this.#declare(name), mode: "value", sum: false, what: "" };
-  }
-
-  /**
-   * Reads a label set from its `{` and keys it for `mode`. Raw label text already seen in an
-   * earlier push takes its key from the cache; anything else is parsed and checked in full.
-   * Returns the key and, for a bucket, its bound.
-   */
-  #readKey(mode: KeyMode | undefined, what: string): [string, number] {
-    const text = this.#text;
-    const start = this.#pos + 1;
-    const cache = this.#cache;
-    const end = cache === undefined || mode === undefined ? -1 : this.#labelsEnd(start);
-    const raw = end === -1 ? "" : text.slice(start, end);
-    if (end !== -1) {
-      const cached = cache!.get(mode!, raw);
-      if (cached !== undefined) {
-        this.#pos = end + 1;
-        return typeof cached === "string" ? [cached, NaN] : [cached.key, cached.le];
-      }
-    }
-    this.#pos = start;
-    const labels = this.#labels;
-    labels.length = 0;
-    this.#parseLabels(labels);
-    if (mode === undefined) return ["", NaN];
-    const result = this.#keyOf(labels, mode, what);
-    if (end !== -1) {
-      cache!.set(mode, raw, mode === "bucket" ? { key: result[0], le: result[1] } : result[0]);
-    }
-    return result;
   }
 
   /** Keys parsed labels for `mode`, taking out `le` or `quantile` where the mode says so. */

@@ -63,57 +63,63 @@ export const NO_LABEL_LIMITS: LabelLimits = { maxLabels: Infinity, maxValueLengt
  */
 export type KeyMode = "value" | "bucket" | "quantile" | "histogram" | "summary";
 
-/** A cached key: the series key, and for a bucket its bound too. */
-export type CachedKey = string | { key: string; le: number };
+/** What a cache remembers of a series text: its name, key mode, key and bucket bound. */
+export interface CachedSeries {
+  readonly name: string;
+  readonly mode: KeyMode;
+  readonly key: string;
+  /** A bucket's bound; NaN for the other modes. */
+  readonly le: number;
+}
 
 /**
- * The entries all label caches of one gateway may hold together. When they reach the limit,
+ * The entries all series caches of one gateway may hold together. When they reach the limit,
  * every cache starts over (by a new generation, which each notices on its next use), so the
- * caches keep the label sets senders push again and cost little when every push is new.
+ * caches keep the series senders push again and cost little when every push is new.
  */
-export class LabelCacheBudget {
+export class SeriesCacheBudget {
   used = 0;
   generation = 0;
   constructor(readonly limit: number) {}
 }
 
 /**
- * Remembers, per key mode, the canonical key of raw label text (what stands between `{` and
- * `}` on a sample line), so that a sender that pushes the same series again skips parsing,
- * checking, sorting and escaping its labels. Only keys that passed every check are stored, so
- * a cache is valid for one set of grouping labels and one set of limits: its owner keeps one
- * per grouping, all drawing on one {@linkcode LabelCacheBudget}.
+ * Remembers the raw text of a sample's series (`name{labels}` as it stands on the line) with
+ * its name, key mode and canonical key, so that a sender that pushes the same series again
+ * skips parsing, checking, sorting and escaping its labels. Only keys that passed every check
+ * are stored, and a hit is used only when the name resolves to the same key mode in the
+ * current push. A key includes the grouping labels and passed the label limits, so a cache is
+ * valid for one grouping and one set of limits: its owner keeps one per grouping, all
+ * drawing on one {@linkcode SeriesCacheBudget}.
  */
-export class LabelCache {
-  readonly #maps = new Map<KeyMode, Map<string, CachedKey>>();
-  readonly #budget: LabelCacheBudget;
+export class SeriesCache {
+  readonly #entries = new Map<string, CachedSeries>();
+  readonly #budget: SeriesCacheBudget;
   #generation: number;
 
-  constructor(budget: LabelCacheBudget = new LabelCacheBudget(16_384)) {
+  constructor(budget: SeriesCacheBudget = new SeriesCacheBudget(16_384)) {
     this.#budget = budget;
     this.#generation = budget.generation;
   }
 
-  get(mode: KeyMode, raw: string): CachedKey | undefined {
+  get(raw: string): CachedSeries | undefined {
     if (this.#generation !== this.#budget.generation) this.#startOver();
-    return this.#maps.get(mode)?.get(raw);
+    return this.#entries.get(raw);
   }
 
-  set(mode: KeyMode, raw: string, key: CachedKey): void {
+  set(raw: string, series: CachedSeries): void {
     const budget = this.#budget;
     if (budget.used >= budget.limit) {
       budget.generation++;
       budget.used = 0;
     }
     if (this.#generation !== budget.generation) this.#startOver();
-    let map = this.#maps.get(mode);
-    if (map === undefined) this.#maps.set(mode, map = new Map());
-    map.set(raw, key);
+    this.#entries.set(raw, series);
     budget.used++;
   }
 
   #startOver(): void {
-    this.#maps.clear();
+    this.#entries.clear();
     this.#generation = this.#budget.generation;
   }
 }
@@ -397,6 +403,11 @@ function duplicate(name: string, key: string, detail = ""): PushError {
 }
 
 function finishFamily(draft: FamilyDraft): PushFamily {
+  if (draft.type !== "histogram" && draft.type !== "summary") {
+    // Scalar drafts already hold plain numbers: the map is used as it is.
+    const series = draft.series as Map<string, SeriesValue>;
+    return { name: draft.name, type: draft.type, help: draft.help, series, touched: draft.touched };
+  }
   const series = new Map<string, SeriesValue>();
   for (const [key, value] of draft.series) {
     if (typeof value === "number") {

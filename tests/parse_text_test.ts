@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { ParseError } from "../lib/errors.ts";
 import type { Label, Push } from "../lib/model.ts";
 import { parseOpenMetrics, parseText } from "../lib/parse_text.ts";
-import { LabelCache } from "../lib/push.ts";
+import { SeriesCache } from "../lib/push.ts";
 import { renderFamily } from "../lib/render.ts";
 
 /** Renders a parsed push in input order, so a test states the expected result as text. */
@@ -548,8 +548,8 @@ Deno.test("parseText() enforces label limits before sorting, path labels include
   assert.equal(parse('a{a="12345",b="2"} 1\n'), '# TYPE a untyped\na{a="12345",b="2"} 1\n');
 });
 
-Deno.test("parseText() with a LabelCache keys repeat label sets exactly as without one", () => {
-  const cache = new LabelCache();
+Deno.test("parseText() with a SeriesCache keys repeat series exactly as without one", () => {
+  const cache = new SeriesCache();
   const body = `# TYPE h histogram
 h_bucket{b="2",a="1",le="0.5"} 1
 h_bucket{b="2",a="1",le="+Inf"} 2
@@ -560,6 +560,8 @@ s{x="q\\"\\\\",quantile="0.9"} 1
 s_sum{x="q\\"\\\\"} 1
 s_count{x="q\\"\\\\"} 1
 g{b="2",a="1",le="7"} 5
+spaced {x="1"} 1
+spaced 2
 `;
   const grouping: Label[] = [["job", "j"]];
   const expected = parse(body, grouping);
