@@ -3,6 +3,7 @@
 
 import { gzipSync } from "node:zlib";
 import { parseText } from "../lib/parse_text.ts";
+import { SeriesCache } from "../lib/push.ts";
 import { Store } from "../lib/store.ts";
 import { counterLines, typicalPush } from "./bodies.ts";
 
@@ -11,6 +12,11 @@ const large = counterLines(100_000);
 
 Deno.bench("parseText() a 110-sample push", { group: "parse", baseline: true }, () => {
   parseText(typical, [["job", "bench"]]);
+});
+
+const cache = new SeriesCache();
+Deno.bench("parseText() a 110-sample push seen before (series cache)", { group: "parse" }, () => {
+  parseText(typical, [["job", "bench"]], undefined, cache);
 });
 
 Deno.bench("parseText() a 100k-line body", { group: "parse" }, () => {
@@ -51,6 +57,10 @@ Deno.bench("Store.render() 100k series, unchanged", { group: "render" }, () => {
   rendered.render();
 });
 
-Deno.bench("Store.render() + gzip 100k series, unchanged", { group: "render" }, () => {
-  gzipSync(rendered.render());
-});
+Deno.bench(
+  "Store.render() + gzip (level 1, as the scrape) 100k series",
+  { group: "render" },
+  () => {
+    gzipSync(rendered.render(), { level: 1 });
+  },
+);
