@@ -112,17 +112,17 @@ function parseDelta(item: unknown, keys: PushBuilder): Delta {
   let amount = value;
   switch (method) {
     case "inc":
-    case "dec":
-      // pushprom changes by exactly 1 and ignores value; a client that sends another value
-      // means something else, so it is refused rather than silently counted as 1.
-      if (value !== 0 && value !== 1) {
-        throw new PushError(
-          `${what}: ${method} changes by 1, not ${value}; use ${method === "inc" ? "add" : "sub"}`,
-        );
+    case "dec": {
+      // value defaults to 1 here. An explicit 0 counts as absent too: clients that marshal
+      // pushprom's Go struct send "value": 0 with every inc, and pushprom adds 1 for them.
+      const step = value === 0 ? 1 : value;
+      if (deltaType === "counter" && step < 0) {
+        throw new PushError(`${what}: inc of negative value ${step}; a counter never decreases`);
       }
       op = "add";
-      amount = method === "inc" ? 1 : -1;
+      amount = method === "inc" ? step : -step;
       break;
+    }
     case "add":
       if (deltaType === "counter" && value < 0) {
         throw new PushError(`${what}: add of negative value ${value}; a counter never decreases`);
