@@ -49,12 +49,12 @@ export class ListenError extends Error {
 export async function startServers(options: ServerOptions): Promise<Servers> {
   const { logger } = options;
   const drain = createDrain(options.api);
-  const lifecycle = listen("lifecycle", options.lifecycleListen, options.lifecycle, logger);
+  const lifecycle = await listen("lifecycle", options.lifecycleListen, options.lifecycle, logger);
   let api: Deno.HttpServer<Deno.NetAddr> | undefined;
   let udp: dgram.Socket | undefined;
   try {
     await options.prepare?.();
-    api = listen("api", options.apiListen, drain.handler, logger);
+    api = await listen("api", options.apiListen, drain.handler, logger);
     if (options.udpListen !== undefined && options.datagram !== undefined) {
       udp = await listenUdp(options.udpListen, options.datagram, logger);
     }
@@ -80,54 +80,77 @@ export async function startServers(options: ServerOptions): Promise<Servers> {
   };
 }
 
-/** Binds a UDP socket; `:port` is dual-stack where the host has IPv6, as for HTTP. */
+/** Binds a UDP socket and passes each datagram on with its sender's address. */
 async function listenUdp(
   address: ListenAddress,
   onDatagram: (datagram: Uint8Array, sender: string) => void,
   logger: Logger,
 ): Promise<dgram.Socket> {
-  const bind = (type: "udp4" | "udp6", hostname: string) =>
-    new Promise<dgram.Socket>((resolve, reject) => {
-      const socket = dgram.createSocket({ type });
-      socket.once("error", reject);
-      socket.bind(address.port, hostname, () => {
-        socket.off("error", reject);
-        socket.on("error", (error) => logger.error("udp listener error", { error: String(error) }));
-        resolve(socket);
-      });
-    });
-  let socket: dgram.Socket;
+  const socket = await bindListener(
+    "udp",
+    address,
+    logger,
+    (hostname) =>
+      new Promise<dgram.Socket>((resolve, reject) => {
+        const socket = dgram.createSocket({ type: hostname.includes(":") ? "udp6" : "udp4" });
+        socket.once("error", reject);
+        socket.bind(address.port, hostname, () => {
+          socket.off("error", reject);
+          socket.on(
+            "error",
+            (error) => logger.error("udp listener error", { error: String(error) }),
+          );
+          resolve(socket);
+        });
+      }),
+    (socket) => {
+      const { address: hostname, port } = socket.address();
+      return { hostname, port };
+    },
+  );
+  socket.on(
+    "message",
+    (message, sender) => onDatagram(message, `${sender.address}:${sender.port}`),
+  );
+  return socket;
+}
+
+/**
+ * Opens listener `name` with `bind`, logs where it listens and returns it. `:port` means every
+ * interface, as in Go: IPv6 and IPv4 on a dual-stack socket, or IPv4 alone where the host has
+ * no IPv6. A failure is a {@linkcode ListenError} naming the listener and the address.
+ */
+async function bindListener<T>(
+  name: string,
+  address: ListenAddress,
+  logger: Logger,
+  bind: (hostname: string) => T | Promise<T>,
+  boundTo: (listener: T) => { hostname: string; port: number },
+): Promise<T> {
+  let listener: T;
   try {
-    const hostname = address.hostname ?? "::";
-    const type = hostname.includes(":") ? "udp6" : "udp4";
     try {
-      socket = await bind(type, hostname);
+      listener = await bind(address.hostname ?? "::");
     } catch (error) {
-      if (address.hostname !== undefined || (error as { code?: string }).code === "EADDRINUSE") {
-        throw error;
-      }
-      socket = await bind("udp4", "0.0.0.0");
+      const inUse = error instanceof Deno.errors.AddrInUse ||
+        (error as { code?: string }).code === "EADDRINUSE";
+      if (address.hostname !== undefined || inUse) throw error;
+      listener = await bind("0.0.0.0");
     }
   } catch (error) {
     throw new ListenError(
-      `cannot listen on ${address.hostname ?? ""}:${address.port} for the udp listener: ${
+      `cannot listen on ${address.hostname ?? ""}:${address.port} for the ${name} listener: ${
         (error as Error).message
       }`,
       { cause: error },
     );
   }
-  socket.on(
-    "message",
-    (message, sender) => onDatagram(message, `${sender.address}:${sender.port}`),
-  );
-  const bound = socket.address();
+  const { hostname, port } = boundTo(listener);
   logger.info("listening", {
-    listener: "udp",
-    address: bound.address.includes(":")
-      ? `[${bound.address}]:${bound.port}`
-      : `${bound.address}:${bound.port}`,
+    listener: name,
+    address: hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`,
   });
-  return socket;
+  return listener;
 }
 
 /** Counts requests in flight so that shutdown can wait for them. */
@@ -170,7 +193,7 @@ function listen(
   address: ListenAddress,
   handler: Handler,
   logger: Logger,
-): Deno.HttpServer<Deno.NetAddr> {
+): Promise<Deno.HttpServer<Deno.NetAddr>> {
   const serve = (hostname: string) =>
     Deno.serve({
       hostname,
@@ -181,27 +204,5 @@ function listen(
         return new Response("internal error\n", { status: 500 });
       },
     }, handler);
-  let server: Deno.HttpServer<Deno.NetAddr>;
-  try {
-    // `:port` means every interface, as in Go: IPv6 and IPv4 on a dual-stack socket, or
-    // IPv4 alone where the host has no IPv6.
-    try {
-      server = serve(address.hostname ?? "::");
-    } catch (error) {
-      if (address.hostname !== undefined || error instanceof Deno.errors.AddrInUse) throw error;
-      server = serve("0.0.0.0");
-    }
-  } catch (error) {
-    const where = `${address.hostname ?? ""}:${address.port}`;
-    throw new ListenError(
-      `cannot listen on ${where} for the ${name} listener: ${(error as Error).message}`,
-      { cause: error },
-    );
-  }
-  const { hostname, port } = server.addr;
-  logger.info("listening", {
-    listener: name,
-    address: hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`,
-  });
-  return server;
+  return bindListener(name, address, logger, serve, (server) => server.addr);
 }
