@@ -38,6 +38,12 @@ export class SelfMetrics {
   readonly #samples = new Map<string, number>();
   readonly #rejections = new Map<string, number>();
   readonly #requestDurations = new Map<string, HistogramValue>();
+  /** The same histograms by handler and code, found without building a key per request. */
+  readonly #requestHistograms = new Map<string, Map<number, HistogramValue>>();
+  readonly #outcomeKeys: Record<PushOutcome, string> = {
+    accepted: labelKey([["outcome", "accepted"]]),
+    rejected: labelKey([["outcome", "rejected"]]),
+  };
   readonly #renderDurations = new Map<string, HistogramValue>();
   readonly #startTime: number;
   #snapshotFailures = 0;
@@ -48,16 +54,17 @@ export class SelfMetrics {
   constructor(startTime: number = Date.now()) {
     this.#startTime = startTime;
     // Outcomes start at zero so that rate() works from the first scrape.
-    for (const outcome of ["accepted", "rejected"]) {
-      this.#pushes.set(labelKey([["outcome", outcome]]), 0);
-      this.#samples.set(labelKey([["outcome", outcome]]), 0);
+    for (const key of Object.values(this.#outcomeKeys)) {
+      this.#pushes.set(key, 0);
+      this.#samples.set(key, 0);
     }
   }
 
   /** Counts a push and its samples; a rejected push counts its reason too. */
   countPush(outcome: PushOutcome, samples: number): void {
-    add(this.#pushes, labelKey([["outcome", outcome]]), 1);
-    add(this.#samples, labelKey([["outcome", outcome]]), samples);
+    const key = this.#outcomeKeys[outcome];
+    add(this.#pushes, key, 1);
+    add(this.#samples, key, samples);
   }
 
   /** Counts a refused request (push, delete or any other) by reason. */
@@ -66,15 +73,18 @@ export class SelfMetrics {
   }
 
   observeRequest(handler: string, code: number, seconds: number): void {
-    observe(
-      this.#requestDurations,
-      labelKey([["code", String(code)], ["handler", handler]]),
-      seconds,
-    );
+    let byCode = this.#requestHistograms.get(handler);
+    if (byCode === undefined) this.#requestHistograms.set(handler, byCode = new Map());
+    let histogram = byCode.get(code);
+    if (histogram === undefined) {
+      const key = labelKey([["code", String(code)], ["handler", handler]]);
+      byCode.set(code, histogram = histogramOf(this.#requestDurations, key));
+    }
+    observeInto(histogram, seconds);
   }
 
   observeRender(seconds: number): void {
-    observe(this.#renderDurations, "", seconds);
+    observeInto(histogramOf(this.#renderDurations, ""), seconds);
   }
 
   /** Records a snapshot write: its duration, and its size or its failure. */
@@ -169,7 +179,8 @@ function add(map: Map<string, number>, key: string, amount: number): void {
   map.set(key, (map.get(key) ?? 0) + amount);
 }
 
-function observe(map: Map<string, HistogramValue>, key: string, seconds: number): void {
+/** The histogram `key` of `map`, made empty if new. */
+function histogramOf(map: Map<string, HistogramValue>, key: string): HistogramValue {
   let histogram = map.get(key);
   if (histogram === undefined) {
     histogram = {
@@ -180,6 +191,10 @@ function observe(map: Map<string, HistogramValue>, key: string, seconds: number)
     };
     map.set(key, histogram);
   }
+  return histogram;
+}
+
+function observeInto(histogram: HistogramValue, seconds: number): void {
   for (let i = 0; i < DURATION_BUCKETS.length; i++) {
     if (seconds <= DURATION_BUCKETS[i]) histogram.counts[i]++;
   }
