@@ -14,10 +14,29 @@ Deno.bench("parseText() a 110-sample push", { group: "parse", baseline: true }, 
   parseText(typical, [["job", "bench"]]);
 });
 
-const cache = new SeriesCache();
-Deno.bench("parseText() a 110-sample push seen before (series cache)", { group: "parse" }, () => {
-  parseText(typical, [["job", "bench"]], undefined, cache);
-});
+// A sender's later pushes: the same series with new values, read by the body's template.
+const rounds = Array.from({ length: 16 }, (_, round) => typicalPush(0, round));
+const templateCache = new SeriesCache();
+let round = 0;
+Deno.bench(
+  "parseText() the same series with new values (template)",
+  { group: "parse" },
+  () => {
+    parseText(rounds[round++ % rounds.length], [["job", "bench"]], undefined, templateCache);
+  },
+);
+
+// The same series in a body that differs beyond its values each time (here a comment), so
+// that no template fits: parsed in full with the series cache, and a template made.
+const changed = rounds.map((body, i) => `# push ${i}\n${body}`);
+const seriesCache = new SeriesCache();
+Deno.bench(
+  "parseText() the same series, body changed beyond values (series cache)",
+  { group: "parse" },
+  () => {
+    parseText(changed[round++ % changed.length], [["job", "bench"]], undefined, seriesCache);
+  },
+);
 
 Deno.bench("parseText() a 100k-line body", { group: "parse" }, () => {
   parseText(large);

@@ -36,14 +36,17 @@ export type SeriesValue = number | HistogramValue | SummaryValue;
  * One metric family of a push, already validated on its own: every series is complete
  * (histograms have `+Inf`, `_count` and `_sum`), no counter is negative, no series repeats.
  *
- * `series` is keyed by the canonical label key (see {@linkcode labelKey}).
+ * Series are two parallel arrays, which cost less to build and to walk than a map: `keys`
+ * holds each series' canonical label key (see {@linkcode labelKey}) once, `values[i]` the
+ * value of `keys[i]`. Neither is ever modified once the push is made.
  */
 export interface PushFamily {
   name: string;
   type: MetricType;
   /** Unescaped HELP text; undefined when the push has no HELP line for the family. */
   help: string | undefined;
-  series: Map<string, SeriesValue>;
+  keys: readonly string[];
+  values: readonly SeriesValue[];
   /** Only when read from a snapshot: when each series was last pushed to, in milliseconds. */
   touched?: Map<string, number>;
 }

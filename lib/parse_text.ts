@@ -22,6 +22,7 @@ import {
   PushBuilder,
   type SeriesCache,
 } from "./push.ts";
+import { type ParseRecord, PushTemplate, type ValueRole } from "./push_template.ts";
 
 const TAB = 9;
 const LF = 10;
@@ -72,7 +73,7 @@ export function parseText(
   limits?: LabelLimits,
   cache?: SeriesCache,
 ): Push {
-  return new TextParser(text, new PushBuilder(grouping, limits), false, cache).parse();
+  return parseCached(text, grouping, limits, false, cache);
 }
 
 /**
@@ -97,7 +98,34 @@ export function parseOpenMetrics(
   limits?: LabelLimits,
   cache?: SeriesCache,
 ): Push {
-  return new TextParser(text, new PushBuilder(grouping, limits), true, cache).parse();
+  return parseCached(text, grouping, limits, true, cache);
+}
+
+/**
+ * With a cache: reads a body by one of its templates when one fits, otherwise parses it in
+ * full, and keeps a template of a body whose series were all in the cache already (a sender
+ * pushing the same body again), so that its next push is read by the template.
+ */
+function parseCached(
+  text: string,
+  grouping: readonly Label[],
+  limits: LabelLimits | undefined,
+  openMetrics: boolean,
+  cache: SeriesCache | undefined,
+): Push {
+  if (cache === undefined) {
+    return new TextParser(text, new PushBuilder(grouping, limits), openMetrics).parse();
+  }
+  const read = cache.readByTemplate(text, openMetrics);
+  if (read !== undefined) return read;
+  const record: ParseRecord = { values: [], cacheHits: 0 };
+  const push = new TextParser(text, new PushBuilder(grouping, limits), openMetrics, cache, record)
+    .parse();
+  if (record.cacheHits > 0 && record.cacheHits === record.values.length) {
+    const template = PushTemplate.from(text, openMetrics, push, record.values);
+    if (template !== undefined) cache.addTemplate(template);
+  }
+  return push;
 }
 
 /** OpenMetrics types, as the type and storage suffix they are kept with. */
@@ -111,6 +139,21 @@ const OPENMETRICS_TYPES: Record<string, [MetricType, string] | undefined> = {
   stateset: ["gauge", ""],
 };
 
+/** What the value of a sample whose name resolved so is for. */
+function roleOf(resolved: Resolution): ValueRole {
+  switch (resolved.mode) {
+    case "value":
+      return "value";
+    case "bucket":
+      return "bucket";
+    case "histogram":
+    case "summary":
+      return resolved.sum ? "sum" : "count";
+    default:
+      return "dropped"; // a quantile, or a creation timestamp
+  }
+}
+
 class TextParser {
   readonly #text: string;
   readonly #builder: PushBuilder;
@@ -119,6 +162,7 @@ class TextParser {
   readonly #labels: string[] = [];
   readonly #openMetrics: boolean;
   readonly #cache: SeriesCache | undefined;
+  readonly #record: ParseRecord | undefined;
   /** Sample names resolved since the last HELP or TYPE line. */
   readonly #resolved = new Map<string, Resolution>();
   /** The line of `# EOF`, in OpenMetrics; 0 before it. */
@@ -127,11 +171,18 @@ class TextParser {
   #end = 0;
   #line = 0;
 
-  constructor(text: string, builder: PushBuilder, openMetrics: boolean, cache?: SeriesCache) {
+  constructor(
+    text: string,
+    builder: PushBuilder,
+    openMetrics: boolean,
+    cache?: SeriesCache,
+    record?: ParseRecord,
+  ) {
     this.#text = text;
     this.#builder = builder;
     this.#openMetrics = openMetrics;
     this.#cache = cache;
+    this.#record = record;
   }
 
   parse(): Push {
@@ -249,6 +300,7 @@ class TextParser {
     if (hit !== undefined) {
       const resolved = this.#resolve(hit.name);
       if (resolved.mode === hit.mode) {
+        if (this.#record !== undefined) this.#record.cacheHits++;
         this.#pos = seriesEnd;
         this.#skipBlanks();
         return this.#addSample(hit.name, resolved, hit.key, hit.le);
@@ -274,7 +326,7 @@ class TextParser {
       [key, le] = this.#keyOf([], resolved.mode, resolved.what);
     }
     // Cached only when the raw text is exactly the series text parsed (not `a {x="1"}`).
-    if (seriesEnd === parsedEnd && resolved.mode !== undefined) {
+    if (seriesEnd === parsedEnd) {
       cache!.set(raw, { name, mode: resolved.mode, key, le });
     }
     this.#addSample(name, resolved, key, le);
@@ -282,7 +334,16 @@ class TextParser {
 
   /** Reads the value and timestamp of a sample whose series is known, and files it. */
   #addSample(name: string, resolved: Resolution, key: string, le: number): void {
+    const start = this.#pos;
     const value = this.#readValue(name);
+    this.#record?.values.push({
+      start,
+      end: this.#pos,
+      family: resolved.mode === undefined ? "" : resolved.declaration!.storageName,
+      key,
+      role: roleOf(resolved),
+      le,
+    });
     const builder = this.#builder;
     builder.sampleTime = this.#skipBlanks() && this.#pos < this.#end
       ? this.#readTimestamp(name)

@@ -70,7 +70,7 @@ export function decodeSnapshot(text: string, store: Store): number {
       if (error instanceof PushError) throw new SnapshotError(error.message, { cause: error });
       throw error;
     }
-    series += family.series.size;
+    series += family.keys.length;
   }
   return series;
 }

@@ -14,6 +14,7 @@ import {
   type SeriesValue,
   type SummaryValue,
 } from "./model.ts";
+import type { PushTemplate } from "./push_template.ts";
 
 /** The sample names a family of `type` renders, used to keep families from colliding. */
 export function sampleNames(name: string, type: MetricType): string[] {
@@ -66,7 +67,8 @@ export type KeyMode = "value" | "bucket" | "quantile" | "histogram" | "summary";
 /** What a cache remembers of a series text: its name, key mode, key and bucket bound. */
 export interface CachedSeries {
   readonly name: string;
-  readonly mode: KeyMode;
+  /** Undefined for a sample that is dropped (a `_created`), which has no key. */
+  readonly mode: KeyMode | undefined;
   readonly key: string;
   /** A bucket's bound; NaN for the other modes. */
   readonly le: number;
@@ -84,16 +86,24 @@ export class SeriesCacheBudget {
 }
 
 /**
- * Remembers the raw text of a sample's series (`name{labels}` as it stands on the line) with
- * its name, key mode and canonical key, so that a sender that pushes the same series again
- * skips parsing, checking, sorting and escaping its labels. Only keys that passed every check
- * are stored, and a hit is used only when the name resolves to the same key mode in the
- * current push. A key includes the grouping labels and passed the label limits, so a cache is
- * valid for one grouping and one set of limits: its owner keeps one per grouping, all
- * drawing on one {@linkcode SeriesCacheBudget}.
+ * Remembers what earlier pushes' text meant, for one grouping:
+ * - the raw text of a sample's series (`name{labels}` as it stands on the line) with its name,
+ *   key mode and canonical key, so that a sender that pushes the same series again skips
+ *   parsing, checking, sorting and escaping its labels. Only keys that passed every check are
+ *   stored, and a hit is used only when the name resolves to the same key mode in the current
+ *   push;
+ * - the {@linkcode PushTemplate}s of a few whole bodies whose series were all seen before, so
+ *   that a sender that pushes the same body with new values skips the parse altogether.
+ *
+ * A key includes the grouping labels and passed the label limits, so a cache is valid for one
+ * grouping and one set of limits: its owner keeps one per grouping, all drawing on one
+ * {@linkcode SeriesCacheBudget} (a template costs one entry per value).
  */
 export class SeriesCache {
+  /** The most templates a cache keeps, most recently used first. */
+  static readonly TEMPLATES = 4;
   readonly #entries = new Map<string, CachedSeries>();
+  #templates: PushTemplate[] = [];
   readonly #budget: SeriesCacheBudget;
   #generation: number;
 
@@ -108,18 +118,49 @@ export class SeriesCache {
   }
 
   set(raw: string, series: CachedSeries): void {
+    this.#spend(1);
+    this.#entries.set(raw, series);
+  }
+
+  /** The push `text` makes, read by a template of this cache; undefined if none fits. */
+  readByTemplate(text: string, openMetrics: boolean): Push | undefined {
+    if (this.#generation !== this.#budget.generation) this.#startOver();
+    const templates = this.#templates;
+    for (let i = 0; i < templates.length; i++) {
+      const template = templates[i];
+      if (template.openMetrics !== openMetrics) continue;
+      const push = template.read(text);
+      if (push === undefined) continue;
+      if (i > 0) templates.unshift(...templates.splice(i, 1));
+      return push;
+    }
+    return undefined;
+  }
+
+  /**
+   * Keeps `template`, dropping the least recently used beyond {@linkcode SeriesCache.TEMPLATES}.
+   * A template larger than a quarter of the budget is not kept.
+   */
+  addTemplate(template: PushTemplate): void {
+    if (template.size > this.#budget.limit / 4) return;
+    this.#spend(template.size);
+    this.#templates.unshift(template);
+    if (this.#templates.length > SeriesCache.TEMPLATES) this.#templates.pop();
+  }
+
+  #spend(entries: number): void {
     const budget = this.#budget;
-    if (budget.used >= budget.limit) {
+    if (budget.used + entries > budget.limit) {
       budget.generation++;
       budget.used = 0;
     }
     if (this.#generation !== budget.generation) this.#startOver();
-    this.#entries.set(raw, series);
-    budget.used++;
+    budget.used += entries;
   }
 
   #startOver(): void {
     this.#entries.clear();
+    this.#templates = [];
     this.#generation = this.#budget.generation;
   }
 }
@@ -403,22 +444,25 @@ function duplicate(name: string, key: string, detail = ""): PushError {
 }
 
 function finishFamily(draft: FamilyDraft): PushFamily {
-  if (draft.type !== "histogram" && draft.type !== "summary") {
-    // Scalar drafts already hold plain numbers: the map is used as it is.
-    const series = draft.series as Map<string, SeriesValue>;
-    return { name: draft.name, type: draft.type, help: draft.help, series, touched: draft.touched };
-  }
-  const series = new Map<string, SeriesValue>();
+  const keys = [...draft.series.keys()];
+  const values: SeriesValue[] = [];
   for (const [key, value] of draft.series) {
     if (typeof value === "number") {
-      series.set(key, value);
+      values.push(value);
     } else if (draft.type === "histogram") {
-      series.set(key, finishHistogram(draft.name, key, value as HistogramDraft));
+      values.push(finishHistogram(draft.name, key, value as HistogramDraft));
     } else {
-      series.set(key, finishSummary(draft.name, key, value as SummaryDraft));
+      values.push(finishSummary(draft.name, key, value as SummaryDraft));
     }
   }
-  return { name: draft.name, type: draft.type, help: draft.help, series, touched: draft.touched };
+  return {
+    name: draft.name,
+    type: draft.type,
+    help: draft.help,
+    keys,
+    values,
+    touched: draft.touched,
+  };
 }
 
 function finishHistogram(name: string, key: string, draft: HistogramDraft): HistogramValue {
@@ -426,37 +470,51 @@ function finishHistogram(name: string, key: string, draft: HistogramDraft): Hist
   if (!draft.buckets.has(Infinity)) throw new PushError(`${what} has no le="+Inf" bucket`);
   if (draft.count === undefined) throw new PushError(`${what} has no _count`);
   if (draft.sum === undefined) throw new PushError(`${what} has no _sum`);
-  if (!(draft.count >= 0)) {
-    throw new PushError(`${what} has invalid _count ${formatValue(draft.count)}`);
-  }
-  const inf = draft.buckets.get(Infinity)!;
-  if (draft.count !== inf) {
-    throw new PushError(
-      `${what} has _count ${formatValue(draft.count)} but ${
-        formatValue(inf)
-      } in its le="+Inf" bucket`,
-    );
-  }
   const bounds = [...draft.buckets.keys()].sort((a, b) => a - b);
   const counts = bounds.map((le) => draft.buckets.get(le)!);
+  const histogram = { bounds, counts, count: draft.count, sum: draft.sum };
+  checkHistogramValues(name, key, histogram);
+  return histogram;
+}
+
+/**
+ * The checks of a complete histogram that depend on its values: a count that is a number and
+ * not negative, a `_count` equal to the `+Inf` bucket, and buckets that never fall.
+ */
+export function checkHistogramValues(name: string, key: string, value: HistogramValue): void {
+  const { bounds, counts, count } = value;
+  const what = () => `histogram ${seriesName(name, key)}`;
+  if (!(count >= 0)) throw new PushError(`${what()} has invalid _count ${formatValue(count)}`);
+  const inf = counts[counts.length - 1];
+  if (count !== inf) {
+    throw new PushError(
+      `${what()} has _count ${formatValue(count)} but ${formatValue(inf)} in its le="+Inf" bucket`,
+    );
+  }
   for (let i = 0; i < counts.length; i++) {
+    if (counts[i] >= 0 && (i === 0 || counts[i] >= counts[i - 1])) continue;
     const le = `le="${formatValue(bounds[i])}"`;
     if (!(counts[i] >= 0)) {
-      throw new PushError(`${what} has invalid count ${formatValue(counts[i])} at ${le}`);
+      throw new PushError(`${what()} has invalid count ${formatValue(counts[i])} at ${le}`);
     }
-    if (i > 0 && counts[i] < counts[i - 1]) {
-      throw new PushError(`${what} is not cumulative: the count falls at ${le}`);
-    }
+    throw new PushError(`${what()} is not cumulative: the count falls at ${le}`);
   }
-  return { bounds, counts, count: draft.count, sum: draft.sum };
 }
 
 function finishSummary(name: string, key: string, draft: SummaryDraft): SummaryValue {
   const what = `summary ${seriesName(name, key)}`;
   if (draft.count === undefined) throw new PushError(`${what} has no _count`);
   if (draft.sum === undefined) throw new PushError(`${what} has no _sum`);
-  if (!(draft.count >= 0)) {
-    throw new PushError(`${what} has invalid _count ${formatValue(draft.count)}`);
+  const summary = { count: draft.count, sum: draft.sum };
+  checkSummaryValues(name, key, summary);
+  return summary;
+}
+
+/** The check of a complete summary that depends on its values: a count that is not negative. */
+export function checkSummaryValues(name: string, key: string, value: SummaryValue): void {
+  if (!(value.count >= 0)) {
+    throw new PushError(
+      `summary ${seriesName(name, key)} has invalid _count ${formatValue(value.count)}`,
+    );
   }
-  return { count: draft.count, sum: draft.sum };
 }

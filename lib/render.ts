@@ -6,6 +6,7 @@ import {
   formatValue,
   type HistogramValue,
   type MetricType,
+  type Push,
   type SeriesValue,
   type SummaryValue,
 } from "./model.ts";
@@ -19,6 +20,16 @@ export interface RenderableFamily {
   readonly type: MetricType;
   readonly help: string | undefined;
   readonly series: ReadonlyMap<string, SeriesValue>;
+}
+
+/** Renders a push, family by family in push order, each as a scrape would show it alone. */
+export function renderPush(push: Push): string {
+  return push.map((family) =>
+    renderFamily({
+      ...family,
+      series: new Map(family.keys.map((key, i) => [key, family.values[i]])),
+    })
+  ).join("");
 }
 
 /**

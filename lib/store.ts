@@ -138,7 +138,10 @@ export class Store {
       const family = this.#familyFor(pushed.name, pushed.type, pushed.help);
       const { series, touched } = family;
       const tracked = this.#ttl > 0;
-      for (const [key, value] of pushed.series) {
+      const { keys, values } = pushed;
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i];
+        const value = values[i];
         const stored = series.get(key);
         if (stored === undefined) {
           series.set(key, copyValue(value));
@@ -188,7 +191,7 @@ export class Store {
    * Adds a family read back from a snapshot, with its series' values and touch times, to a
    * store that does not hold it. Throws {@linkcode PushError} as {@linkcode Store.apply} would.
    */
-  restore(family: Omit<StoredFamily, "rendered" | "order">): void {
+  restore(family: PushFamily & { touched: ReadonlyMap<string, number> }): void {
     if (this.#families.has(family.name)) {
       throw new PushError(`metric "${family.name}" appears twice`);
     }
@@ -197,13 +200,13 @@ export class Store {
     this.#checkFamily(family.name, family.type);
     const stored = this.#familyFor(family.name, family.type, family.help);
     let oldest = Infinity;
-    for (const [key, value] of family.series) {
+    for (const [i, key] of family.keys.entries()) {
       const touched = family.touched.get(key) ?? this.#now();
-      stored.series.set(key, copyValue(value));
+      stored.series.set(key, copyValue(family.values[i]));
       if (this.#ttl > 0) stored.touched.set(key, touched);
       oldest = Math.min(oldest, touched);
     }
-    this.#added(family.series.size, oldest);
+    this.#added(family.keys.length, oldest);
   }
 
   /**
@@ -261,9 +264,9 @@ export class Store {
         this.#checkFamily(pushed.name, pushed.type);
       }
       if (family === undefined) {
-        fresh += pushed.series.size;
+        fresh += pushed.keys.length;
       } else if (this.#maxSeries !== Infinity) {
-        for (const key of pushed.series.keys()) if (!family.series.has(key)) fresh++;
+        for (const key of pushed.keys) if (!family.series.has(key)) fresh++;
       }
     }
     this.#checkSeriesLimit(fresh);
@@ -366,7 +369,9 @@ export class Store {
 }
 
 function checkCounterValues(family: PushFamily): void {
-  for (const [key, value] of family.series) checkCounterValue(family.name, key, value as number);
+  for (const [i, key] of family.keys.entries()) {
+    checkCounterValue(family.name, key, family.values[i] as number);
+  }
 }
 
 /**

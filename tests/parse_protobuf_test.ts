@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ParseError, PushError } from "../lib/errors.ts";
 import { parseProtobuf } from "../lib/parse_protobuf.ts";
-import { renderFamily } from "../lib/render.ts";
+import { renderPush } from "../lib/render.ts";
 
 // A minimal protobuf writer, enough to build MetricFamily messages field by field, so that
 // each test states its message in the schema's own terms.
@@ -56,7 +56,7 @@ const family = (name: string, type: number, ...metrics: Uint8Array[]) =>
   );
 
 function render(bytes: Uint8Array): string {
-  return parseProtobuf(bytes, [["job", "go"]]).map((family) => renderFamily(family)).join("");
+  return renderPush(parseProtobuf(bytes, [["job", "go"]]));
 }
 
 Deno.test("parseProtobuf() decodes every classic metric type", () => {

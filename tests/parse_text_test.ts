@@ -3,11 +3,11 @@ import { ParseError } from "../lib/errors.ts";
 import type { Label, Push } from "../lib/model.ts";
 import { parseOpenMetrics, parseText } from "../lib/parse_text.ts";
 import { SeriesCache } from "../lib/push.ts";
-import { renderFamily } from "../lib/render.ts";
+import { renderPush } from "../lib/render.ts";
 
 /** Renders a parsed push in input order, so a test states the expected result as text. */
 function render(push: Push): string {
-  return push.map((family) => renderFamily(family)).join("");
+  return renderPush(push);
 }
 
 function parse(body: string, grouping: Label[] = []): string {
@@ -151,10 +151,10 @@ Deno.test("parseText() applies grouping labels, which override body labels", () 
 
 Deno.test("parseText() keys series by sorted labels, grouping labels included", () => {
   const push = parseText('a{b="2",a="1"} 1\nc 1\n');
-  assert.deepEqual([...push[0].series.keys()], ['a="1",b="2"']);
+  assert.deepEqual(push[0].keys, ['a="1",b="2"']);
   const grouped = parseText('a{b="2",a="1"} 1\nc 1\n', [["job", "j"], ["instance", "i"]]);
-  assert.deepEqual([...grouped[0].series.keys()], ['a="1",b="2",instance="i",job="j"']);
-  assert.deepEqual([...grouped[1].series.keys()], ['instance="i",job="j"']);
+  assert.deepEqual(grouped[0].keys, ['a="1",b="2",instance="i",job="j"']);
+  assert.deepEqual(grouped[1].keys, ['instance="i",job="j"']);
 });
 
 Deno.test("parseText() rejects invalid bodies with the line and the problem", async (t) => {

@@ -122,7 +122,7 @@ Deno.test("Store.apply() never modifies the push it is given", () => {
   const store = new Store({ gaugeBehavior: "replace" });
   store.apply(push);
   store.apply(push);
-  assert.deepEqual(push[0].series.get(""), {
+  assert.deepEqual(push[0].values[0], {
     bounds: [1, Infinity],
     counts: [1, 2],
     count: 2,

@@ -1,0 +1,278 @@
+// The shape of a text body a sender pushes again and again: everything but its values. A sender
+// (a batch job, a page, a PHP request) usually pushes the same series, with the same comments,
+// each time; only the numbers change. A template remembers the text between the values of a
+// body that parsed, and where each value went in the push, so that a later body that differs
+// only in its values is read by comparing text and reading numbers, with no parsing, keying or
+// building. Anything else falls back to the full parse.
+
+import { PushError } from "./errors.ts";
+import {
+  type HistogramValue,
+  parseFloatStrict,
+  type Push,
+  type PushFamily,
+  type SeriesValue,
+} from "./model.ts";
+import { checkCounterValue, checkHistogramValues, checkSummaryValues } from "./push.ts";
+
+/** What a value of a sample line is for, once its line is parsed. */
+export type ValueRole = "value" | "bucket" | "sum" | "count" | "dropped";
+
+/** A value token the full parse read: where it stood, and where its value went. */
+export interface RecordedValue {
+  /** The token's first char and the char after it, in the body. */
+  start: number;
+  end: number;
+  /** The family the value went to; "" for a dropped value (a quantile, a `_created`). */
+  family: string;
+  key: string;
+  role: ValueRole;
+  /** A bucket's bound. */
+  le: number;
+}
+
+/** What a full parse tells the template maker: the values it read, and how many hit the cache. */
+export interface ParseRecord {
+  values: RecordedValue[];
+  /** Sample lines whose series text was found in the series cache. */
+  cacheHits: number;
+}
+
+interface TemplateFamily {
+  name: string;
+  type: PushFamily["type"];
+  help: string | undefined;
+  keys: readonly string[];
+  /** Histograms: each series' sorted bounds, shared by every push the template reads. */
+  bounds: readonly (readonly number[])[];
+}
+
+const SPACE = 32;
+const TAB = 9;
+const LF = 10;
+const CR = 13;
+
+/**
+ * The text of a parsed body with its values taken out. {@linkcode PushTemplate.read} returns
+ * the push a body makes if the body is this text with other valid numbers in the value
+ * places; the push is then exactly what the full parse of that body returns. Undefined when it
+ * is not, or when a value check fails (the full parse then says which line is wrong).
+ *
+ * Why this is exact: a value token ends at the first blank or line end, and every char around
+ * the tokens is compared, so the new body has the same lines, comments, names and labels as
+ * the one the template was made from. The parse of a line depends on its value only through
+ * the value's syntax (checked here with the parser's own function) and the checks of a
+ * counter, a histogram and a summary on their values (run here with the builder's own
+ * functions).
+ */
+export class PushTemplate {
+  readonly openMetrics: boolean;
+  /** The text before each value, then the text after the last one. */
+  readonly #literals: string[];
+  /** Each value's place among the cells, -1 for a dropped value. */
+  readonly #cellOf: Int32Array;
+  readonly #cells: Float64Array;
+  readonly #families: TemplateFamily[];
+  /** Value places: what the template costs a cache budget. */
+  readonly size: number;
+
+  private constructor(
+    openMetrics: boolean,
+    literals: string[],
+    cellOf: Int32Array,
+    cellCount: number,
+    families: TemplateFamily[],
+  ) {
+    this.openMetrics = openMetrics;
+    this.#literals = literals;
+    this.#cellOf = cellOf;
+    this.#cells = new Float64Array(cellCount);
+    this.#families = families;
+    this.size = cellOf.length;
+  }
+
+  /**
+   * The template of `text`, which parsed into `push` and whose values the parse recorded in
+   * order; undefined when the record does not account for every value of the push once.
+   */
+  static from(
+    text: string,
+    openMetrics: boolean,
+    push: Push,
+    values: readonly RecordedValue[],
+  ): PushTemplate | undefined {
+    // Cells: a scalar series has one, a histogram one per bucket then _count and _sum, a
+    // summary _count and _sum.
+    const families: TemplateFamily[] = [];
+    const byName = new Map(
+      push.map((
+        family,
+      ) => [family.name, new Map(family.keys.map((k, i) => [k, family.values[i]]))]),
+    );
+    const firstCells = new Map<string, Map<string, number>>();
+    let cellCount = 0;
+    for (const family of push) {
+      const firsts = new Map<string, number>();
+      const bounds: number[][] = [];
+      for (const [i, key] of family.keys.entries()) {
+        const value = family.values[i];
+        firsts.set(key, cellCount);
+        if (typeof value === "number") {
+          cellCount += 1;
+        } else if ("bounds" in value) {
+          bounds.push(Object.freeze(value.bounds.slice()) as number[]);
+          cellCount += value.bounds.length + 2;
+        } else {
+          cellCount += 2;
+        }
+      }
+      firstCells.set(family.name, firsts);
+      families.push({
+        name: family.name,
+        type: family.type,
+        help: family.help,
+        keys: Object.freeze(family.keys.slice()),
+        bounds,
+      });
+    }
+
+    const cellOf = new Int32Array(values.length);
+    const covered = new Uint8Array(cellCount);
+    const literals: string[] = [];
+    let previousEnd = 0;
+    for (const [i, recorded] of values.entries()) {
+      // The template reads a token as the parser did, or it is not made.
+      if (tokenEnd(text, recorded.start) !== recorded.end || recorded.start === recorded.end) {
+        return undefined;
+      }
+      literals.push(text.slice(previousEnd, recorded.start));
+      previousEnd = recorded.end;
+      const first = firstCells.get(recorded.family)?.get(recorded.key);
+      if (recorded.role === "dropped" || first === undefined) {
+        // A dropped family (`X_created` beside `X`) has no cells either.
+        if (recorded.role !== "dropped" && firstCells.has(recorded.family)) return undefined;
+        cellOf[i] = -1;
+        continue;
+      }
+      const value = byName.get(recorded.family)!.get(recorded.key)!;
+      const cell = first + cellOffset(recorded, value);
+      if (cell < first || covered[cell] === 1) return undefined;
+      covered[cell] = 1;
+      cellOf[i] = cell;
+    }
+    literals.push(text.slice(previousEnd));
+    if (covered.includes(0)) return undefined;
+    return new PushTemplate(openMetrics, literals, cellOf, cellCount, families);
+  }
+
+  /** The push `text` makes, if it is this template with other values; see the class. */
+  read(text: string): Push | undefined {
+    const literals = this.#literals;
+    const cellOf = this.#cellOf;
+    const cells = this.#cells;
+    let pos = 0;
+    for (let i = 0; i < cellOf.length; i++) {
+      const literal = literals[i];
+      // A substring compared whole is a memory compare in V8; startsWith goes char by char.
+      const next = pos + literal.length;
+      if (text.slice(pos, next) !== literal) return undefined;
+      pos = next;
+      const end = tokenEnd(text, pos);
+      const value = valueOf(text, pos, end);
+      if (value === undefined) return undefined;
+      const cell = cellOf[i];
+      if (cell >= 0) cells[cell] = value;
+      pos = end;
+    }
+    const last = literals[cellOf.length];
+    if (text.length !== pos + last.length || text.slice(pos) !== last) return undefined;
+    try {
+      return this.#build();
+    } catch (error) {
+      if (error instanceof PushError) return undefined;
+      throw error;
+    }
+  }
+
+  #build(): Push {
+    const cells = this.#cells;
+    const push: Push = [];
+    let cell = 0;
+    for (const family of this.#families) {
+      const { name, keys } = family;
+      const values = new Array<SeriesValue>(keys.length);
+      switch (family.type) {
+        case "histogram":
+          for (let s = 0; s < keys.length; s++) {
+            const bounds = family.bounds[s] as number[];
+            const counts = new Array<number>(bounds.length);
+            for (let b = 0; b < bounds.length; b++) counts[b] = cells[cell++];
+            const histogram: HistogramValue = {
+              bounds,
+              counts,
+              count: cells[cell++],
+              sum: cells[cell++],
+            };
+            checkHistogramValues(name, keys[s], histogram);
+            values[s] = histogram;
+          }
+          break;
+        case "summary":
+          for (let s = 0; s < keys.length; s++) {
+            const summary = { count: cells[cell++], sum: cells[cell++] };
+            checkSummaryValues(name, keys[s], summary);
+            values[s] = summary;
+          }
+          break;
+        case "counter":
+          for (let s = 0; s < keys.length; s++) {
+            const value = cells[cell++];
+            checkCounterValue(name, keys[s], value);
+            values[s] = value;
+          }
+          break;
+        default:
+          for (let s = 0; s < keys.length; s++) values[s] = cells[cell++];
+      }
+      push.push({ name, type: family.type, help: family.help, keys, values });
+    }
+    return push;
+  }
+}
+
+/** Where a recorded value sits among the cells of its series. */
+function cellOffset(recorded: RecordedValue, value: SeriesValue): number {
+  if (typeof value === "number") return recorded.role === "value" ? 0 : -1;
+  if ("bounds" in value) {
+    const n = value.bounds.length;
+    if (recorded.role === "bucket") return value.bounds.indexOf(recorded.le);
+    return recorded.role === "count" ? n : recorded.role === "sum" ? n + 1 : -1;
+  }
+  return recorded.role === "count" ? 0 : recorded.role === "sum" ? 1 : -1;
+}
+
+/** The end of the value token at `start`: the first blank or line end. */
+function tokenEnd(text: string, start: number): number {
+  let i = start;
+  for (; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === SPACE || c === TAB || c === LF || c === CR) break;
+  }
+  return i;
+}
+
+/** The value of the token `text[start, end)`, as the parser reads it; undefined if invalid. */
+function valueOf(text: string, start: number, end: number): number | undefined {
+  // Most values are small whole numbers: read exactly, without a substring.
+  if (end > start && end - start <= 15) {
+    let value = 0;
+    let i = start;
+    for (; i < end; i++) {
+      const digit = text.charCodeAt(i) - 48;
+      if (digit < 0 || digit > 9) break;
+      value = value * 10 + digit;
+    }
+    if (i === end) return value;
+  }
+  return parseFloatStrict(text.slice(start, end));
+}
