@@ -147,6 +147,15 @@ export function labelKey(labels: readonly Label[]): string {
 }
 
 /**
+ * A copy of `text` that keeps no larger string alive. V8 makes a slice of a long string a view
+ * into it, so a name sliced from a request body and kept in the store would keep the whole
+ * body; anything kept beyond a request is copied with this.
+ */
+export function detach(text: string): string {
+  return (" " + text).slice(1);
+}
+
+/**
  * Formats a sample value the way Prometheus parses it: `+Inf`, `-Inf`, `NaN`, otherwise the
  * shortest decimal that reads back as the same float.
  */

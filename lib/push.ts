@@ -3,6 +3,7 @@
 
 import { PushError } from "./errors.ts";
 import {
+  detach,
   formatValue,
   type HistogramValue,
   isLabelName,
@@ -76,13 +77,30 @@ export interface CachedSeries {
 
 /**
  * The entries all series caches of one gateway may hold together. When they reach the limit,
- * every cache starts over (by a new generation, which each notices on its next use), so the
- * caches keep the series senders push again and cost little when every push is new.
+ * every cache that holds entries is emptied and the count starts over, so the caches keep the
+ * series senders push again, and cost little, and never more than the limit, when every push
+ * is new (a cache whose sender never comes back is emptied too).
  */
 export class SeriesCacheBudget {
-  used = 0;
-  generation = 0;
+  #used = 0;
+  /** The caches that spent from the budget since it last started over. */
+  #holders = new Set<SeriesCache>();
   constructor(readonly limit: number) {}
+
+  get used(): number {
+    return this.#used;
+  }
+
+  /** Spends `entries` for `cache`, emptying every cache first if they would pass the limit. */
+  spend(cache: SeriesCache, entries: number): void {
+    if (this.#used + entries > this.limit) {
+      for (const holder of this.#holders) holder.clear();
+      this.#holders.clear();
+      this.#used = 0;
+    }
+    this.#holders.add(cache);
+    this.#used += entries;
+  }
 }
 
 /**
@@ -97,7 +115,9 @@ export class SeriesCacheBudget {
  *
  * A key includes the grouping labels and passed the label limits, so a cache is valid for one
  * grouping and one set of limits: its owner keeps one per grouping, all drawing on one
- * {@linkcode SeriesCacheBudget} (a template costs one entry per value).
+ * {@linkcode SeriesCacheBudget}. Cached text is copied out of the body it came from, so that
+ * an entry does not keep a whole request body alive; a template keeps its body, and costs the
+ * budget for its length as well as its values.
  */
 export class SeriesCache {
   /** The most templates a cache keeps, most recently used first. */
@@ -105,26 +125,27 @@ export class SeriesCache {
   readonly #entries = new Map<string, CachedSeries>();
   #templates: PushTemplate[] = [];
   readonly #budget: SeriesCacheBudget;
-  #generation: number;
 
   constructor(budget: SeriesCacheBudget = new SeriesCacheBudget(16_384)) {
     this.#budget = budget;
-    this.#generation = budget.generation;
+  }
+
+  /** Series texts and templates held. */
+  get size(): number {
+    return this.#entries.size + this.#templates.length;
   }
 
   get(raw: string): CachedSeries | undefined {
-    if (this.#generation !== this.#budget.generation) this.#startOver();
     return this.#entries.get(raw);
   }
 
   set(raw: string, series: CachedSeries): void {
-    this.#spend(1);
-    this.#entries.set(raw, series);
+    this.#budget.spend(this, 1);
+    this.#entries.set(detach(raw), { ...series, name: detach(series.name) });
   }
 
   /** The push `text` makes, read by a template of this cache; undefined if none fits. */
   readByTemplate(text: string, openMetrics: boolean): Push | undefined {
-    if (this.#generation !== this.#budget.generation) this.#startOver();
     const templates = this.#templates;
     for (let i = 0; i < templates.length; i++) {
       const template = templates[i];
@@ -139,29 +160,19 @@ export class SeriesCache {
 
   /**
    * Keeps `template`, dropping the least recently used beyond {@linkcode SeriesCache.TEMPLATES}.
-   * A template larger than a quarter of the budget is not kept.
+   * A template that would cost more than a quarter of the budget is not kept.
    */
   addTemplate(template: PushTemplate): void {
-    if (template.size > this.#budget.limit / 4) return;
-    this.#spend(template.size);
+    if (template.cost > this.#budget.limit / 4) return;
+    this.#budget.spend(this, template.cost);
     this.#templates.unshift(template);
     if (this.#templates.length > SeriesCache.TEMPLATES) this.#templates.pop();
   }
 
-  #spend(entries: number): void {
-    const budget = this.#budget;
-    if (budget.used + entries > budget.limit) {
-      budget.generation++;
-      budget.used = 0;
-    }
-    if (this.#generation !== budget.generation) this.#startOver();
-    budget.used += entries;
-  }
-
-  #startOver(): void {
+  /** Forgets everything; the budget calls this when it starts over. */
+  clear(): void {
     this.#entries.clear();
     this.#templates = [];
-    this.#generation = this.#budget.generation;
   }
 }
 

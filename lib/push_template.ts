@@ -73,8 +73,11 @@ export class PushTemplate {
   readonly #cellOf: Int32Array;
   readonly #cells: Float64Array;
   readonly #families: TemplateFamily[];
-  /** Value places: what the template costs a cache budget. */
-  readonly size: number;
+  /**
+   * What the template costs a cache budget: an entry per value, and one per 64 chars of the
+   * body it keeps.
+   */
+  readonly cost: number;
 
   private constructor(
     openMetrics: boolean,
@@ -88,7 +91,7 @@ export class PushTemplate {
     this.#cellOf = cellOf;
     this.#cells = new Float64Array(cellCount);
     this.#families = families;
-    this.size = cellOf.length;
+    this.cost = cellOf.length + Math.ceil(literals.reduce((n, l) => n + l.length, 0) / 64);
   }
 
   /**

@@ -5,6 +5,7 @@ import { PushError } from "./errors.ts";
 import { applyDelta, copyValue, type GaugeBehavior, mergeValue } from "./merge.ts";
 import {
   type Delta,
+  detach,
   escapeLabelValue,
   type Label,
   type MetricType,
@@ -313,10 +314,12 @@ export class Store {
   #familyFor(name: string, type: MetricType, help: string | undefined): StoredFamily {
     let family = this.#families.get(name);
     if (family === undefined) {
+      // Copied: a name or HELP sliced from a request body would keep the whole body alive.
+      name = detach(name);
       family = {
         name,
         type,
-        help,
+        help: help === undefined ? undefined : detach(help),
         series: new Map(),
         touched: new Map(),
         rendered: undefined,
@@ -325,8 +328,8 @@ export class Store {
       this.#families.set(name, family);
       for (const sample of sampleNames(name, type)) this.#sampleOwners.set(sample, name);
       this.#order = undefined;
-    } else if (help !== undefined) {
-      family.help = help; // the latest HELP wins
+    } else if (help !== undefined && help !== family.help) {
+      family.help = detach(help); // the latest HELP wins
     }
     family.rendered = undefined;
     return family;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { gzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 import {
   acceptsGzip,
   type ApiOptions,
@@ -478,4 +478,47 @@ Deno.test("rawPathname() keeps the path as sent", () => {
   assert.equal(rawPathname("http://h:1/metrics/job/../x?a=b#c"), "/metrics/job/../x");
   assert.equal(rawPathname("http://h/metrics/a%2Fb"), "/metrics/a%2Fb");
   assert.equal(rawPathname("http://h"), "/");
+});
+
+Deno.test("what the gateway keeps from a push does not keep the push's body alive", async () => {
+  // 100 bodies of 1 MB, each pushed 3 times (so that caches and templates fill): a name, HELP
+  // text, key or cache entry that were a view into its body would keep about 100 MB.
+  const script = new URL("./testdata/retention.ts", import.meta.url).pathname;
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", "--v8-flags=--expose-gc", script],
+    stdin: "null",
+  }).output();
+  const stderr = new TextDecoder().decode(output.stderr);
+  assert.equal(output.code, 0, stderr);
+  const grown = Number(new TextDecoder().decode(output.stdout).trim());
+  assert.ok(grown < 20 * 1024 * 1024, `the heap grew by ${grown} bytes`);
+});
+
+Deno.test("a scrape renders once per change and keeps only the encodings asked for", async () => {
+  const gw = gateway();
+  const renders = () => selfMetric(gw, "pag_scrape_render_duration_seconds_count");
+  const get = async (gzip: boolean) => {
+    const response = await gw.handle(
+      new Request(BASE + "/metrics", {
+        headers: { "accept-encoding": gzip ? "gzip" : "identity" },
+      }),
+    );
+    assert.equal(response.headers.get("content-encoding"), gzip ? "gzip" : null);
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    return new TextDecoder().decode(gzip ? gunzipSync(bytes) : bytes);
+  };
+  await gw.handle(push("/metrics", "a 1\n"));
+  const first = await get(true);
+  assert.equal(await get(true), first);
+  assert.equal(renders(), 1, "gzip scrapes of an unchanged store render once");
+  assert.equal(await get(false), first);
+  assert.equal(renders(), 2, "the plain body was not kept while only gzip was asked for");
+  assert.equal(await get(false), first);
+  assert.equal(await get(true), first);
+  assert.equal(renders(), 2);
+  await gw.handle(push("/metrics", "a 1\n"));
+  const second = await get(true);
+  assert.match(second, /^a 2$/m);
+  assert.equal(await get(false), second);
+  assert.equal(renders(), 3, "once plain was asked for, it is kept with the gzip body");
 });

@@ -136,15 +136,22 @@ Deno.test("a template shares no state between the pushes it reads", () => {
   assert.deepEqual(plain(first), copy);
 });
 
-Deno.test("templates draw on the series cache budget and start over with it", () => {
-  const budget = new SeriesCacheBudget(100);
+Deno.test("templates draw on the series cache budget, which empties every cache when spent", () => {
+  const budget = new SeriesCacheBudget(300);
   const cache = new SeriesCache(budget);
   for (let i = 0; i < 2; i++) parseText(body(0), GROUPING, undefined, cache);
   assert.ok(cache.readByTemplate(body(1), false) !== undefined);
+  assert.equal(cache.size, 15, "the series texts of 14 lines, and a template");
+  const used = budget.used;
+  assert.ok(used > 15, `a template costs more than one entry: ${used}`);
+  // Another sender's cache spends the rest: this cache, never used again, is emptied too.
   const other = new SeriesCache(budget);
-  for (let i = 0; i < 40; i++) other.set(`s${i}`, { name: "s", mode: "value", key: "", le: NaN });
-  for (let i = 40; i < 90; i++) other.set(`s${i}`, { name: "s", mode: "value", key: "", le: NaN });
-  assert.equal(cache.readByTemplate(body(1), false), undefined, "spent budget: started over");
+  for (let i = 0; budget.used >= used; i++) {
+    other.set(`s${i}`, { name: "s", mode: "value", key: "", le: NaN });
+  }
+  assert.equal(cache.size, 0);
+  assert.equal(cache.readByTemplate(body(1), false), undefined);
+  assert.equal(other.size, 1);
 });
 
 /** A small seeded generator, so that a failing case can be replayed. */
