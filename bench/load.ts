@@ -65,13 +65,25 @@ async function rss(pid: number): Promise<number> {
   return Number(status.match(/VmRSS:\s+(\d+) kB/)![1]) * 1024;
 }
 
-/** Pushes/s that wrk reaches posting `body` to `url` for SECONDS. */
-async function wrk(url: string, bodyFile: string): Promise<number> {
+/**
+ * Pushes/s that wrk reaches posting `bodies` in turn to `url` for SECONDS: the same series
+ * with values that change from push to push, as a sender's pushes are.
+ */
+async function wrk(url: string, bodyFiles: string[]): Promise<number> {
   const script = `${dir}/post.lua`;
   await Deno.writeTextFile(
     script,
-    `local f = io.open("${bodyFile}", "rb")\nwrk.method = "POST"\nwrk.body = f:read("*a")\nf:close()\n` +
-      `wrk.headers["Content-Type"] = "text/plain; version=0.0.4"\n` +
+    `local files = {${bodyFiles.map((f) => JSON.stringify(f)).join(", ")}}\n` +
+      `local requests = {}\n` +
+      `function init(args)\n` +
+      `  for i, name in ipairs(files) do\n` +
+      `    local f = io.open(name, "rb")\n` +
+      `    requests[i] = wrk.format("POST", nil, {["Content-Type"] = "text/plain; version=0.0.4"}, f:read("*a"))\n` +
+      `    f:close()\n` +
+      `  end\n` +
+      `end\n` +
+      `local n = 0\n` +
+      `function request() n = n % #requests + 1; return requests[n] end\n` +
       `function response(status) if status >= 300 then error("status " .. status) end end\n`,
   );
   const output = await new Deno.Command("wrk", {
@@ -115,8 +127,11 @@ async function scrapeTimes(server: Server): Promise<[number, number, number]> {
 }
 
 const dir = await Deno.makeTempDir({ prefix: "pag-load-" });
-const bodyFile = `${dir}/body.txt`;
-await Deno.writeTextFile(bodyFile, typicalPush());
+// 16 pushes of the same 110 series with different values, sent in turn.
+const bodyFiles = Array.from({ length: 16 }, (_, round) => `${dir}/body${round}.txt`);
+for (const [round, file] of bodyFiles.entries()) {
+  await Deno.writeTextFile(file, typicalPush(0, round));
+}
 const main = new URL("../main.ts", import.meta.url).pathname;
 const bare = new URL("./bare_server.ts", import.meta.url).pathname;
 
@@ -176,7 +191,7 @@ const results = new Map<string, Result>();
 try {
   for (const server of servers) {
     console.error(`${server.name}: pushing into an empty store for ${SECONDS} s…`);
-    const empty = await wrk(server.url + server.pushPath, bodyFile);
+    const empty = await wrk(server.url + server.pushPath, bodyFiles);
     const result: Result = { empty };
     results.set(server.name, result);
     if (server.name === "bare Deno.serve") continue;
@@ -188,7 +203,7 @@ try {
     result.bytesPerSeries = (await rss(server.child.pid) - before) / FILL_SERIES;
     [result.scrapeFirst, result.scrapeRepeat, result.scrapeBytes] = await scrapeTimes(server);
     console.error(`${server.name}: pushing into the full store for ${SECONDS} s…`);
-    result.full = await wrk(server.url + server.pushPath, bodyFile);
+    result.full = await wrk(server.url + server.pushPath, bodyFiles);
   }
 } finally {
   for (const server of servers) {
@@ -249,7 +264,6 @@ for (const [i, row] of rows.entries()) {
 }
 console.log(
   `\n${Deno.build.os}/${Deno.build.arch}, ${navigator.hardwareConcurrency} cores, deno ${Deno.version.deno}; ` +
-    `wrk -t1 -c${CONNECTIONS} -d${SECONDS}s, a ${
-      new TextEncoder().encode(typicalPush()).length
-    }-byte 110-sample body`,
+    `wrk -t1 -c${CONNECTIONS} -d${SECONDS}s, 16 bodies of the same 110 samples with ` +
+    `different values (about ${new TextEncoder().encode(typicalPush()).length} bytes) in turn`,
 );

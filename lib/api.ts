@@ -198,23 +198,34 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
   };
 
   /**
-   * The scrape body, plain and gzipped, kept until the store next changes, so repeated scrapes
-   * of an unchanged store cost only the writing of the bytes.
+   * The scrape body, kept until the store next changes, so that repeated scrapes of an
+   * unchanged store cost only the writing of the bytes. Only the encodings scrapers ask for
+   * are kept: the gzipped body alone while every scrape takes gzip (Prometheus always does),
+   * the plain one too once a scrape has not.
    */
-  let cached:
-    | { changes: number; plain: Uint8Array<ArrayBuffer>; gzip?: Uint8Array<ArrayBuffer> }
-    | undefined;
+  let cached: { changes: number; plain?: Uint8Array<ArrayBuffer>; gzip?: Uint8Array<ArrayBuffer> } =
+    { changes: -1 };
+  let keepPlain = false;
+  const render = (): Uint8Array<ArrayBuffer> => {
+    const started = performance.now();
+    const plain = encoder.encode(store.render());
+    metrics.observeRender((performance.now() - started) / 1000);
+    return plain;
+  };
   const scrapeBody = (gzip: boolean): Uint8Array<ArrayBuffer> => {
     store.expire(); // a scrape never shows an expired series, and expiry is a change
-    if (cached?.changes !== store.changes) {
-      const started = performance.now();
-      cached = { changes: store.changes, plain: encoder.encode(store.render()) };
-      metrics.observeRender((performance.now() - started) / 1000);
+    if (cached.changes !== store.changes) cached = { changes: store.changes };
+    if (!gzip) {
+      keepPlain = true;
+      return cached.plain ??= render();
     }
-    if (!gzip) return cached.plain;
-    // Level 1 compresses 100k series about six times faster than the default level, for a
-    // body a little larger; a scrape is read once, so speed wins.
-    cached.gzip ??= new Uint8Array(gzipSync(cached.plain, { level: 1 }));
+    if (cached.gzip === undefined) {
+      const plain = cached.plain ?? render();
+      if (keepPlain) cached.plain = plain;
+      // Level 1 compresses 100k series about six times faster than the default level, for a
+      // body a little larger; a scrape is read once, so speed wins.
+      cached.gzip = new Uint8Array(gzipSync(plain, { level: 1 }));
+    }
     return cached.gzip;
   };
 
