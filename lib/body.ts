@@ -22,12 +22,14 @@ export async function readBody(request: Request, maxBytes: number): Promise<Uint
     new RequestError(`body exceeds the limit of ${maxBytes} bytes`, "body_too_large");
   const declared = Number(request.headers.get("content-length") ?? NaN);
   if (!gzip && declared > maxBytes) throw tooLarge();
-  if (request.body === null) return new Uint8Array(0);
   if (!gzip && declared <= maxBytes) {
     // The common case: a plain body of a declared size within the limit, read in one call.
     // The HTTP layer ends the body at its Content-Length, so it cannot grow past the limit.
+    // (`request.body` is not touched first: in Deno that makes a stream, and the read then
+    // goes through it instead of taking the whole body at once.)
     return new Uint8Array(await request.arrayBuffer());
   }
+  if (request.body === null) return new Uint8Array(0);
 
   let stream: ReadableStream<Uint8Array> = request.body;
   if (gzip) {

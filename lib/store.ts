@@ -148,8 +148,10 @@ export class Store {
           series.set(key, copyValue(value));
           family.order = undefined;
           newSeries++;
-        } else {
+        } else if (typeof stored === "number") {
           series.set(key, mergeValue(family.type, stored, value, this.#gaugeBehavior));
+        } else {
+          mergeValue(family.type, stored, value, this.#gaugeBehavior); // merged in place
         }
         if (tracked) touched.set(key, now);
         samples++;
@@ -252,6 +254,10 @@ export class Store {
 
   #validate(push: Push): void {
     let fresh = 0;
+    // New series need counting only when the push could take the store past its limit.
+    let pushedSeries = 0;
+    for (const pushed of push) pushedSeries += pushed.keys.length;
+    const countFresh = this.#seriesCount + pushedSeries > this.#maxSeries;
     for (const pushed of push) {
       const family = this.#families.get(pushed.name);
       if (
@@ -266,7 +272,7 @@ export class Store {
       }
       if (family === undefined) {
         fresh += pushed.keys.length;
-      } else if (this.#maxSeries !== Infinity) {
+      } else if (countFresh) {
         for (const key of pushed.keys) if (!family.series.has(key)) fresh++;
       }
     }
