@@ -121,7 +121,9 @@ function parseCached(
   const record: ParseRecord = { values: [], cacheHits: 0 };
   const push = new TextParser(text, new PushBuilder(grouping, limits), openMetrics, cache, record)
     .parse();
-  if (record.cacheHits > 0 && record.cacheHits === record.values.length) {
+  if (
+    record.cacheHits > 0 && record.cacheHits === record.values.length && cache.wantsTemplate()
+  ) {
     const template = PushTemplate.from(text, openMetrics, push, record.values);
     if (template !== undefined) cache.addTemplate(template);
   }

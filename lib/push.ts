@@ -125,6 +125,9 @@ export class SeriesCache {
   readonly #entries = new Map<string, CachedSeries>();
   #templates: PushTemplate[] = [];
   readonly #budget: SeriesCacheBudget;
+  /** Templates made since one was last used; past 4, only every 16th chance makes one. */
+  #unused = 0;
+  #chances = 0;
 
   constructor(budget: SeriesCacheBudget = new SeriesCacheBudget(16_384)) {
     this.#budget = budget;
@@ -153,9 +156,19 @@ export class SeriesCache {
       const push = template.read(text);
       if (push === undefined) continue;
       if (i > 0) templates.unshift(...templates.splice(i, 1));
+      this.#unused = 0;
       return push;
     }
     return undefined;
+  }
+
+  /**
+   * Whether a template of the body just parsed is worth making. A sender whose bodies differ
+   * beyond their values each time (a timestamp on each line, say) would have one made for
+   * every push and used for none: after 4 unused, one in 16 chances makes one.
+   */
+  wantsTemplate(): boolean {
+    return this.#unused < 4 || ++this.#chances % 16 === 0;
   }
 
   /**
@@ -165,6 +178,7 @@ export class SeriesCache {
   addTemplate(template: PushTemplate): void {
     if (template.cost > this.#budget.limit / 4) return;
     this.#budget.spend(this, template.cost);
+    this.#unused++;
     this.#templates.unshift(template);
     if (this.#templates.length > SeriesCache.TEMPLATES) this.#templates.pop();
   }

@@ -224,3 +224,19 @@ Deno.test("any change to a templated body parses as the full parse does (seeded)
   await t.step("text 0.0.4", () => compareChanges(body(0), parseText, 4242));
   await t.step("OpenMetrics", () => compareChanges(om(1), parseOpenMetrics, 4243));
 });
+
+Deno.test("a sender whose bodies change beyond their values gets templates made rarely", () => {
+  const cache = new SeriesCache();
+  // A comment that changes with every push: each body makes a template that never fits.
+  for (let i = 0; i < 5; i++) parseText(`# push ${i}\n${body(i)}`, GROUPING, undefined, cache);
+  const chances = Array.from({ length: 32 }, () => cache.wantsTemplate());
+  assert.equal(chances.filter(Boolean).length, 2, "one chance in 16");
+  // Bodies that change only in their values get a template within 16 pushes; once one is
+  // used, templates are made freely again.
+  let pushes = 0;
+  while (cache.readByTemplate(body(pushes), false) === undefined) {
+    assert.ok(pushes < 17, `no template after ${pushes} pushes`);
+    parseText(body(pushes++), GROUPING, undefined, cache);
+  }
+  assert.equal(cache.wantsTemplate(), true);
+});
