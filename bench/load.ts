@@ -1,14 +1,23 @@
 // The load benchmark: the gateway, the Debian prometheus-pushgateway and a bare Deno.serve,
-// side by side on 127.0.0.1, loaded with wrk. Bounded in time (about two minutes) and stops
+// side by side on 127.0.0.1, loaded with wrk. Bounded in time (about three minutes) and stops
 // by itself. Run with `deno task bench:load`; prints a table of ratios, asserts nothing.
 //
-// For each server: pushes/s of one 110-sample body into an empty store, the same after
-// filling the store with 100k series, the time of a scrape of those 100k series (first and
-// repeated), and resident memory per stored series.
+// For each server, after a 2 s warm-up: pushes/s of 110-sample bodies (the same series, new
+// values each push) into an empty store, the same after filling the store with 100k series,
+// the time of a scrape of those 100k series (first and repeated), and resident memory per
+// stored series (the growth of the lowest resident memory over 15 s, before and after the fill).
 
 import { counterLines, typicalPush } from "./bodies.ts";
 
-const SECONDS = Number(Deno.env.get("PAG_BENCH_SECONDS") ?? 10);
+/** Each push rate is the median of RUNS wrk runs of SECONDS each. */
+const SECONDS = Number(Deno.env.get("PAG_BENCH_SECONDS") ?? 5);
+const RUNS = 3;
+/**
+ * Resident memory is the lowest of samples taken over this long: V8 gives memory back some 8 s
+ * after allocation slows (its memory reducer), and Go on its own schedule.
+ */
+const MEMORY_SAMPLING_MS = 15_000;
+const WARMUP_SECONDS = 2;
 const CONNECTIONS = 16;
 const FILL_SERIES = 100_000;
 const FILL_BATCH = 1000;
@@ -66,10 +75,30 @@ async function rss(pid: number): Promise<number> {
 }
 
 /**
+ * The lowest resident memory of a process over MEMORY_SAMPLING_MS: what it holds once its
+ * garbage collector has run, rather than wherever the last collection left it.
+ */
+async function settledRss(pid: number): Promise<number> {
+  let lowest = Infinity;
+  for (let waited = 0; waited < MEMORY_SAMPLING_MS; waited += 250) {
+    lowest = Math.min(lowest, await rss(pid));
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return lowest;
+}
+
+/** The median of RUNS runs of `measure`. */
+async function median(measure: () => Promise<number>): Promise<number> {
+  const results: number[] = [];
+  for (let i = 0; i < RUNS; i++) results.push(await measure());
+  return results.sort((a, b) => a - b)[Math.floor(RUNS / 2)];
+}
+
+/**
  * Pushes/s that wrk reaches posting `bodies` in turn to `url` for SECONDS: the same series
  * with values that change from push to push, as a sender's pushes are.
  */
-async function wrk(url: string, bodyFiles: string[]): Promise<number> {
+async function wrk(url: string, bodyFiles: string[], seconds = SECONDS): Promise<number> {
   const script = `${dir}/post.lua`;
   await Deno.writeTextFile(
     script,
@@ -89,7 +118,7 @@ async function wrk(url: string, bodyFiles: string[]): Promise<number> {
   const output = await new Deno.Command("wrk", {
     // The Pushgateway takes over a second per push into a full store: a long timeout, so that
     // its slow answers count as answers.
-    args: ["-t1", `-c${CONNECTIONS}`, `-d${SECONDS}s`, "--timeout", "30s", "-s", script, url],
+    args: ["-t1", `-c${CONNECTIONS}`, `-d${seconds}s`, "--timeout", "30s", "-s", script, url],
     stdin: "null",
   }).output();
   const text = new TextDecoder().decode(output.stdout);
@@ -189,21 +218,32 @@ interface Result {
 }
 const results = new Map<string, Result>();
 try {
+  // Into empty stores: the servers take turns, run by run, so that a machine that speeds up
+  // or slows down during the benchmark does not favour one of them. Each is warmed up first
+  // with a short unrecorded run (JIT, buffers).
+  const rates = new Map<Server, number[]>(servers.map((server) => [server, []]));
+  for (const server of servers) await wrk(server.url + server.pushPath, bodyFiles, WARMUP_SECONDS);
+  for (let run = 1; run <= RUNS; run++) {
+    for (const server of servers) {
+      console.error(
+        `${server.name}: pushing into an empty store for ${SECONDS} s (${run}/${RUNS})…`,
+      );
+      rates.get(server)!.push(await wrk(server.url + server.pushPath, bodyFiles));
+    }
+  }
+  for (const [server, runs] of rates) {
+    results.set(server.name, { empty: runs.sort((a, b) => a - b)[Math.floor(RUNS / 2)] });
+  }
   for (const server of servers) {
-    console.error(`${server.name}: pushing into an empty store for ${SECONDS} s…`);
-    const empty = await wrk(server.url + server.pushPath, bodyFiles);
-    const result: Result = { empty };
-    results.set(server.name, result);
     if (server.name === "bare Deno.serve") continue;
-    const before = await rss(server.child.pid);
+    const result = results.get(server.name)!;
+    const before = await settledRss(server.child.pid);
     console.error(`${server.name}: filling with ${FILL_SERIES} series…`);
     await fill(server);
-    // Let the runtime settle its heap before reading memory.
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-    result.bytesPerSeries = (await rss(server.child.pid) - before) / FILL_SERIES;
+    result.bytesPerSeries = (await settledRss(server.child.pid) - before) / FILL_SERIES;
     [result.scrapeFirst, result.scrapeRepeat, result.scrapeBytes] = await scrapeTimes(server);
-    console.error(`${server.name}: pushing into the full store for ${SECONDS} s…`);
-    result.full = await wrk(server.url + server.pushPath, bodyFiles);
+    console.error(`${server.name}: pushing into the full store, ${RUNS} × ${SECONDS} s…`);
+    result.full = await median(() => wrk(server.url + server.pushPath, bodyFiles));
   }
 } finally {
   for (const server of servers) {
@@ -264,6 +304,6 @@ for (const [i, row] of rows.entries()) {
 }
 console.log(
   `\n${Deno.build.os}/${Deno.build.arch}, ${navigator.hardwareConcurrency} cores, deno ${Deno.version.deno}; ` +
-    `wrk -t1 -c${CONNECTIONS} -d${SECONDS}s, 16 bodies of the same 110 samples with ` +
+    `wrk -t1 -c${CONNECTIONS} -d${SECONDS}s (median of ${RUNS} runs), 16 bodies of the same 110 samples with ` +
     `different values (about ${new TextEncoder().encode(typicalPush()).length} bytes) in turn`,
 );
