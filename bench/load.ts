@@ -87,11 +87,15 @@ async function settledRss(pid: number): Promise<number> {
   return lowest;
 }
 
+function median(values: number[]): number {
+  return values.toSorted((a, b) => a - b)[Math.floor(values.length / 2)];
+}
+
 /** The median of RUNS runs of `measure`. */
-async function median(measure: () => Promise<number>): Promise<number> {
+async function medianOfRuns(measure: () => Promise<number>): Promise<number> {
   const results: number[] = [];
   for (let i = 0; i < RUNS; i++) results.push(await measure());
-  return results.sort((a, b) => a - b)[Math.floor(RUNS / 2)];
+  return median(results);
 }
 
 /**
@@ -151,8 +155,7 @@ async function scrapeTimes(server: Server): Promise<[number, number, number]> {
   const [first, bytes] = await once();
   const repeats: number[] = [];
   for (let i = 0; i < 5; i++) repeats.push((await once())[0]);
-  repeats.sort((a, b) => a - b);
-  return [first, repeats[2], bytes];
+  return [first, median(repeats), bytes];
 }
 
 const dir = await Deno.makeTempDir({ prefix: "pag-load-" });
@@ -232,7 +235,7 @@ try {
     }
   }
   for (const [server, runs] of rates) {
-    results.set(server.name, { empty: runs.sort((a, b) => a - b)[Math.floor(RUNS / 2)] });
+    results.set(server.name, { empty: median(runs) });
   }
   for (const server of servers) {
     if (server.name === "bare Deno.serve") continue;
@@ -243,7 +246,7 @@ try {
     result.bytesPerSeries = (await settledRss(server.child.pid) - before) / FILL_SERIES;
     [result.scrapeFirst, result.scrapeRepeat, result.scrapeBytes] = await scrapeTimes(server);
     console.error(`${server.name}: pushing into the full store, ${RUNS} × ${SECONDS} s…`);
-    result.full = await median(() => wrk(server.url + server.pushPath, bodyFiles));
+    result.full = await medianOfRuns(() => wrk(server.url + server.pushPath, bodyFiles));
   }
 } finally {
   for (const server of servers) {

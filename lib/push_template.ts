@@ -107,19 +107,15 @@ export class PushTemplate {
     // Cells: a scalar series has one, a histogram one per bucket then _count and _sum, a
     // summary _count and _sum.
     const families: TemplateFamily[] = [];
-    const byName = new Map(
-      push.map((
-        family,
-      ) => [family.name, new Map(family.keys.map((k, i) => [k, family.values[i]]))]),
-    );
-    const firstCells = new Map<string, Map<string, number>>();
+    /** Per family and key: the series' value, and its first cell. */
+    const places = new Map<string, Map<string, { value: SeriesValue; first: number }>>();
     let cellCount = 0;
     for (const family of push) {
-      const firsts = new Map<string, number>();
+      const series = new Map<string, { value: SeriesValue; first: number }>();
       const bounds: number[][] = [];
       for (const [i, key] of family.keys.entries()) {
         const value = family.values[i];
-        firsts.set(key, cellCount);
+        series.set(key, { value, first: cellCount });
         if (typeof value === "number") {
           cellCount += 1;
         } else if ("bounds" in value) {
@@ -129,7 +125,7 @@ export class PushTemplate {
           cellCount += 2;
         }
       }
-      firstCells.set(family.name, firsts);
+      places.set(family.name, series);
       families.push({
         name: family.name,
         type: family.type,
@@ -150,14 +146,14 @@ export class PushTemplate {
       }
       literals.push(text.slice(previousEnd, recorded.start));
       previousEnd = recorded.end;
-      const first = firstCells.get(recorded.family)?.get(recorded.key);
-      if (recorded.role === "dropped" || first === undefined) {
+      const place = places.get(recorded.family)?.get(recorded.key);
+      if (recorded.role === "dropped" || place === undefined) {
         // A dropped family (`X_created` beside `X`) has no cells either.
-        if (recorded.role !== "dropped" && firstCells.has(recorded.family)) return undefined;
+        if (recorded.role !== "dropped" && places.has(recorded.family)) return undefined;
         cellOf[i] = -1;
         continue;
       }
-      const value = byName.get(recorded.family)!.get(recorded.key)!;
+      const { value, first } = place;
       const cell = first + cellOffset(recorded, value);
       if (cell < first || covered[cell] === 1) return undefined;
       covered[cell] = 1;
