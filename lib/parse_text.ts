@@ -118,11 +118,14 @@ function parseCached(
   }
   const read = cache.readByTemplate(text, openMetrics);
   if (read !== undefined) return read;
-  const record: ParseRecord = { values: [], cacheHits: 0 };
+  // Values are recorded only when a template may be made of them.
+  const record: ParseRecord | undefined = cache.wantsTemplate()
+    ? { values: [], cacheHits: 0 }
+    : undefined;
   const push = new TextParser(text, new PushBuilder(grouping, limits), openMetrics, cache, record)
     .parse();
   if (
-    record.cacheHits > 0 && record.cacheHits === record.values.length && cache.wantsTemplate()
+    record !== undefined && record.cacheHits > 0 && record.cacheHits === record.values.length
   ) {
     const template = PushTemplate.from(text, openMetrics, push, record.values);
     if (template !== undefined) cache.addTemplate(template);

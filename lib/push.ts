@@ -163,9 +163,10 @@ export class SeriesCache {
   }
 
   /**
-   * Whether a template of the body just parsed is worth making. A sender whose bodies differ
-   * beyond their values each time (a timestamp on each line, say) would have one made for
-   * every push and used for none: after 4 unused, one in 16 chances makes one.
+   * Whether a template of the body about to be parsed in full is worth making (if its series
+   * turn out all known). A sender whose bodies differ beyond their values each time (a
+   * timestamp on each line, say) would have one made for every push and used for none: after
+   * 4 unused, one full parse in 16 may make one.
    */
   wantsTemplate(): boolean {
     return this.#unused < 4 || ++this.#chances % 16 === 0;
