@@ -6,6 +6,7 @@ import { gzipSync } from "node:zlib";
 import { decodeSnapshot } from "../lib/persistence.ts";
 import { Store } from "../lib/store.ts";
 import { type GatewayProcess, startGateway } from "./gateway_process.ts";
+import { random } from "./seeded.ts";
 
 const COUNTER_PUSH = "# TYPE pushes_total counter\npushes_total 1\n";
 
@@ -154,14 +155,6 @@ Deno.test("concurrent pushers: 8 connections, 4000 pushes, the totals are exact"
   assert.equal(valueOf(text, 'size_bytes_bucket{job="faults",le="+Inf"}'), 8000);
   assert.equal(valueOf(text, 'size_bytes_sum{job="faults"}'), 600_000);
 });
-
-/** A small seeded generator, so a failing fuzz case can be replayed. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed * 1103515245 + 12345) % 2147483648;
-    return seed / 2147483648;
-  };
-}
 
 const VALID_BODIES = [
   '# HELP a_total A.\n# TYPE a_total counter\na_total{x="1"} 3\n',

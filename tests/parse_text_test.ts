@@ -1,14 +1,10 @@
 import assert from "node:assert/strict";
 import { ParseError } from "../lib/errors.ts";
-import type { Label, Push } from "../lib/model.ts";
+import type { Label } from "../lib/model.ts";
 import { parseOpenMetrics, parseText } from "../lib/parse_text.ts";
 import { SeriesCache } from "../lib/push.ts";
-import { renderPush } from "../lib/render.ts";
-
-/** Renders a parsed push in input order, so a test states the expected result as text. */
-function render(push: Push): string {
-  return renderPush(push);
-}
+// A parsed push is rendered in input order, so that a test states the expected result as text.
+import { renderPush as render } from "../lib/render.ts";
 
 function parse(body: string, grouping: Label[] = []): string {
   return render(parseText(body, grouping));

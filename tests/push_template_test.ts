@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { Label, Push } from "../lib/model.ts";
 import { parseOpenMetrics, parseText } from "../lib/parse_text.ts";
 import { SeriesCache, SeriesCacheBudget } from "../lib/push.ts";
+import { random } from "./seeded.ts";
 
 const GROUPING: Label[] = [["job", "j"]];
 
@@ -153,14 +154,6 @@ Deno.test("templates draw on the series cache budget, which empties every cache 
   assert.equal(cache.readByTemplate(body(1), false), undefined);
   assert.equal(other.size, 1);
 });
-
-/** A small seeded generator, so that a failing case can be replayed. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed * 1103515245 + 12345) % 2147483648;
-    return seed / 2147483648;
-  };
-}
 
 /** Parses 3000 seeded changes of `base` with a primed cache and without, which must agree. */
 function compareChanges(base: string, parse: typeof parseText, seed: number): void {
