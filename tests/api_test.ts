@@ -522,3 +522,29 @@ Deno.test("a scrape renders once per change and keeps only the encodings asked f
   assert.equal(await get(false), second);
   assert.equal(renders(), 3, "once plain was asked for, it is kept with the gzip body");
 });
+
+Deno.test("a push read by a template that fails a value check is refused whole", async () => {
+  const gw = gateway();
+  const body = (requests: number, count: number) =>
+    "# TYPE requests_total counter\n" +
+    `requests_total{code="200"} ${requests}\n` +
+    "# TYPE latency histogram\n" +
+    `latency_bucket{le="1"} 1\nlatency_bucket{le="+Inf"} 2\nlatency_sum 1.5\nlatency_count ${count}\n`;
+  // Two pushes of the same series: the second makes a template, the third is read by it.
+  for (let i = 0; i < 3; i++) {
+    assert.equal((await gw.handle(push("/metrics/job/t", body(1, 2)))).status, 202);
+  }
+  const before = await scrape(gw);
+  for (
+    const [text, message] of [
+      [body(-1, 2), 'line 2: counter requests_total{code="200",job="t"} has negative value -1'],
+      [body(1, 3), 'histogram latency{job="t"} has _count 3 but 2 in its le="+Inf" bucket'],
+    ]
+  ) {
+    const response = await gw.handle(push("/metrics/job/t", text));
+    assert.equal(response.status, 400);
+    assert.equal(await response.text(), message + "\n");
+  }
+  assert.equal(await scrape(gw), before);
+  assert.match(before, /^requests_total\{code="200",job="t"\} 3$/m);
+});
