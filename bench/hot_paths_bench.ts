@@ -4,6 +4,7 @@
 import { gzipSync } from "node:zlib";
 import { parseText } from "../lib/parse_text.ts";
 import { SeriesCache } from "../lib/push.ts";
+import { concatBytes } from "../lib/render.ts";
 import { Store } from "../lib/store.ts";
 import { counterLines, typicalPush } from "./bodies.ts";
 
@@ -67,21 +68,31 @@ Deno.bench(
 const rendered = new Store({ gaugeBehavior: "replace" });
 rendered.apply(parseText(large));
 
-Deno.bench("Store.render() 100k series after a change", { group: "render", baseline: true }, () => {
-  rendered.apply(
-    parseText('# TYPE events_total counter\nevents_total{source="host-1",kind="k0"} 1\n'),
-  );
-  rendered.render();
-});
-
-Deno.bench("Store.render() 100k series, unchanged", { group: "render" }, () => {
-  rendered.render();
-});
-
 Deno.bench(
-  "Store.render() + gzip (level 1, as the scrape) 100k series",
-  { group: "render" },
+  "Store.renderBytes() 100k series after a change",
+  { group: "render", baseline: true },
   () => {
-    gzipSync(rendered.render(), { level: 1 });
+    rendered.apply(
+      parseText('# TYPE events_total counter\nevents_total{source="host-1",kind="k0"} 1\n'),
+    );
+    rendered.renderBytes();
   },
 );
+
+let added = 0;
+Deno.bench("Store.renderBytes() 100k series after a new one (sorted again)", {
+  group: "render",
+}, () => {
+  rendered.apply(
+    parseText(`# TYPE events_total counter\nevents_total{source="new",kind="n${added++}"} 1\n`),
+  );
+  rendered.renderBytes();
+});
+
+Deno.bench("Store.renderBytes() 100k series, unchanged", { group: "render" }, () => {
+  rendered.renderBytes();
+});
+
+Deno.bench("gzip (level 1, as the scrape) of 100k rendered series", { group: "render" }, () => {
+  gzipSync(concatBytes(rendered.renderBytes()), { level: 1 });
+});

@@ -13,7 +13,7 @@ import { parseProtobuf } from "./parse_protobuf.ts";
 import type { Label } from "./model.ts";
 import { type LabelLimits, SeriesCache, SeriesCacheBudget } from "./push.ts";
 import { parseOpenMetrics, parseText } from "./parse_text.ts";
-import { TEXT_CONTENT_TYPE } from "./render.ts";
+import { concatBytes, TEXT_CONTENT_TYPE } from "./render.ts";
 import type { SelfMetrics } from "./self_metrics.ts";
 import type { Store } from "./store.ts";
 
@@ -97,7 +97,6 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
     : undefined;
   const utf8 = new TextDecoder("utf-8", { fatal: true });
   const lenientUtf8 = new TextDecoder("utf-8");
-  const encoder = new TextEncoder();
 
   // Per push path: its grouping labels, and a series cache for them (a cached key includes
   // them). Senders push to the same paths again and again, so a path is parsed once; all the
@@ -208,7 +207,7 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
   let keepPlain = false;
   const render = (): Uint8Array<ArrayBuffer> => {
     const started = performance.now();
-    const plain = encoder.encode(store.render());
+    const plain = concatBytes(store.renderBytes());
     metrics.observeRender((performance.now() - started) / 1000);
     return plain;
   };

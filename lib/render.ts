@@ -43,24 +43,84 @@ export function renderFamily(
   timestampOf?: (key: string) => number,
   sortedKeys?: readonly string[],
 ): string {
-  const name = family.name;
+  const keys = sortedKeys ?? [...family.series.keys()].sort();
   // Pieces joined once at the end: a large family renders to one flat string, which is faster
   // to build and to encode than a string grown by `+=`.
-  const parts: string[] = [];
-  if (family.help !== undefined) parts.push(`# HELP ${name} ${escapeHelp(family.help)}\n`);
-  parts.push(`# TYPE ${name} ${family.type}\n`);
-  const keys = sortedKeys ?? [...family.series.keys()].sort();
+  const parts = [familyHeader(family)];
+  renderSeries(parts, family, keys, 0, keys.length, timestampOf);
+  return parts.join("");
+}
+
+/** Series per piece of {@linkcode renderFamilyBytes}. */
+const SERIES_PER_PIECE = 1024;
+const encoder = new TextEncoder();
+
+/**
+ * Renders one family as {@linkcode renderFamily} does, as UTF-8 bytes in pieces of up to 1024
+ * series. Rendering and encoding a piece at a time keeps every array and string small: a 100k
+ * series family renders in about two thirds of the time it takes as one string and its
+ * encoding, and leaves far less garbage.
+ */
+export function renderFamilyBytes(
+  family: RenderableFamily,
+  sortedKeys: readonly string[],
+): Uint8Array<ArrayBuffer>[] {
+  const pieces: Uint8Array<ArrayBuffer>[] = [];
+  let parts = [familyHeader(family)];
+  let from = 0;
+  do {
+    const to = Math.min(sortedKeys.length, from + SERIES_PER_PIECE);
+    renderSeries(parts, family, sortedKeys, from, to);
+    pieces.push(encoder.encode(parts.join("")));
+    parts = [];
+    from = to;
+  } while (from < sortedKeys.length);
+  return pieces;
+}
+
+/** The pieces as one array, in order. */
+export function concatBytes(pieces: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
+  let size = 0;
+  for (const piece of pieces) size += piece.byteLength;
+  const whole = new Uint8Array(size);
+  let offset = 0;
+  for (const piece of pieces) {
+    whole.set(piece, offset);
+    offset += piece.byteLength;
+  }
+  return whole;
+}
+
+function familyHeader(family: RenderableFamily): string {
+  const help = family.help === undefined
+    ? ""
+    : `# HELP ${family.name} ${escapeHelp(family.help)}\n`;
+  return `${help}# TYPE ${family.name} ${family.type}\n`;
+}
+
+/** Appends the lines of the series `keys[from, to)` to `parts`. */
+function renderSeries(
+  parts: string[],
+  family: RenderableFamily,
+  keys: readonly string[],
+  from: number,
+  to: number,
+  timestampOf?: (key: string) => number,
+): void {
+  const name = family.name;
   const series = family.series;
   const end = (key: string) => timestampOf === undefined ? "\n" : ` ${timestampOf(key)}\n`;
   const open = name + "{";
   switch (family.type) {
     case "histogram":
-      for (const key of keys) {
+      for (let i = from; i < to; i++) {
+        const key = keys[i];
         renderHistogram(parts, name, key, series.get(key) as HistogramValue, end(key));
       }
       break;
     case "summary":
-      for (const key of keys) {
+      for (let i = from; i < to; i++) {
+        const key = keys[i];
         const { count, sum } = series.get(key) as SummaryValue;
         const labels = key === "" ? "" : `{${key}}`;
         parts.push(`${name}_sum${labels} ${formatValue(sum)}${end(key)}`);
@@ -68,13 +128,13 @@ export function renderFamily(
       }
       break;
     default:
-      for (const key of keys) {
+      for (let i = from; i < to; i++) {
+        const key = keys[i];
         if (key === "") parts.push(name, " ");
         else parts.push(open, key, "} ");
         parts.push(formatValue(series.get(key) as number), end(key));
       }
   }
-  return parts.join("");
 }
 
 function renderHistogram(

@@ -14,7 +14,7 @@ import {
   type SeriesValue,
 } from "./model.ts";
 import { checkCounterValue, sampleNames } from "./push.ts";
-import { renderFamily } from "./render.ts";
+import { concatBytes, renderFamilyBytes } from "./render.ts";
 
 /** A family as the store holds it. Owned by the store: callers must not modify it. */
 export interface StoredFamily {
@@ -28,8 +28,8 @@ export interface StoredFamily {
    * a `seriesTTL`, the one thing that reads it; empty otherwise, to save its memory.
    */
   readonly touched: Map<string, number>;
-  /** The family's rendered text, kept until the family next changes. */
-  rendered: string | undefined;
+  /** The family's rendered text as UTF-8 pieces, kept until the family next changes. */
+  rendered: Uint8Array<ArrayBuffer>[] | undefined;
   /** The series keys in render order, kept until a series is added or removed. */
   order: string[] | undefined;
 }
@@ -240,16 +240,24 @@ export class Store {
     return removed;
   }
 
-  /** The whole aggregate in the text format 0.0.4, expired series gone first. */
-  render(): string {
+  /**
+   * The whole aggregate in the text format 0.0.4, as UTF-8 bytes in pieces to be written in
+   * order; expired series are gone first.
+   */
+  renderBytes(): Uint8Array<ArrayBuffer>[] {
     this.expire();
-    let text = "";
+    const pieces: Uint8Array<ArrayBuffer>[] = [];
     for (const family of this.families()) {
       family.order ??= [...family.series.keys()].sort();
-      family.rendered ??= renderFamily(family, undefined, family.order);
-      text += family.rendered;
+      family.rendered ??= renderFamilyBytes(family, family.order);
+      for (const piece of family.rendered) pieces.push(piece);
     }
-    return text;
+    return pieces;
+  }
+
+  /** The whole aggregate in the text format 0.0.4, expired series gone first. */
+  render(): string {
+    return new TextDecoder().decode(concatBytes(this.renderBytes()));
   }
 
   #validate(push: Push): void {

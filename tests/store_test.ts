@@ -178,6 +178,53 @@ Deno.test("Store.render() sorts families and series whatever the push order", ()
   assert.equal(a.render(), '# TYPE a untyped\na 1\n# TYPE b untyped\nb{x="1"} 1\nb{x="2"} 1\n');
 });
 
+Deno.test("Store.renderBytes() writes large families in whole lines, cached until a change", () => {
+  // 2500 series span three pieces of 1024; zero-padded label values sort as the numbers do.
+  const ids = Array.from({ length: 2500 }, (_, i) => String(i).padStart(4, "0"));
+  let body = "# HELP c Counts.\n# TYPE c counter\n";
+  let expected = body;
+  for (const [i, id] of ids.entries()) {
+    body += `c{id="${id}"} ${i}\n`;
+    expected += `c{id="${id}"} ${i}\n`;
+  }
+  body += "# TYPE h histogram\n";
+  expected += "# TYPE h histogram\n";
+  for (const id of ids.slice(0, 1100)) {
+    body += `h_bucket{id="${id}",le="1"} 1\nh_bucket{id="${id}",le="+Inf"} 2\n`;
+    body += `h_sum{id="${id}"} 0.5\nh_count{id="${id}"} 2\n`;
+    expected += `h_bucket{id="${id}",le="1"} 1\nh_bucket{id="${id}",le="+Inf"} 2\n`;
+    expected += `h_sum{id="${id}"} 0.5\nh_count{id="${id}"} 2\n`;
+  }
+  body += "# TYPE s summary\n";
+  expected += "# TYPE s summary\n";
+  for (const id of ids.slice(0, 1100)) {
+    body += `s{id="${id}",quantile="0.5"} 1\ns_sum{id="${id}"} 7\ns_count{id="${id}"} 3\n`;
+    expected += `s_sum{id="${id}"} 7\ns_count{id="${id}"} 3\n`;
+  }
+  body += "u 1.5\n";
+  expected += "# TYPE u untyped\nu 1.5\n";
+  const store = storeWith([body]);
+
+  const pieces = store.renderBytes();
+  const decoder = new TextDecoder();
+  assert.equal(pieces.map((piece) => decoder.decode(piece)).join(""), expected);
+  assert.equal(pieces.length, 3 + 2 + 2 + 1);
+  for (const piece of pieces) assert.equal(piece.at(-1), 10, "every piece ends a line");
+  assert.equal(store.render(), expected);
+
+  // Unchanged families keep their pieces; a changed one renders again.
+  const again = store.renderBytes();
+  assert.ok(again.every((piece, i) => piece === pieces[i]));
+  store.apply(parseText('# TYPE c counter\nc{id="0000"} 5\n'));
+  const changed = store.renderBytes();
+  assert.notEqual(changed[0], pieces[0]);
+  assert.equal(changed[3], pieces[3], "the histogram was not rendered again");
+  assert.match(
+    decoder.decode(changed[0]),
+    /^# HELP c Counts\.\n# TYPE c counter\nc\{id="0000"\} 5\n/,
+  );
+});
+
 Deno.test("Store.delete() matches escaped values exactly, not by prefix or inside values", () => {
   const store = storeWith([
     'c{job="a"} 1\nc{job="ab"} 1\nc{job="a\\\\",x="1"} 1\nc{x="job=\\"a\\""} 1\nc{job="a",z="\\",job=\\"b"} 1\n',
