@@ -3,7 +3,8 @@
 // by itself. Run with `deno task bench:load`; prints a table of ratios, asserts nothing.
 //
 // For each server, after a 2 s warm-up: pushes/s of 110-sample bodies (the same series, new
-// values each push) into an empty store, the same after filling the store with 100k series,
+// values each push) into an empty store and the server's CPU time per push (read from /proc, it
+// depends less on what else the machine does), the same after filling the store with 100k series,
 // the time of a scrape of those 100k series (first and repeated), and resident memory per
 // stored series (the growth of the lowest resident memory over 15 s, before and after the fill).
 
@@ -98,11 +99,29 @@ async function medianOfRuns(measure: () => Promise<number>): Promise<number> {
   return median(results);
 }
 
+/** CPU time a process has used, user and system, in microseconds (from /proc). */
+async function cpuMicros(pid: number): Promise<number> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  // Fields after the command name, which is in parentheses and may hold spaces: utime and
+  // stime are the 14th and 15th fields, in clock ticks of 1/100 s.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+interface PushRun {
+  /** Pushes per second. */
+  rate: number;
+  /** The server's CPU time per push, in microseconds. */
+  cpu: number;
+}
+
 /**
- * Pushes/s that wrk reaches posting `bodies` in turn to `url` for SECONDS: the same series
- * with values that change from push to push, as a sender's pushes are.
+ * Pushes/s that wrk reaches posting `bodies` in turn to `server` for SECONDS: the same series
+ * with values that change from push to push, as a sender's pushes are. Also the server's CPU
+ * time per push, which depends less than the rate on what else the machine is doing.
  */
-async function wrk(url: string, bodyFiles: string[], seconds = SECONDS): Promise<number> {
+async function wrk(server: Server, bodyFiles: string[], seconds = SECONDS): Promise<PushRun> {
+  const url = server.url + server.pushPath;
   const script = `${dir}/post.lua`;
   await Deno.writeTextFile(
     script,
@@ -119,6 +138,7 @@ async function wrk(url: string, bodyFiles: string[], seconds = SECONDS): Promise
       `function request() n = n % #requests + 1; return requests[n] end\n` +
       `function response(status) if status >= 300 then error("status " .. status) end end\n`,
   );
+  const cpuBefore = await cpuMicros(server.child.pid);
   const output = await new Deno.Command("wrk", {
     // The Pushgateway takes over a second per push into a full store: a long timeout, so that
     // its slow answers count as answers.
@@ -130,7 +150,9 @@ async function wrk(url: string, bodyFiles: string[], seconds = SECONDS): Promise
   if (output.code !== 0 || rate === null || /Non-2xx|timeout [1-9]/.test(text)) {
     throw new Error(`wrk failed for ${url}:\n${text}${new TextDecoder().decode(output.stderr)}`);
   }
-  return Number(rate[1]);
+  const cpu = await cpuMicros(server.child.pid) - cpuBefore;
+  const requests = Number(text.match(/(\d+) requests in/)![1]);
+  return { rate: Number(rate[1]), cpu: cpu / requests };
 }
 
 /** Fills a server with FILL_SERIES counter series, in pushes of FILL_BATCH to their own group. */
@@ -213,6 +235,8 @@ const servers = [
 
 interface Result {
   empty: number;
+  /** Server CPU time per push into the empty store, microseconds. */
+  cpuPerPush: number;
   full?: number;
   scrapeFirst?: number;
   scrapeRepeat?: number;
@@ -224,18 +248,21 @@ try {
   // Into empty stores: the servers take turns, run by run, so that a machine that speeds up
   // or slows down during the benchmark does not favour one of them. Each is warmed up first
   // with a short unrecorded run (JIT, buffers).
-  const rates = new Map<Server, number[]>(servers.map((server) => [server, []]));
-  for (const server of servers) await wrk(server.url + server.pushPath, bodyFiles, WARMUP_SECONDS);
+  const runs = new Map<Server, PushRun[]>(servers.map((server) => [server, []]));
+  for (const server of servers) await wrk(server, bodyFiles, WARMUP_SECONDS);
   for (let run = 1; run <= RUNS; run++) {
     for (const server of servers) {
       console.error(
         `${server.name}: pushing into an empty store for ${SECONDS} s (${run}/${RUNS})…`,
       );
-      rates.get(server)!.push(await wrk(server.url + server.pushPath, bodyFiles));
+      runs.get(server)!.push(await wrk(server, bodyFiles));
     }
   }
-  for (const [server, runs] of rates) {
-    results.set(server.name, { empty: median(runs) });
+  for (const [server, serverRuns] of runs) {
+    results.set(server.name, {
+      empty: median(serverRuns.map((run) => run.rate)),
+      cpuPerPush: median(serverRuns.map((run) => run.cpu)),
+    });
   }
   for (const server of servers) {
     if (server.name === "bare Deno.serve") continue;
@@ -246,7 +273,7 @@ try {
     result.bytesPerSeries = (await settledRss(server.child.pid) - before) / FILL_SERIES;
     [result.scrapeFirst, result.scrapeRepeat, result.scrapeBytes] = await scrapeTimes(server);
     console.error(`${server.name}: pushing into the full store, ${RUNS} × ${SECONDS} s…`);
-    result.full = await medianOfRuns(() => wrk(server.url + server.pushPath, bodyFiles));
+    result.full = await medianOfRuns(async () => (await wrk(server, bodyFiles)).rate);
   }
 } finally {
   for (const server of servers) {
@@ -259,7 +286,7 @@ try {
 const gateway = results.get("gateway")!;
 const pushgateway = results.get("Pushgateway")!;
 const baseline = results.get("bare Deno.serve")!;
-const ratio = (a: number, b: number) => (a / b).toFixed(2) + "x";
+const ratio = (a: number, b: number) => b > 0 ? (a / b).toFixed(2) + "x" : "n/a";
 const rows: [string, string, string, string, string][] = [
   ["", "gateway", "Pushgateway", "bare Deno.serve", "gateway vs Pushgateway / vs bare"],
   [
@@ -268,6 +295,15 @@ const rows: [string, string, string, string, string][] = [
     pushgateway.empty.toFixed(0),
     baseline.empty.toFixed(0),
     `${ratio(gateway.empty, pushgateway.empty)} / ${ratio(gateway.empty, baseline.empty)}`,
+  ],
+  [
+    "server CPU per push, µs, empty store",
+    gateway.cpuPerPush.toFixed(1),
+    pushgateway.cpuPerPush.toFixed(1),
+    baseline.cpuPerPush.toFixed(1),
+    `${ratio(gateway.cpuPerPush, pushgateway.cpuPerPush)} / ${
+      ratio(gateway.cpuPerPush, baseline.cpuPerPush)
+    }`,
   ],
   [
     `pushes/s, ${FILL_SERIES / 1000}k series stored`,
