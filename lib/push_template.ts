@@ -51,6 +51,7 @@ const SPACE = 32;
 const TAB = 9;
 const LF = 10;
 const CR = 13;
+const CLOSE_BRACE = 125;
 
 /**
  * The text of a parsed body with its values taken out. {@linkcode PushTemplate.read} returns
@@ -140,8 +141,15 @@ export class PushTemplate {
     const literals: string[] = [];
     let previousEnd = 0;
     for (const [i, recorded] of values.entries()) {
-      // The template reads a token as the parser did, or it is not made.
-      if (tokenEnd(text, recorded.start) !== recorded.end || recorded.start === recorded.end) {
+      // The template reads a token as the parser did, or it is not made. Its start must be
+      // unambiguous too: the parser reads `x-1` as `x` = -1 (as Go's expfmt does), but `x1`
+      // as the name `x1`, so a value that follows a name char with no blank between could
+      // join the name in the next body. After a blank or a `}` a value always starts anew.
+      const before = text.charCodeAt(recorded.start - 1);
+      if (
+        tokenEnd(text, recorded.start) !== recorded.end || recorded.start === recorded.end ||
+        (before !== SPACE && before !== TAB && before !== CLOSE_BRACE)
+      ) {
         return undefined;
       }
       literals.push(text.slice(previousEnd, recorded.start));

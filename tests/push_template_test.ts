@@ -129,6 +129,28 @@ Deno.test("values a template cannot take fall back to the full parse and its exa
   }
 });
 
+Deno.test("a value written right after a name makes no template, so it cannot join the name", () => {
+  // The parser reads `x-1` as `x` = -1 (as Go's expfmt does) but `x1` as the series `x1`:
+  // a template made of the first would misread the second as `x` = 1.
+  const cases: [string, string][] = [
+    ["x-1 1700000000000\n", "x1 1700000000000\n"],
+    ["a-1\n", "a1\n"],
+    ["a+1\n", "aNaN\n"],
+    ['b{c="d"}-1\n', 'b{c="d"}1\n'],
+  ];
+  for (const [first, next] of cases) {
+    const cache = primed(first);
+    assert.deepEqual(
+      outcome(() => parseText(next, GROUPING, undefined, cache)),
+      outcome(() => parseText(next, GROUPING)),
+      `${JSON.stringify(first)} then ${JSON.stringify(next)}`,
+    );
+  }
+  // After a `}` the value starts anew whatever it is, so that template is kept and used.
+  const cache = primed('b{c="d"}-1\n');
+  assert.ok(cache.readByTemplate('b{c="d"}5\n', false) !== undefined);
+});
+
 Deno.test("a template shares no state between the pushes it reads", () => {
   const cache = primed(body(0));
   const first = parseText(body(1), GROUPING, undefined, cache);
