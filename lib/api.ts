@@ -100,14 +100,17 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
 
   // Per push path: its grouping labels, and a series cache for them (a cached key includes
   // them). Senders push to the same paths again and again, so a path is parsed once; all the
-  // caches draw on one budget, and the paths start over past 1000.
+  // caches draw on one budget, and the paths and their caches start over past 1000.
   const targets = new Map<string, { grouping: Label[]; cache: SeriesCache }>();
   const cacheBudget = new SeriesCacheBudget(16_384);
   const targetOf = (path: string): { grouping: Label[]; cache: SeriesCache } => {
     let target = targets.get(path);
     if (target === undefined) {
       const grouping = parseGroupingPath(path);
-      if (targets.size >= 1000) targets.clear();
+      if (targets.size >= 1000) {
+        targets.clear();
+        cacheBudget.reset();
+      }
       targets.set(path, target = { grouping, cache: new SeriesCache(cacheBudget) });
     }
     return target;

@@ -93,13 +93,19 @@ export class SeriesCacheBudget {
 
   /** Spends `entries` for `cache`, emptying every cache first if they would pass the limit. */
   spend(cache: SeriesCache, entries: number): void {
-    if (this.#used + entries > this.limit) {
-      for (const holder of this.#holders) holder.clear();
-      this.#holders.clear();
-      this.#used = 0;
-    }
+    if (this.#used + entries > this.limit) this.reset();
     this.#holders.add(cache);
     this.#used += entries;
+  }
+
+  /**
+   * Empties every cache that spent from the budget and forgets them, so that caches their
+   * owner dropped hold nothing and can be collected.
+   */
+  reset(): void {
+    for (const holder of this.#holders) holder.clear();
+    this.#holders.clear();
+    this.#used = 0;
   }
 }
 

@@ -548,3 +548,22 @@ Deno.test("a push read by a template that fails a value check is refused whole",
   assert.equal(await scrape(gw), before);
   assert.match(before, /^requests_total\{code="200",job="t"\} 3$/m);
 });
+
+Deno.test("pushes to more than 1000 paths aggregate exactly across the caches' start-over", async () => {
+  const gw = gateway();
+  const body = "# TYPE runs_total counter\nruns_total 1\n";
+  // Each pass over 1001 paths drops every path and its caches at the 1001st.
+  for (let round = 0; round < 2; round++) {
+    for (let i = 0; i <= 1000; i++) {
+      const response = await gw.handle(push(`/metrics/job/j${i}`, body));
+      assert.equal(response.status, 202);
+    }
+  }
+  const response = await gw.handle(push("/metrics/job/j0", body));
+  assert.equal(response.status, 202);
+  const lines = (await scrape(gw)).split("\n").filter((line) => line.startsWith("runs_total"));
+  assert.equal(lines.length, 1001);
+  assert.ok(lines.includes('runs_total{job="j0"} 3'));
+  assert.ok(lines.includes('runs_total{job="j1000"} 2'));
+  assert.ok(lines.every((line) => line.endsWith(line.includes('"j0"') ? " 3" : " 2")));
+});

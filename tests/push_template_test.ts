@@ -175,6 +175,11 @@ Deno.test("templates draw on the series cache budget, which empties every cache 
   assert.equal(cache.size, 0);
   assert.equal(cache.readByTemplate(body(1), false), undefined);
   assert.equal(other.size, 1);
+
+  // reset() empties every cache at once, as the API does when it drops its push paths.
+  budget.reset();
+  assert.equal(other.size, 0);
+  assert.equal(budget.used, 0);
 });
 
 /** Parses 3000 seeded changes of `base` with a primed cache and without, which must agree. */
