@@ -34,6 +34,7 @@ const STATUS_BY_REASON: Record<RejectionReason, number> = {
   type_conflict: 400,
   bad_path: 400,
   bad_encoding: 400,
+  incomplete_body: 400,
   unsupported_media_type: 415,
   body_too_large: 413,
   unauthorized: 401,
@@ -194,7 +195,15 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
 
   const remove = (request: Request, path: string): Response => {
     checkAuth(request);
-    const removed = store.delete(parseGroupingPath(path));
+    const match = parseGroupingPath(path);
+    // No labels would match every series: a stray `/metrics//` must not empty the gateway.
+    if (match.length === 0) {
+      throw new RequestError(
+        `DELETE needs grouping labels, as in /metrics/job/<job>; "${path}" has none`,
+        "bad_path",
+      );
+    }
+    const removed = store.delete(match);
     logger.debug("series deleted", { path, removed });
     return new Response(null, { status: 202 });
   };
@@ -232,12 +241,13 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
   };
 
   const scrape = (request: Request): Response => {
-    const headers: Record<string, string> = { "Content-Type": TEXT_CONTENT_TYPE };
+    // Vary either way: the body depends on Accept-Encoding, gzipped or not.
+    const headers: Record<string, string> = {
+      "Content-Type": TEXT_CONTENT_TYPE,
+      "Vary": "Accept-Encoding",
+    };
     const gzip = acceptsGzip(request.headers.get("accept-encoding"));
-    if (gzip) {
-      headers["Content-Encoding"] = "gzip";
-      headers["Vary"] = "Accept-Encoding";
-    }
+    if (gzip) headers["Content-Encoding"] = "gzip";
     const body = scrapeBody(gzip);
     if (request.method === "HEAD") {
       headers["Content-Length"] = String(body.byteLength);
@@ -316,7 +326,11 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
     } else {
       [handler, response] = await route(request);
       if (cors !== undefined) {
-        for (const [name, value] of Object.entries(cors)) response.headers.set(name, value);
+        for (const [name, value] of Object.entries(cors)) {
+          // Vary lists every header the answer depends on: Origin joins Accept-Encoding.
+          if (name === "Vary") response.headers.append(name, value);
+          else response.headers.set(name, value);
+        }
         if (handler === "preflight") {
           const requested = request.headers.get("access-control-request-headers");
           for (const [name, value] of Object.entries(preflightHeaders(requested))) {
@@ -353,14 +367,20 @@ export function rawPathname(url: string): string {
   return url.slice(start, end);
 }
 
-/** Whether an `Accept-Encoding` header accepts gzip (with a non-zero q, if any). */
+/**
+ * Whether an `Accept-Encoding` header accepts gzip: by a `gzip` entry with a non-zero q (or none),
+ * or else by `*`. An explicit `gzip;q=0` refuses gzip whatever `*` says (RFC 9110, 12.5.3).
+ */
 export function acceptsGzip(header: string | null): boolean {
   if (header === null) return false;
+  let wildcard = false;
   for (const part of header.split(",")) {
     const [coding, ...params] = part.split(";").map((s) => s.trim().toLowerCase());
-    if (coding !== "gzip" && coding !== "*") continue;
+    if (coding !== "gzip" && coding !== "x-gzip" && coding !== "*") continue;
     const q = params.find((p) => p.startsWith("q="));
-    if (q === undefined || Number(q.slice(2)) > 0) return true;
+    const accepted = q === undefined || Number(q.slice(2)) > 0;
+    if (coding !== "*") return accepted;
+    wildcard = accepted;
   }
-  return false;
+  return wildcard;
 }

@@ -1,13 +1,17 @@
-// Reads a request body under a size limit, inflating `Content-Encoding: gzip` as it streams,
-// so neither a large body nor a gzip bomb is ever held in memory beyond the limit.
+// Reads a request body under a size limit, inflating `Content-Encoding: gzip`, so that neither a
+// large body nor a gzip bomb is ever held in memory much beyond the limit.
 
+import { gunzipSync } from "node:zlib";
 import { RequestError } from "./errors.ts";
 
 /**
  * Reads the whole body of `request` as bytes. The limit applies to the bytes after
- * decompression. Throws {@linkcode RequestError}: `body_too_large` (413) over the limit,
- * `unsupported_media_type` (415) for an encoding other than gzip or identity, `bad_encoding`
- * (400) for a corrupt gzip stream.
+ * decompression; a gzip body is also refused when its compressed bytes alone pass the limit (by
+ * more than the few bytes per 64 KiB that gzip adds to data it cannot compress). Throws
+ * {@linkcode RequestError}: `body_too_large` (413) over the limit, `unsupported_media_type`
+ * (415) for an encoding other than gzip or identity, `bad_encoding` (400) for a corrupt gzip
+ * stream, `incomplete_body` (400) for a body that could not be read to its end (a sender that
+ * hung up, or sent fewer bytes than its Content-Length).
  */
 export async function readBody(request: Request, maxBytes: number): Promise<Uint8Array> {
   const encoding = (request.headers.get("content-encoding") ?? "identity").trim().toLowerCase();
@@ -20,23 +24,57 @@ export async function readBody(request: Request, maxBytes: number): Promise<Uint
   }
   const tooLarge = () =>
     new RequestError(`body exceeds the limit of ${maxBytes} bytes`, "body_too_large");
-  const declared = Number(request.headers.get("content-length") ?? NaN);
-  if (!gzip && declared > maxBytes) throw tooLarge();
-  if (!gzip && declared <= maxBytes) {
-    // The common case: a plain body of a declared size within the limit, read in one call.
-    // The HTTP layer ends the body at its Content-Length, so it cannot grow past the limit.
-    // (`request.body` is not touched first: in Deno that makes a stream, and the read then
-    // goes through it instead of taking the whole body at once.)
-    return new Uint8Array(await request.arrayBuffer());
-  }
-  if (request.body === null) return new Uint8Array(0);
-
-  let stream: ReadableStream<Uint8Array> = request.body;
-  if (gzip) {
-    stream = stream.pipeThrough(
-      new DecompressionStream("gzip") as unknown as ReadableWritablePair<Uint8Array, Uint8Array>,
+  // Deflate stores data it cannot compress in blocks of up to 64 KiB with 5 bytes of framing,
+  // and gzip adds 18 bytes of header and trailer.
+  const rawLimit = gzip ? maxBytes + 5 * Math.ceil(maxBytes / 65_535) + 18 : maxBytes;
+  const raw = await readRaw(request, rawLimit, tooLarge);
+  if (!gzip) return raw;
+  try {
+    // Inflated in one call that stops past the limit: only the limit's worth is ever held.
+    // Concatenated gzip members are read as one body, as Go's gzip reader does.
+    return gunzipSync(raw, { maxOutputLength: maxBytes });
+  } catch (error) {
+    if ((error as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") throw tooLarge();
+    throw new RequestError(
+      `body is not valid gzip: ${(error as Error).message}`,
+      "bad_encoding",
     );
   }
+}
+
+/** The body's bytes as sent, refused past `limit`. */
+async function readRaw(
+  request: Request,
+  limit: number,
+  tooLarge: () => RequestError,
+): Promise<Uint8Array> {
+  const declared = Number(request.headers.get("content-length") ?? NaN);
+  if (declared > limit) throw tooLarge();
+  try {
+    if (declared <= limit) {
+      // The common case: a body of a declared size within the limit, read in one call. The
+      // HTTP layer ends the body at its Content-Length, so it cannot grow past the limit.
+      // (`request.body` is not touched first: in Deno that makes a stream, and the read then
+      // goes through it instead of taking the whole body at once.)
+      return new Uint8Array(await request.arrayBuffer());
+    }
+    if (request.body === null) return new Uint8Array(0);
+    return await readStream(request.body, limit, tooLarge);
+  } catch (error) {
+    if (error instanceof RequestError) throw error;
+    throw new RequestError(
+      `the body could not be read to its end: ${(error as Error).message}`,
+      "incomplete_body",
+    );
+  }
+}
+
+/** A body of undeclared size (chunked), read chunk by chunk and refused once past `limit`. */
+async function readStream(
+  stream: ReadableStream<Uint8Array>,
+  limit: number,
+  tooLarge: () => RequestError,
+): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let size = 0;
   const reader = stream.getReader();
@@ -45,13 +83,9 @@ export async function readBody(request: Request, maxBytes: number): Promise<Uint
       const { done, value } = await reader.read();
       if (done) break;
       size += value.byteLength;
-      if (size > maxBytes) throw tooLarge();
+      if (size > limit) throw tooLarge();
       chunks.push(value);
     }
-  } catch (error) {
-    if (error instanceof RequestError) throw error;
-    if (gzip) throw new RequestError("body is not valid gzip", "bad_encoding");
-    throw error;
   } finally {
     reader.cancel().catch(() => {});
   }

@@ -8,6 +8,7 @@ export type RejectionReason =
   | "type_conflict"
   | "bad_path"
   | "bad_encoding"
+  | "incomplete_body"
   | "unsupported_media_type"
   | "body_too_large"
   | "unauthorized"

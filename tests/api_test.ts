@@ -177,8 +177,15 @@ Deno.test("a gzip body is inflated; a corrupt one is a 400", async () => {
     }),
   );
   assert.equal(bad.status, 400);
-  assert.equal(await bad.text(), "body is not valid gzip\n");
+  assert.equal(await bad.text(), "body is not valid gzip: unexpected end of file\n");
   assert.equal(await scrape(gw), "# TYPE c counter\nc 7\n");
+  // Concatenated gzip members are one body, as Go's gzip reader reads them.
+  const members = new Uint8Array([...gzip("# TYPE c counter\nc 1\n"), ...gzip("d 2\n")]);
+  const joined = await gw.handle(
+    push("/metrics", members, { headers: { "content-encoding": "gzip" } }),
+  );
+  assert.equal(joined.status, 202);
+  assert.equal(await scrape(gw), "# TYPE c counter\nc 8\n# TYPE d untyped\nd 2\n");
 });
 
 Deno.test("a body over --maxBodyBytes is a 413, also after gzip inflation", async () => {
@@ -194,8 +201,23 @@ Deno.test("a body over --maxBodyBytes is a 413, also after gzip inflation", asyn
     push("/metrics", bomb, { headers: { "content-encoding": "gzip" } }),
   );
   assert.equal(inflated.status, 413);
-  assert.equal(selfMetric(gw, 'pag_rejections_total{reason="body_too_large"}'), 2);
-  assert.equal(await scrape(gw), "");
+  // Compressed bytes alone past the limit are refused before inflating.
+  const noise = gzip(crypto.getRandomValues(new Uint8Array(200)));
+  assert.ok(noise.byteLength > 200);
+  const raw = await gw.handle(
+    push("/metrics", noise, { headers: { "content-encoding": "gzip" } }),
+  );
+  assert.equal(raw.status, 413);
+  // A body right at the limit passes, plain or gzipped.
+  const exact = "a 1\n" + "#".repeat(95) + "\n";
+  assert.equal(exact.length, 100);
+  assert.equal((await gw.handle(push("/metrics", exact))).status, 202);
+  const exactGzip = await gw.handle(
+    push("/metrics", gzip(exact), { headers: { "content-encoding": "gzip" } }),
+  );
+  assert.equal(exactGzip.status, 202);
+  assert.equal(selfMetric(gw, 'pag_rejections_total{reason="body_too_large"}'), 3);
+  assert.equal(await scrape(gw), "# TYPE a untyped\na 2\n");
 });
 
 Deno.test("an unknown Content-Encoding and a protobuf body of another message are 415s", async () => {
@@ -264,6 +286,18 @@ Deno.test("DELETE /metrics/<labels> removes matching series and answers 202", as
   const response = await gw.handle(new Request(BASE + "/metrics/job/a", { method: "DELETE" }));
   assert.equal(response.status, 202);
   assert.equal(await scrape(gw), '# TYPE x untyped\nx{job="b"} 1\n');
+
+  // A path with no labels would match every series: refused, the store untouched.
+  const empty = await gw.handle(new Request(BASE + "/metrics//", { method: "DELETE" }));
+  assert.equal(empty.status, 400);
+  assert.equal(
+    await empty.text(),
+    'DELETE needs grouping labels, as in /metrics/job/<job>; "//" has none\n',
+  );
+  const blank = await gw.handle(new Request(BASE + "/metrics///", { method: "DELETE" }));
+  assert.equal(blank.status, 400);
+  assert.equal(await blank.text(), 'invalid label name "" in the path\n');
+  assert.equal(await scrape(gw), '# TYPE x untyped\nx{job="b"} 1\n');
 });
 
 Deno.test("GET /metrics serves text 0.0.4, gzip when asked, and HEAD without a body", async () => {
@@ -288,11 +322,14 @@ Deno.test("GET /metrics serves text 0.0.4, gzip when asked, and HEAD without a b
   assert.equal(await head.text(), "");
 });
 
-Deno.test("acceptsGzip() honours q=0", () => {
+Deno.test("acceptsGzip() honours q=0, and a gzip entry over *", () => {
   assert.ok(acceptsGzip("gzip"));
   assert.ok(acceptsGzip("br;q=1, gzip;q=0.5"));
   assert.ok(acceptsGzip("*"));
   assert.ok(!acceptsGzip("gzip;q=0"));
+  assert.ok(!acceptsGzip("gzip;q=0, *"), "an explicit refusal wins over *");
+  assert.ok(acceptsGzip("identity, *"));
+  assert.ok(!acceptsGzip("*;q=0"));
   assert.ok(!acceptsGzip("identity"));
   assert.ok(!acceptsGzip(null));
 });
@@ -388,6 +425,17 @@ Deno.test("--cors with a list allows those origins, answers preflights, and refu
   }
   assert.equal(await scrape(gw), "# TYPE a untyped\na 1\n");
   assert.equal(selfMetric(gw, 'pag_rejections_total{reason="origin_not_allowed"}'), 2);
+
+  // A scrape from an allowed page varies by both Origin and Accept-Encoding, gzipped or not.
+  for (const encoding of ["gzip", "identity"]) {
+    const scraped = await gw.handle(
+      new Request(BASE + "/metrics", {
+        headers: { origin: "https://app.example", "accept-encoding": encoding },
+      }),
+    );
+    assert.equal(scraped.headers.get("vary"), "Accept-Encoding, Origin", encoding);
+    await scraped.body?.cancel();
+  }
 });
 
 Deno.test("--cors * allows any origin", async () => {

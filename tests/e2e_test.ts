@@ -126,3 +126,37 @@ Deno.test("dot segments in a pushed path are labels, never resolved away", async
   assert.equal(await curl("-X", "DELETE", `${gw.api}/metrics/job/x/instance/..`), "202");
   assert.equal(await scrape(), '# TYPE a untyped\na{instance="a",job="x"} 1\na{job=".."} 1\n');
 });
+
+Deno.test("a body its sender cut short is a 400 that changes nothing, not a 500", async () => {
+  await using gw = await startInProcess();
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: gw.servers.apiAddress.port });
+  // 10 of the 100 bytes it declares, then the sender stops sending.
+  await conn.write(new TextEncoder().encode(
+    "POST /metrics/job/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 100\r\n\r\na_total 1\n",
+  ));
+  await conn.closeWrite();
+  let answer = "";
+  const timer = setTimeout(() => conn.close(), 10_000); // never wait forever for the answer
+  try {
+    const buffer = new Uint8Array(4096);
+    const decoder = new TextDecoder();
+    for (;;) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      answer += decoder.decode(buffer.subarray(0, n), { stream: true });
+      const length = Number(answer.match(/content-length: (\d+)/i)?.[1] ?? NaN);
+      const bodyAt = answer.indexOf("\r\n\r\n") + 4;
+      if (bodyAt > 3 && answer.length - bodyAt >= length) break;
+    }
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch { /* closed by the timer */ }
+  }
+  assert.match(answer, /^HTTP\/1\.1 400 /);
+  assert.match(answer, /\r\n\r\nthe body could not be read to its end: /);
+  assert.equal(await (await fetch(gw.api + "/metrics")).text(), "");
+  const own = await (await fetch(gw.lifecycle + "/metrics")).text();
+  assert.match(own, /^pag_rejections_total\{reason="incomplete_body"\} 1$/m);
+});
