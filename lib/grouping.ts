@@ -73,7 +73,8 @@ function decodeBase64Url(name: string, encoded: string): string {
   const binary = atob(standard + "=".repeat((4 - (standard.length % 4)) % 4));
   const bytes = Uint8Array.from(binary, (ch) => ch.charCodeAt(0));
   try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    // ignoreBOM: a leading U+FEFF is part of the value, not a mark to drop.
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch {
     throw badPath(`base64url value "${encoded}" for label "${name}" is not valid UTF-8`);
   }

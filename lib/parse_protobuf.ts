@@ -136,7 +136,8 @@ class Reader {
   }
 }
 
-const UTF8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a leading U+FEFF in a string field is part of the value, not a mark to drop.
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 function fail(message: string, byte: number): never {
   throw new ParseError(`protobuf: ${message} at byte ${byte}`);

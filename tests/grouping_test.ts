@@ -18,6 +18,7 @@ Deno.test("parseGroupingPath() reads label pairs from the path", async (t) => {
     ["base64url with padding", "/job@base64/L3Zhci90bXA=", [["job", "/var/tmp"]]],
     ["base64url with - and _", "/job@base64/fn5-Pz8_", [["job", "~~~???"]]],
     ["= alone is the empty value", "/job/a/instance@base64/=", [["job", "a"], ["instance", ""]]],
+    ["a leading byte-order mark is kept", "/job@base64/77u_eA", [["job", "\uFEFFx"]]],
   ];
   for (const [name, path, labels] of cases) {
     await t.step(name, () => assert.deepEqual(parseGroupingPath(path), labels));

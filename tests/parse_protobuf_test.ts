@@ -250,3 +250,16 @@ Deno.test("parseProtobuf() refuses families that are not valid pushes", async (t
     });
   }
 });
+
+Deno.test("parseProtobuf() keeps a leading byte-order mark in a label value", () => {
+  const body = delimited(
+    family(
+      "g",
+      1,
+      message(label("a", "x"), [2, "bytes", message([1, "double", 1])]),
+      message(label("a", "\uFEFFx"), [2, "bytes", message([1, "double", 2])]),
+    ),
+  );
+  const [pushed] = parseProtobuf(body, []);
+  assert.deepEqual(pushed.keys, ['a="x"', 'a="\uFEFFx"']);
+});
