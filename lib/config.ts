@@ -145,7 +145,9 @@ export function loadConfig(
     const fromEnv = env[envName(spec.name)];
     if (flag !== undefined) {
       raw[spec.name] = { value: [flag].flat().join(","), source: `--${spec.name}` };
-    } else if (fromEnv !== undefined) {
+    } else if (fromEnv !== undefined && fromEnv !== "") {
+      // An empty variable is unset, as in the Go gateway (viper): a Helm chart or a compose
+      // file often renders every variable, the unused ones empty.
       raw[spec.name] = { value: fromEnv, source: envName(spec.name) };
     } else {
       raw[spec.name] = { value: spec.default, source: `--${spec.name}` };
@@ -209,18 +211,22 @@ function parseCors(value: string): CorsPolicy {
     if (entries.length > 1) throw new ConfigError(`"*" cannot be combined with origins`);
     return { allowAll: true, origins: new Set() };
   }
-  for (const origin of entries) {
+  const origins = new Set<string>();
+  for (const entry of entries) {
     let parsed: URL | undefined;
     try {
-      parsed = new URL(origin);
+      parsed = new URL(entry);
     } catch {
       parsed = undefined;
     }
-    if (parsed === undefined || parsed.origin !== origin) {
-      throw new ConfigError(`"${origin}" is not an origin such as https://example.com:8443`);
+    // An origin is scheme, host and port. `https://App.example.com/` names one too: it is kept
+    // as browsers send it in `Origin`, `https://app.example.com`.
+    if (parsed === undefined || parsed.origin === "null" || parsed.href !== parsed.origin + "/") {
+      throw new ConfigError(`"${entry}" is not an origin such as https://example.com:8443`);
     }
+    origins.add(parsed.origin);
   }
-  return { allowAll: false, origins: new Set(entries) };
+  return { allowAll: false, origins };
 }
 
 function parseAuthUsers(value: string): Map<string, string> {

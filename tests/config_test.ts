@@ -44,6 +44,16 @@ Deno.test("loadConfig() reads PAG_<FLAGNAME> and lets an explicit flag win", () 
   });
 });
 
+Deno.test("loadConfig() takes an empty PAG_ variable as unset, as the Go gateway does", () => {
+  const env = Object.fromEntries(FLAGS.map((flag) => [`PAG_${flag.name.toUpperCase()}`, ""]));
+  assert.deepEqual(loadConfig({}, env), loadConfig({}, {}));
+});
+
+Deno.test("loadConfig() writes a --cors origin as browsers send it", () => {
+  const config = loadConfig({ cors: "https://App.example/,http://b.example:80" }, {});
+  assert.deepEqual(config.cors.origins, new Set(["https://app.example", "http://b.example"]));
+});
+
 Deno.test("loadConfig() joins a repeated --AuthUsers", () => {
   const config = loadConfig({ AuthUsers: ["a=1", "b=2,c=3"] }, {});
   assert.deepEqual([...config.authUsers.keys()], ["a", "b", "c"]);
@@ -92,9 +102,14 @@ Deno.test("loadConfig() refuses bad values with a message naming the flag or var
       '--cors: "example.com" is not an origin such as https://example.com:8443',
     ],
     [
-      { cors: "https://a.example/" },
+      { cors: "https://a.example/app" },
       {},
-      '--cors: "https://a.example/" is not an origin such as https://example.com:8443',
+      '--cors: "https://a.example/app" is not an origin such as https://example.com:8443',
+    ],
+    [
+      { cors: "file:///tmp/x" },
+      {},
+      '--cors: "file:///tmp/x" is not an origin such as https://example.com:8443',
     ],
     [{ cors: "*,https://a.example" }, {}, '--cors: "*" cannot be combined with origins'],
     [{ cors: "" }, {}, "--cors: give * or at least one origin"],
