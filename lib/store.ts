@@ -242,7 +242,8 @@ export class Store {
 
   /**
    * The whole aggregate in the text format 0.0.4, as UTF-8 bytes in pieces to be written in
-   * order; expired series are gone first.
+   * order; expired series are gone first. The pieces are the store's cache: read them, never
+   * write to them.
    */
   renderBytes(): Uint8Array<ArrayBuffer>[] {
     this.expire();
