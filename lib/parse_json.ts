@@ -77,7 +77,8 @@ function parseDelta(item: unknown, keys: PushBuilder): Delta {
   }
   const fields = item as Record<string, unknown>;
   const type = fields.type;
-  if (typeof type !== "string" || !(type in METHODS)) {
+  // Own keys only: `"toString"` or `"constructor"` is not a type, though `in` would say so.
+  if (typeof type !== "string" || !Object.hasOwn(METHODS, type)) {
     const given = type === undefined ? "missing" : JSON.stringify(type);
     throw new PushError(`type is ${given}; it must be one of counter, gauge, histogram, summary`);
   }

@@ -162,6 +162,16 @@ Deno.test("parseDeltas() refuses bad deltas with a message naming the delta and 
       '{"type":"untyped","name":"x","method":"inc"}',
       'type is "untyped"; it must be one of counter, gauge, histogram, summary',
     ],
+    [
+      "a type named like an Object property",
+      '{"type":"toString","name":"x","method":"inc"}',
+      'type is "toString"; it must be one of counter, gauge, histogram, summary',
+    ],
+    [
+      "a type named constructor",
+      '{"type":"constructor","name":"x","method":"inc"}',
+      'type is "constructor"; it must be one of counter, gauge, histogram, summary',
+    ],
     ["a missing name", '{"type":"counter","method":"inc"}', "invalid metric name (missing)"],
     [
       "an invalid name",
