@@ -3,13 +3,21 @@
 
 import { runCli } from "./lib/cli.ts";
 
-/** Resolves with the name of the first SIGTERM or SIGINT the process receives. */
+/** Who waits for the next SIGTERM or SIGINT; the listeners are added once, at the first call. */
+const waiting: ((signal: string) => void)[] = [];
+let listening = false;
+
+/** Resolves with the name of the next SIGTERM or SIGINT the process receives. */
 function stopSignal(): Promise<string> {
-  return new Promise((resolve) => {
+  if (!listening) {
+    listening = true;
     for (const signal of ["SIGTERM", "SIGINT"] as const) {
-      Deno.addSignalListener(signal, () => resolve(signal));
+      Deno.addSignalListener(signal, () => {
+        for (const resolve of waiting.splice(0)) resolve(signal);
+      });
     }
-  });
+  }
+  return new Promise((resolve) => waiting.push(resolve));
 }
 
 if (import.meta.main) {

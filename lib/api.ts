@@ -26,6 +26,12 @@ export interface ApiOptions {
   authUsers: ReadonlyMap<string, string>;
   maxBodyBytes: number;
   labelLimits: LabelLimits;
+  /**
+   * False once shutdown has given up on the requests in flight and the last snapshot is being
+   * written: a push whose body arrives after that is answered 503 and not applied, so that it
+   * is never acknowledged and then lost. Always true when absent.
+   */
+  isAccepting?: () => boolean;
 }
 
 const STATUS_BY_REASON: Record<RejectionReason, number> = {
@@ -128,6 +134,15 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
     return lastFormat;
   };
 
+  const isAccepting = options.isAccepting ?? (() => true);
+  /** The answer to a change that came too late, after shutdown stopped accepting. */
+  const tooLate = (): Response => {
+    metrics.countPush("rejected", 0);
+    return text(503, "the gateway is shutting down; retry elsewhere or later", {
+      "Connection": "close",
+    });
+  };
+
   /** Refuses a request; counts the reason, and for a push also the push. */
   const reject = (error: Error & { reason: RejectionReason }, isPush: boolean): Response => {
     metrics.countRejection(error.reason);
@@ -158,6 +173,7 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
         limits,
         cache,
       );
+    if (!isAccepting()) return tooLate();
     const result = store.apply(push);
     metrics.countPush("accepted", result.samples);
     logger.debug("push accepted", {
@@ -173,6 +189,7 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
   const pushDeltas = async (request: Request): Promise<Response> => {
     checkAuth(request);
     const deltas = parseDeltas(await readText(request), options.labelLimits);
+    if (!isAccepting()) return tooLate();
     const result = store.applyDeltas(deltas);
     metrics.countPush("accepted", result.samples);
     logger.debug("deltas accepted", { deltas: result.samples, newSeries: result.newSeries });

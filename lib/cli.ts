@@ -17,7 +17,7 @@ export interface CliIo {
   env: Readonly<Record<string, string>>;
   stdout: (text: string) => void;
   stderr: (text: string) => void;
-  /** Resolves when the process is asked to stop (SIGTERM or SIGINT). */
+  /** Resolves with the next SIGTERM or SIGINT the process receives after the call. */
   stopSignal: () => Promise<string>;
 }
 
@@ -86,6 +86,7 @@ async function start(config: Config, io: CliIo): Promise<number> {
     ? undefined
     : createSnapshotter(config.persistenceFile, store, metrics, logger);
   let ready = false;
+  let accepting = true;
   const servers = await startServers({
     apiListen: config.apiListen,
     lifecycleListen: config.lifecycleListen,
@@ -97,6 +98,7 @@ async function start(config: Config, io: CliIo): Promise<number> {
       authUsers: config.authUsers,
       maxBodyBytes: config.maxBodyBytes,
       labelLimits: config.labelLimits,
+      isAccepting: () => accepting,
     }),
     lifecycle: createLifecycleHandler({ store, metrics, isReady: () => ready }),
     udpListen: config.udpListen,
@@ -132,7 +134,13 @@ async function start(config: Config, io: CliIo): Promise<number> {
   ready = false;
   clearInterval(expiry);
   clearInterval(persist);
-  await servers.shutdown();
+  // A second signal stops the wait for requests in flight; the last snapshot is still written.
+  const again = io.stopSignal().then((second) =>
+    logger.warn("second signal: not waiting for requests in flight", { signal: second })
+  );
+  await Promise.race([servers.shutdown(), again]);
+  // A request still in flight is answered 503 if its body arrives now, and changes nothing.
+  accepting = false;
   // Every accepted push is in the store now, and no more can come: the last snapshot.
   const saved = (await snapshots?.save({ final: true })) ?? true;
   logger.info("stopped");

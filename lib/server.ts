@@ -75,7 +75,11 @@ export async function startServers(options: ServerOptions): Promise<Servers> {
       // requests in flight are let finish first.
       const finished = await drain.drain(options.drainTimeoutMs ?? 10_000);
       if (!finished) logger.warn("shutdown: requests still in flight after the drain timeout");
-      await Promise.all([api!.shutdown(), lifecycle.shutdown()]);
+      // server.shutdown() also waits for the requests in flight, so a sender that trickles its
+      // body would hold it past the timeout: once the drain has given up, it gets a moment.
+      const closed = Promise.all([api!.shutdown(), lifecycle.shutdown()]);
+      if (finished) await closed;
+      else await within(closed, 100);
     },
   };
 }
@@ -205,4 +209,11 @@ function listen(
       },
     }, handler);
   return bindListener(name, address, logger, serve, (server) => server.addr);
+}
+
+/** Waits for `promise`, or for `ms` milliseconds, whichever comes first. */
+async function within(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([promise, new Promise((resolve) => timer = setTimeout(resolve, ms))]);
+  clearTimeout(timer);
 }

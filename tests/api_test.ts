@@ -628,3 +628,23 @@ Deno.test("pushes to more than 1000 paths aggregate exactly across the caches' s
   assert.ok(lines.includes('runs_total{job="j1000"} 2'));
   assert.ok(lines.every((line) => line.endsWith(line.includes('"j0"') ? " 3" : " 2")));
 });
+
+Deno.test("a push that completes after shutdown stopped accepting is a 503 and changes nothing", async () => {
+  let accepting = true;
+  const gw = gateway({ isAccepting: () => accepting });
+  assert.equal((await gw.handle(push("/metrics/job/a", "x 1\n"))).status, 202);
+  accepting = false;
+  for (
+    const request of [
+      push("/metrics/job/a", "x 1\n"),
+      push("/", '{"type":"counter","name":"y","method":"inc"}'),
+    ]
+  ) {
+    const response = await gw.handle(request);
+    assert.equal(response.status, 503);
+    assert.equal(response.headers.get("connection"), "close");
+    assert.equal(await response.text(), "the gateway is shutting down; retry elsewhere or later\n");
+  }
+  assert.equal(await scrape(gw), '# TYPE x untyped\nx{job="a"} 1\n');
+  assert.equal(selfMetric(gw, 'pag_pushes_total{outcome="rejected"}'), 2);
+});

@@ -328,3 +328,38 @@ Deno.test({
     );
   },
 });
+
+Deno.test("a second SIGTERM stops waiting for a sender that trickles its body", async () => {
+  await withTempDir(async (dir) => {
+    const gateway = await startGateway(["--persistenceFile", `${dir}/aggregate.prom`]);
+    const response = await fetch(gateway.api + "/metrics/job/before", {
+      method: "POST",
+      body: "done_total 1\n",
+    });
+    assert.equal(response.status, 202);
+    await response.body?.cancel();
+    const { port } = new URL(gateway.api);
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(port) });
+    // A body that never comes whole: shutdown would wait its full 10 s for it.
+    await conn.write(new TextEncoder().encode(
+      "POST /metrics/job/slow HTTP/1.1\r\nHost: gw\r\nContent-Length: 100\r\n\r\nslow_total",
+    ));
+    // The request is in flight once the gateway has its headers; then one SIGTERM is not
+    // enough: the gateway is still there half a second later.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const started = Date.now();
+    gateway.child.kill("SIGTERM");
+    await gateway.waitForLine("shutting down");
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.ok(!gateway.lines.some((line) => line.includes("stopped")), "still draining");
+    gateway.child.kill("SIGTERM");
+    const status = await gateway.child.status;
+    conn.close();
+    assert.equal(status.code, 0);
+    assert.ok(Date.now() - started < 8000, "the second signal cut the 10 s wait short");
+    assert.ok(gateway.lines.some((line) => line.includes("second signal")));
+    // The last snapshot was still written, with the push accepted before.
+    const snapshot = await Deno.readTextFile(`${dir}/aggregate.prom`);
+    assert.match(snapshot, /^done_total\{job="before"\} 1 \d+$/m);
+  });
+});
