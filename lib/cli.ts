@@ -61,16 +61,26 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return 0;
   }
   const flags = values as Record<string, string | string[] | undefined>;
+  let config: Config;
   try {
-    return await start(loadConfig(flags, io.env), io);
+    config = loadConfig(flags, io.env);
   } catch (error) {
-    if (
-      error instanceof ConfigError || error instanceof ListenError || error instanceof SnapshotError
-    ) {
+    if (!(error instanceof ConfigError)) throw error;
+    io.stderr(`${NAME}: ${error.message}\n`);
+    return 2;
+  }
+  try {
+    return await start(config, io);
+  } catch (error) {
+    if (!(error instanceof ListenError || error instanceof SnapshotError)) throw error;
+    if (config.logFormat === "json") {
+      // One JSON object per line, as every other line of the run.
+      const write = (line: string) => io.stderr(line + "\n");
+      createLogger({ level: "error", format: "json", write }).error(error.message);
+    } else {
       io.stderr(`${NAME}: ${error.message}\n`);
-      return error instanceof ConfigError ? 2 : 1;
     }
-    throw error;
+    return 1;
   }
 }
 
@@ -170,6 +180,7 @@ function createSnapshotter(path: string, store: Store, metrics: SelfMetrics, log
     async load(): Promise<void> {
       const series = await loadSnapshot(path, store);
       savedChanges = store.changes;
+      if (series !== undefined) metrics.markSnapshotCurrent();
       if (series === undefined) logger.info("no snapshot yet: starting empty", { path });
       else logger.info("snapshot loaded", { path, series });
     },
@@ -179,7 +190,10 @@ function createSnapshotter(path: string, store: Store, metrics: SelfMetrics, log
         if (!options.final) return true; // the interval's next tick will catch up
         await writing;
       }
-      if (store.changes === savedChanges && !options.final) return true;
+      if (store.changes === savedChanges && !options.final) {
+        metrics.markSnapshotCurrent(); // the file on disk is the store as it is
+        return true;
+      }
       writing = write();
       try {
         return await writing;

@@ -98,6 +98,14 @@ export class SelfMetrics {
     }
   }
 
+  /**
+   * Records that the snapshot file holds the store as it is, with no write: it was just loaded,
+   * or nothing changed since the last write. An idle gateway's snapshot is current, not stale.
+   */
+  markSnapshotCurrent(now: number = Date.now()): void {
+    this.#snapshotSuccess = now / 1000;
+  }
+
   /** The metrics in the text format 0.0.4. */
   render(store: StoreStats): string {
     const memory = Deno.memoryUsage();

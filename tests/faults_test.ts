@@ -363,3 +363,31 @@ Deno.test("a second SIGTERM stops waiting for a sender that trickles its body", 
     assert.match(snapshot, /^done_total\{job="before"\} 1 \d+$/m);
   });
 });
+
+Deno.test("an idle gateway's snapshot counts as current: the last success moves on", async () => {
+  await withTempDir(async (dir) => {
+    const flags = ["--persistenceFile", `${dir}/aggregate.prom`, "--persistenceInterval", "100ms"];
+    const lastSuccess = async (gateway: GatewayProcess) => {
+      const own = await (await fetch(gateway.lifecycle + "/metrics")).text();
+      return Number(own.match(/^pag_snapshot_last_success_timestamp_seconds (\S+)$/m)![1]);
+    };
+    {
+      await using gateway = await startGateway(flags);
+      const response = await fetch(gateway.api + "/metrics/job/a", {
+        method: "POST",
+        body: "x_total 1\n",
+      });
+      await response.body?.cancel();
+      assert.equal((await gateway.stop("SIGTERM")).code, 0);
+    }
+    // Restarted from the file and never pushed to: every interval finds nothing to write.
+    await using restarted = await startGateway(flags);
+    const loaded = await lastSuccess(restarted);
+    assert.ok(loaded > 0, "the load counts as a success");
+    const deadline = Date.now() + 5000;
+    while ((await lastSuccess(restarted)) === loaded && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.ok((await lastSuccess(restarted)) > loaded, "an idle interval counts as a success");
+  });
+});
