@@ -231,10 +231,11 @@ function parseCors(value: string): CorsPolicy {
 
 function parseAuthUsers(value: string): Map<string, string> {
   const users = new Map<string, string>();
-  for (const entry of value.split(",")) {
+  for (const [i, entry] of value.split(",").entries()) {
     if (entry === "") continue;
     const eq = entry.indexOf("=");
-    if (eq <= 0) throw new ConfigError(`"${entry}" is not user=password`);
+    // The entry is not echoed: it may well hold a password (`alice:secret`).
+    if (eq <= 0) throw new ConfigError(`entry ${i + 1} is not user=password`);
     const user = entry.slice(0, eq);
     if (user.includes(":")) throw new ConfigError(`user name "${user}" contains ":"`);
     if (users.has(user)) throw new ConfigError(`user "${user}" is given twice`);

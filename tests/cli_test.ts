@@ -83,6 +83,27 @@ Deno.test("a listener that cannot bind exits 1 with the address in the message",
   );
 });
 
+Deno.test("with --logFormat json the reason a start failed is a JSON line too", async () => {
+  await using busy = await startGateway();
+  const port = new URL(busy.api).port;
+  const result = await runCommand([
+    "--apiListen",
+    `127.0.0.1:${port}`,
+    "--lifecycleListen",
+    "127.0.0.1:0",
+    "--logFormat",
+    "json",
+  ]);
+  assert.equal(result.code, 1);
+  const lines = result.stderr.trimEnd().split("\n").map((line) => JSON.parse(line));
+  const last = lines.at(-1);
+  assert.equal(last.level, "error");
+  assert.match(
+    last.msg,
+    new RegExp(`^cannot listen on 127\\.0\\.0\\.1:${port} for the api listener`),
+  );
+});
+
 Deno.test("the environment configures the gateway and a flag beats it", async () => {
   const env = { PAG_GAUGEBEHAVIOR: "sum", PAG_LOGFORMAT: "json" };
   await using gateway = await startGateway(["--gaugeBehavior", "max"], { env });

@@ -93,8 +93,9 @@ Deno.test("loadConfig() refuses bad values with a message naming the flag or var
       {},
       '--apiListen: "::1:80": write an IPv6 address in brackets, as [::1]:8080',
     ],
-    [{ AuthUsers: "alice" }, {}, '--AuthUsers: "alice" is not user=password'],
-    [{ AuthUsers: "=pw" }, {}, '--AuthUsers: "=pw" is not user=password'],
+    [{ AuthUsers: "alice:s3cret" }, {}, "--AuthUsers: entry 1 is not user=password"],
+    [{ AuthUsers: "a=1,=pw" }, {}, "--AuthUsers: entry 2 is not user=password"],
+    [{}, { PAG_AUTHUSERS: "a=1,b" }, "PAG_AUTHUSERS: entry 2 is not user=password"],
     [{ AuthUsers: "a=1,a=2" }, {}, '--AuthUsers: user "a" is given twice'],
     [
       { cors: "example.com" },
