@@ -8,7 +8,8 @@
 // parses it with the same parser and checks as a push, so a damaged file is refused, not
 // half read.
 
-import { PushError } from "./errors.ts";
+import { ParseError, PushError } from "./errors.ts";
+import type { PushFamily, SeriesValue } from "./model.ts";
 import { parseSnapshotText } from "./parse_text.ts";
 import { renderFamily } from "./render.ts";
 import type { Store } from "./store.ts";
@@ -35,14 +36,114 @@ export function encodeSnapshot(store: Store, now: number = Date.now()): string {
   return text;
 }
 
+/** Lines parsed at a time; the event loop runs between pieces, so `/ready` answers meanwhile. */
+const PIECE_LINES = 20_000;
+
+/** A run of whole series of the snapshot, with the HELP and TYPE of the family it continues. */
+interface Piece {
+  text: string;
+  /** The file's line number of the piece's first own line (after the carried header). */
+  firstLine: number;
+  /** HELP and TYPE lines carried over from earlier in the file, at the start of `text`. */
+  carried: number;
+  /** Whether the piece begins in the middle of the family the previous piece ended with. */
+  continues: boolean;
+}
+
 /**
- * Restores snapshot text into an empty store. Throws {@linkcode SnapshotError} naming the line
- * or the metric when the text is not a snapshot of this version or does not parse; then
- * nothing is restored.
+ * Cuts snapshot text into pieces of about PIECE_LINES lines, each of whole series. A piece
+ * ends before a family's first HELP or TYPE line, or after a sample that completes a series:
+ * any sample of a counter, gauge or untyped family, the `_count` of a histogram or summary
+ * (the snapshot writes it last). A piece that starts inside a family repeats its HELP and TYPE.
  */
-export function decodeSnapshot(text: string, store: Store): number {
+function* snapshotPieces(text: string): Generator<Piece> {
+  let pieceStart = 0;
+  let pieceLine = 1;
+  let header = ""; // the current family's HELP and TYPE lines
+  let headerLines = 0;
+  let family = "";
+  let type = "";
+  let carried = { text: "", lines: 0, continues: false };
+  let line = 1;
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf("\n", start);
+    if (end === -1) end = text.length;
+    const next = end + 1;
+    let boundary: "before" | "after" | undefined;
+    if (text.startsWith("# HELP ", start) || text.startsWith("# TYPE ", start)) {
+      const name = text.slice(start + 7, end).split(" ", 1)[0];
+      if (name !== family) {
+        family = name;
+        type = "untyped";
+        header = "";
+        headerLines = 0;
+        if (line - pieceLine >= PIECE_LINES) boundary = "before";
+      }
+      if (text.startsWith("# TYPE ", start)) type = text.slice(start + 8 + name.length, end).trim();
+      header += text.slice(start, next);
+      headerLines++;
+    } else if (!text.startsWith("#", start) && line - pieceLine + 1 >= PIECE_LINES) {
+      const brace = text.indexOf("{", start);
+      const space = text.indexOf(" ", start);
+      const nameEnd = brace !== -1 && brace < space ? brace : space;
+      const sample = text.slice(start, nameEnd === -1 ? end : nameEnd);
+      const whole = type === "histogram" || type === "summary"
+        ? sample === family + "_count"
+        : true;
+      if (whole) boundary = "after";
+    }
+    if (boundary === "before" && start > pieceStart) {
+      yield {
+        text: carried.text + text.slice(pieceStart, start),
+        firstLine: pieceLine,
+        ...pieceOf(carried),
+      };
+      carried = { text: "", lines: 0, continues: false };
+      pieceStart = start;
+      pieceLine = line;
+    }
+    line++;
+    start = next;
+    if (boundary === "after" && start < text.length) {
+      yield {
+        text: carried.text + text.slice(pieceStart, start),
+        firstLine: pieceLine,
+        ...pieceOf(carried),
+      };
+      carried = { text: header, lines: headerLines, continues: true };
+      pieceStart = start;
+      pieceLine = line;
+    }
+  }
+  if (start > pieceStart || pieceStart === 0) {
+    yield {
+      text: carried.text + text.slice(pieceStart),
+      firstLine: pieceLine,
+      ...pieceOf(carried),
+    };
+  }
+}
+
+function pieceOf(carried: { lines: number; continues: boolean }) {
+  return { carried: carried.lines, continues: carried.continues };
+}
+
+/**
+ * Restores snapshot text into an empty store. The text is parsed a piece at a time, letting
+ * the event loop run between pieces (`pause`), and the store is filled only once all of it
+ * parsed. Rejects with {@linkcode SnapshotError} naming the line or the metric when the text is
+ * not a snapshot of this version, does not parse, or holds families that conflict (the same
+ * family twice, a sample name written by two families); then the store is left empty.
+ */
+export async function decodeSnapshot(
+  text: string,
+  store: Store,
+  pause: () => Promise<void> = () => new Promise((resolve) => setTimeout(resolve, 0)),
+): Promise<number> {
   const newline = text.indexOf("\n");
-  const header = newline === -1 ? text : text.slice(0, newline);
+  let header = newline === -1 ? text : text.slice(0, newline);
+  if (header.endsWith("\r")) header = header.slice(0, -1);
   if (header !== SNAPSHOT_HEADER) {
     throw new SnapshotError(
       header.startsWith(HEADER_PREFIX)
@@ -52,21 +153,52 @@ export function decodeSnapshot(text: string, store: Store): number {
         : `not a snapshot: the first line is not "${SNAPSHOT_HEADER}"`,
     );
   }
-  let push;
-  try {
-    // The header is a comment to the parser, so line numbers in errors match the file.
-    push = parseSnapshotText(text);
-  } catch (error) {
-    if (error instanceof PushError || error instanceof SyntaxError) {
-      throw new SnapshotError(error.message, { cause: error });
+  const families: (PushFamily & {
+    keys: string[];
+    values: SeriesValue[];
+    touched: Map<string, number>;
+  })[] = [];
+  for (const piece of snapshotPieces(text)) {
+    let push;
+    try {
+      // The file's header is a comment to the parser, so line numbers match the file.
+      push = parseSnapshotText(piece.text);
+    } catch (error) {
+      if (error instanceof ParseError && error.line > piece.carried) {
+        const message = error.message.slice(`line ${error.line}: `.length);
+        const line = piece.firstLine + error.line - piece.carried - 1;
+        throw new SnapshotError(`line ${line}: ${message}`, { cause: error });
+      }
+      if (error instanceof PushError || error instanceof SyntaxError) {
+        throw new SnapshotError(error.message, { cause: error });
+      }
+      throw error;
     }
-    throw error;
+    for (const [i, family] of push.entries()) {
+      const last = families.at(-1);
+      const times = family.touched ?? new Map<string, number>();
+      if (i === 0 && piece.continues && last?.name === family.name) {
+        // The rest of a family the previous piece began.
+        for (const key of family.keys) last.keys.push(key);
+        for (const value of family.values) last.values.push(value);
+        for (const [key, time] of times) last.touched.set(key, time);
+      } else {
+        families.push({
+          ...family,
+          keys: [...family.keys],
+          values: [...family.values],
+          touched: new Map(times),
+        });
+      }
+    }
+    await pause();
   }
   let series = 0;
-  for (const family of push) {
+  for (const family of families) {
     try {
-      store.restore({ ...family, touched: family.touched ?? new Map() });
+      store.restore(family);
     } catch (error) {
+      store.delete([]); // the store was empty: it is again
       if (error instanceof PushError) throw new SnapshotError(error.message, { cause: error });
       throw error;
     }
@@ -90,7 +222,7 @@ export async function loadSnapshot(path: string, store: Store): Promise<number |
     throw new SnapshotError(`cannot read snapshot ${path}: ${why}`, { cause: error });
   }
   try {
-    return decodeSnapshot(text, store);
+    return await decodeSnapshot(text, store);
   } catch (error) {
     if (error instanceof SnapshotError) {
       throw new SnapshotError(`cannot load snapshot ${path}: ${error.message}`, { cause: error });

@@ -13,7 +13,7 @@ import {
   type PushFamily,
   type SeriesValue,
 } from "./model.ts";
-import { checkCounterValue, sampleNames } from "./push.ts";
+import { checkCounterValue, sampleNames, seriesName } from "./push.ts";
 import { concatBytes, renderFamilyBytes } from "./render.ts";
 
 /** A family as the store holds it. Owned by the store: callers must not modify it. */
@@ -204,6 +204,15 @@ export class Store {
     const stored = this.#familyFor(family.name, family.type, family.help);
     let oldest = Infinity;
     for (const [i, key] of family.keys.entries()) {
+      if (stored.series.has(key)) {
+        // The family is new to the store: dropping it leaves the store as it was.
+        this.#families.delete(family.name);
+        for (const sample of sampleNames(family.name, family.type)) {
+          this.#sampleOwners.delete(sample);
+        }
+        this.#order = undefined;
+        throw new PushError(`series ${seriesName(family.name, key)} appears twice`);
+      }
       const touched = family.touched.get(key) ?? this.#now();
       stored.series.set(key, copyValue(family.values[i]));
       if (this.#ttl > 0) stored.touched.set(key, touched);

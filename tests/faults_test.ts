@@ -102,7 +102,7 @@ Deno.test("kill -9, then restart: the aggregate equals the last snapshot written
     }
     // The file on disk is a whole snapshot (the rename is atomic), whatever the kill hit.
     const expected = new Store({ gaugeBehavior: "replace" });
-    decodeSnapshot(await Deno.readTextFile(path), expected);
+    await decodeSnapshot(await Deno.readTextFile(path), expected);
     const pushed = valueOf(expected.render(), 'pushes_total{job="faults"}')!;
     assert.ok(pushed > 0);
     await using restarted = await startGateway(flags);
@@ -389,5 +389,43 @@ Deno.test("an idle gateway's snapshot counts as current: the last success moves 
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     assert.ok((await lastSuccess(restarted)) > loaded, "an idle interval counts as a success");
+  });
+});
+
+Deno.test("/-/ready answers 503 while a large snapshot loads, then 200", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/aggregate.prom`;
+    const lines = ["# prom-aggregation-gateway snapshot 1", "# TYPE big_total counter"];
+    for (let i = 0; i < 300_000; i++) lines.push(`big_total{i="${i}"} 1 1700000000000`);
+    await Deno.writeTextFile(path, lines.join("\n") + "\n");
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = listener.addr.port;
+    listener.close();
+
+    // Asked all through the start; the load parses in pieces, so the listener answers.
+    const seen: number[] = [];
+    let done = false;
+    const poller = (async () => {
+      while (!done) {
+        try {
+          const response = await fetch(`http://127.0.0.1:${port}/-/ready`);
+          await response.body?.cancel();
+          seen.push(response.status);
+          if (response.status === 200) return;
+        } catch { /* not listening yet */ }
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    })();
+    await using gateway = await startGateway([
+      "--persistenceFile",
+      path,
+      "--lifecycleListen",
+      `127.0.0.1:${port}`,
+    ]);
+    await gateway.waitForLine("snapshot loaded");
+    await poller;
+    done = true;
+    assert.ok(seen.includes(503), `statuses seen: ${seen.join(", ")}`);
+    assert.equal(seen.at(-1), 200);
   });
 });

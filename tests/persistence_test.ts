@@ -36,7 +36,7 @@ orphan_created 1700000000
   return store;
 }
 
-Deno.test("a snapshot restores the store exactly: values, types, HELP and touch times", () => {
+Deno.test("a snapshot restores the store exactly: values, types, HELP and touch times", async () => {
   let now = 1_700_000_000_000;
   const original = fullStore(() => now);
   now += 5000;
@@ -47,7 +47,7 @@ Deno.test("a snapshot restores the store exactly: values, types, HELP and touch 
   assert.ok(text.includes('g{v="inf"} +Inf 1700000000000\n'), text);
 
   const restored = new Store({ gaugeBehavior: "replace", seriesTTL: 3000, now: () => now });
-  assert.equal(decodeSnapshot(text, restored), original.seriesCount);
+  assert.equal(await decodeSnapshot(text, restored), original.seriesCount);
   assert.equal(encodeSnapshot(restored), text);
   // The touch times came back: everything but g{v="nan"} is 5 s idle, past a 3 s TTL.
   assert.equal(restored.render(), '# TYPE g gauge\ng{v="nan"} 7\n');
@@ -86,9 +86,9 @@ Deno.test("a damaged snapshot is refused whole, naming the problem", async (t) =
     ],
   ];
   for (const [name, text, message] of cases) {
-    await t.step(name, () => {
+    await t.step(name, async () => {
       const store = new Store({ gaugeBehavior: "replace" });
-      assert.throws(() => decodeSnapshot(text, store), (error) => {
+      await assert.rejects(decodeSnapshot(text, store), (error) => {
         assert.ok(error instanceof SnapshotError);
         assert.equal(error.message, message);
         return true;
@@ -151,4 +151,45 @@ Deno.test("without --seriesTTL a snapshot stamps every sample with its own momen
     `${SNAPSHOT_HEADER}\n# TYPE a untyped\na{x="1"} 1 42\n` +
       '# TYPE h histogram\nh_bucket{le="+Inf"} 1 42\nh_sum 1 42\nh_count 1 42\n',
   );
+});
+
+Deno.test("a large snapshot is read in pieces of whole series, pausing between them", async () => {
+  // 45k counters, and histograms and summaries of 12k series each: several pieces, some of
+  // them beginning inside a family.
+  let body = "# HELP big_total A counter.\n# TYPE big_total counter\n";
+  for (let i = 0; i < 45_000; i++) body += `big_total{i="${i}"} ${i}\n`;
+  body += "# TYPE lat histogram\n";
+  for (let i = 0; i < 12_000; i++) {
+    body += `lat_bucket{i="${i}",le="1"} 1\nlat_bucket{i="${i}",le="+Inf"} 2\n`;
+    body += `lat_sum{i="${i}"} 1.5\nlat_count{i="${i}"} 2\n`;
+  }
+  body += "# TYPE rpc summary\n";
+  for (let i = 0; i < 12_000; i++) body += `rpc_sum{i="${i}"} 3\nrpc_count{i="${i}"} 1\n`;
+  const original = new Store({ gaugeBehavior: "replace" });
+  original.apply(parseText(body));
+  const text = encodeSnapshot(original, 42);
+
+  const restored = new Store({ gaugeBehavior: "replace" });
+  let pauses = 0;
+  const pause = () => {
+    pauses++;
+    return Promise.resolve();
+  };
+  assert.equal(await decodeSnapshot(text, restored, pause), 69_000);
+  assert.ok(pauses >= 5, `${pauses} pieces`);
+  assert.equal(encodeSnapshot(restored, 42), text);
+
+  // An error deep in the file names its line in the file, not in its piece.
+  const lines = text.split("\n");
+  const bad = lines.findIndex((line) => line.startsWith('lat_sum{i="11000"}'));
+  lines[bad] = lines[bad].replace(" 1.5 ", " x ");
+  await assert.rejects(decodeSnapshot(lines.join("\n"), new Store({ gaugeBehavior: "replace" })), {
+    name: "SnapshotError",
+    message: `line ${bad + 1}: invalid value "x" for metric "lat_sum"`,
+  });
+  // A series written twice in different pieces is refused, and the store left empty.
+  const twice = text + 'big_total{i="0"} 1 42\n';
+  const store = new Store({ gaugeBehavior: "replace" });
+  await assert.rejects(decodeSnapshot(twice, store, pause), SnapshotError);
+  assert.equal(store.seriesCount, 0);
 });
