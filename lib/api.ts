@@ -147,6 +147,7 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
   const reject = (error: Error & { reason: RejectionReason }, isPush: boolean): Response => {
     metrics.countRejection(error.reason);
     if (isPush) metrics.countPush("rejected", 0);
+    logger.debug("request refused", { reason: error.reason, error: error.message });
     const headers: Record<string, string> = {};
     if (error.reason === "unauthorized") {
       headers["WWW-Authenticate"] = 'Basic realm="prom-aggregation-gateway", charset="UTF-8"';

@@ -38,7 +38,9 @@ export function parseGroupingPath(rawPath: string): Label[] {
     }
     if (!isLabelName(name)) throw badPath(`invalid label name "${name}" in the path`);
     if (name.startsWith("__")) {
-      throw badPath(`label name "${name}" in the path is reserved: names starting with "__" are`);
+      throw badPath(
+        `label name "${name}" in the path is reserved: names starting with "__" are for Prometheus`,
+      );
     }
     if (seen.has(name)) throw badPath(`label "${name}" appears twice in the path`);
     seen.add(name);

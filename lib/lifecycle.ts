@@ -6,7 +6,8 @@ import type { SelfMetrics, StoreStats } from "./self_metrics.ts";
 import { COMMIT, NAME, VERSION } from "./version.ts";
 
 export interface LifecycleOptions {
-  store: StoreStats;
+  /** What the self metrics report of the store; expired series are dropped before each report. */
+  store: StoreStats & { expire(): number };
   metrics: SelfMetrics;
   /** False until the gateway can take traffic (for example while a snapshot loads). */
   isReady: () => boolean;
@@ -43,6 +44,7 @@ export function createLifecycleHandler(options: LifecycleOptions): (request: Req
       case "/-/ready":
         return options.isReady() ? plain(200, "OK\n") : plain(503, "Service Unavailable\n");
       default:
+        options.store.expire(); // pag_series never counts a series a scrape would not show
         return new Response(options.metrics.render(options.store), {
           headers: { "Content-Type": TEXT_CONTENT_TYPE },
         });

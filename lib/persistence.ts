@@ -217,7 +217,15 @@ export async function loadSnapshot(path: string, store: Store): Promise<number |
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(await Deno.readFile(path));
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
+    if (error instanceof Deno.errors.NotFound) {
+      // A fresh start, if the snapshot can be written there: its folder must exist.
+      const folder = folderOf(path);
+      const info = await Deno.stat(folder).catch(() => undefined);
+      if (info?.isDirectory !== true) {
+        throw new SnapshotError(`cannot keep snapshot ${path}: folder ${folder} does not exist`);
+      }
+      return undefined;
+    }
     const why = error instanceof TypeError ? "it is not valid UTF-8" : (error as Error).message;
     throw new SnapshotError(`cannot read snapshot ${path}: ${why}`, { cause: error });
   }
@@ -257,13 +265,17 @@ export async function saveSnapshot(path: string, store: Store): Promise<number> 
   }
   file.close();
   await Deno.rename(temporary, path);
-  const slash = path.lastIndexOf("/");
-  const folder = slash === -1 ? "." : path.slice(0, slash) || "/";
-  const directory = await Deno.open(folder, { read: true });
+  const directory = await Deno.open(folderOf(path), { read: true });
   try {
     await directory.sync();
   } finally {
     directory.close();
   }
   return bytes.length;
+}
+
+/** The folder a file path is in. */
+function folderOf(path: string): string {
+  const slash = path.lastIndexOf("/");
+  return slash === -1 ? "." : path.slice(0, slash) || "/";
 }

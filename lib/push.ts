@@ -369,7 +369,9 @@ export class PushBuilder {
       this.#checkValueLength(name, labels[i + 1]);
       if (!isLabelName(name)) throw new PushError(`invalid label name "${name}"`);
       if (name.startsWith("__")) {
-        throw new PushError(`label name "${name}" is reserved: names starting with "__" are`);
+        throw new PushError(
+          `label name "${name}" is reserved: names starting with "__" are for Prometheus`,
+        );
       }
       if (name === reserved) {
         throw new PushError(`label "${name}" is reserved for ${RESERVED_FOR[name]}`);

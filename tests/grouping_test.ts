@@ -43,7 +43,7 @@ Deno.test("parseGroupingPath() rejects bad paths with a message naming the probl
     [
       "a reserved label name",
       "/__name__/x",
-      'label name "__name__" in the path is reserved: names starting with "__" are',
+      'label name "__name__" in the path is reserved: names starting with "__" are for Prometheus',
     ],
     ["a repeated label", "/job/a/job/b", 'label "job" appears twice in the path'],
     ["bad percent-encoding", "/job/a%zz", 'invalid percent-encoding in path segment "a%zz"'],

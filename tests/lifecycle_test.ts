@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import { createLifecycleHandler } from "../lib/lifecycle.ts";
+import { parseText } from "../lib/parse_text.ts";
 import { SelfMetrics } from "../lib/self_metrics.ts";
+import { Store } from "../lib/store.ts";
 import { VERSION } from "../lib/version.ts";
 
 function handler(ready: boolean) {
   return createLifecycleHandler({
-    store: { seriesCount: 12, familyCount: 3, expiredCount: 5 },
+    store: { seriesCount: 12, familyCount: 3, expiredCount: 5, expire: () => 0 },
     metrics: new SelfMetrics(1_700_000_000_000),
     isReady: () => ready,
   });
@@ -73,4 +75,19 @@ Deno.test("the lifecycle listener answers 404 and 405", async () => {
   const wrong = handler(true)(get("/healthy", "POST"));
   assert.equal(wrong.status, 405);
   assert.equal(wrong.headers.get("allow"), "GET, HEAD");
+});
+
+Deno.test("/metrics drops expired series before it counts them", async () => {
+  let now = 1_700_000_000_000;
+  const store = new Store({ gaugeBehavior: "replace", seriesTTL: 1000, now: () => now });
+  store.apply(parseText("a 1\nb 1\n"));
+  const lifecycle = createLifecycleHandler({
+    store,
+    metrics: new SelfMetrics(now),
+    isReady: () => true,
+  });
+  now += 5000; // past the TTL, before any timer or scrape expired them
+  const text = await lifecycle(get("/metrics")).text();
+  assert.match(text, /^pag_series 0$/m);
+  assert.match(text, /^pag_series_expired_total 2$/m);
 });

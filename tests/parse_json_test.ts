@@ -241,7 +241,7 @@ Deno.test("parseDeltas() refuses bad deltas with a message naming the delta and 
     [
       "a reserved label name",
       '{"type":"gauge","name":"x","method":"set","labels":{"__name__":"y"}}',
-      'gauge "x": label name "__name__" is reserved: names starting with "__" are',
+      'gauge "x": label name "__name__" is reserved: names starting with "__" are for Prometheus',
     ],
     [
       "a lone surrogate in help",

@@ -198,7 +198,7 @@ Deno.test("parseText() rejects invalid bodies with the line and the problem", as
     [
       "a reserved label name",
       'a{__name__="b"} 1\n',
-      'line 1: label name "__name__" is reserved: names starting with "__" are',
+      'line 1: label name "__name__" is reserved: names starting with "__" are for Prometheus',
     ],
     [
       "an unknown type",

@@ -103,6 +103,11 @@ Deno.test("saveSnapshot() replaces the file atomically and loadSnapshot() reads 
     const path = `${dir}/aggregate.prom`;
     const store = new Store({ gaugeBehavior: "replace" });
     assert.equal(await loadSnapshot(path, store), undefined, "no file: a fresh start");
+    await assert.rejects(loadSnapshot(`${dir}/missing/aggregate.prom`, store), {
+      name: "SnapshotError",
+      message:
+        `cannot keep snapshot ${dir}/missing/aggregate.prom: folder ${dir}/missing does not exist`,
+    });
     store.apply(parseText("a 1\n"));
     const bytes = await saveSnapshot(path, store);
     store.apply(parseText("a 1\nb 2\n"));
