@@ -11,6 +11,10 @@ Deno.test("parseGroupingPath() reads label pairs from the path", async (t) => {
     ["the common job form", "/job/batch", [["job", "batch"]]],
     ["several pairs in path order", "/job/a/instance/b", [["job", "a"], ["instance", "b"]]],
     ["a trailing slash", "/job/a/", [["job", "a"]]],
+    ["an empty last value, as prom-client writes it", "/job/a/instance/", [
+      ["job", "a"],
+      ["instance", ""],
+    ]],
     ["a percent-encoded slash", "/job/a%2Fb", [["job", "a/b"]]],
     ["+ is a space, %2B a plus", "/job/a+b%2Bc", [["job", "a b+c"]]],
     ["percent-encoded UTF-8", "/job/gr%C3%BC%C3%9Fe", [["job", "grüße"]]],
@@ -34,9 +38,9 @@ Deno.test("parseGroupingPath() rejects bad paths with a message naming the probl
       'the path must hold label name and value pairs, "job" has no value',
     ],
     [
-      "a name after a trailing slash",
-      "/job/a/instance/",
-      'the path must hold label name and value pairs, "instance" has no value',
+      "a name after a trailing slash, then more",
+      "/job/a/instance//x",
+      'the path must hold label name and value pairs, "x" has no value',
     ],
     ["an invalid label name", "/job/a/in-stance/b", 'invalid label name "in-stance" in the path'],
     ["an empty label name", "/job/a//b", 'invalid label name "" in the path'],
