@@ -87,7 +87,7 @@ export function parseSnapshotText(text: string): Push {
 
 /**
  * Parses a body in the OpenMetrics 1.0 text format, as {@linkcode parseText} does 0.0.4 text.
- * The body must end with `# EOF`. `# UNIT` lines, exemplars and timestamps are accepted and
+ * The body may end with `# EOF` (nothing may follow it). `# UNIT` lines, exemplars and timestamps are accepted and
  * ignored. A counter `x` is stored as `x_total`, as the 0.0.4 format names it; `info` families
  * become gauges `x_info`, `stateset` families gauges, `unknown` families untyped; `_created`
  * samples are dropped.
@@ -211,9 +211,8 @@ class TextParser {
       }
       start = next + 1;
     }
-    if (this.#openMetrics && this.#eof === 0) {
-      throw new ParseError('OpenMetrics text must end with "# EOF"', this.#line);
-    }
+    // No `# EOF` is accepted: the Go client's OpenMetrics pushes end without one, and an HTTP
+    // body is framed by its length, so a cut-short push is caught before it is parsed.
     return this.#builder.finish();
   }
 
@@ -264,15 +263,17 @@ class TextParser {
     this.#skipBlanks();
     if (this.#pos !== this.#end) this.#fail(`unexpected text after the TYPE of metric "${name}"`);
     if (this.#openMetrics) {
-      const known = OPENMETRICS_TYPES[type];
+      // Own keys only: `toString` or `constructor` is not a type, though the object has them.
+      const known = Object.hasOwn(OPENMETRICS_TYPES, type) ? OPENMETRICS_TYPES[type] : undefined;
       if (known === undefined) {
         const why = type === "gaugehistogram" ? "gauge histograms are not supported" : "unknown";
         this.#fail(`metric type "${type}" for metric "${name}": ${why}`);
       }
       [declaration.type] = known;
       declaration.storageName = name + known[1];
-    } else if ((METRIC_TYPES as readonly string[]).includes(type)) {
-      declaration.type = type as MetricType;
+    } else if ((METRIC_TYPES as readonly string[]).includes(type.toLowerCase())) {
+      // In any case, as Go's parser reads the text format (`COUNTER`, `Gauge`).
+      declaration.type = type.toLowerCase() as MetricType;
     } else {
       this.#fail(`unknown metric type "${type}" for metric "${name}"`);
     }

