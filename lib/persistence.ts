@@ -39,6 +39,13 @@ export function encodeSnapshot(store: Store, now: number = Date.now()): string {
 /** Lines parsed at a time; the event loop runs between pieces, so `/ready` answers meanwhile. */
 const PIECE_LINES = 20_000;
 
+export interface DecodeOptions {
+  /** Runs between pieces; a zero-delay timer by default, which lets the event loop run. */
+  pause?: () => Promise<void>;
+  /** About how many lines a piece holds; 20k by default. */
+  pieceLines?: number;
+}
+
 /** A run of whole series of the snapshot, with the HELP and TYPE of the family it continues. */
 interface Piece {
   text: string;
@@ -51,12 +58,12 @@ interface Piece {
 }
 
 /**
- * Cuts snapshot text into pieces of about PIECE_LINES lines, each of whole series. A piece
+ * Cuts snapshot text into pieces of about `size` lines, each of whole series. A piece
  * ends before a family's first HELP or TYPE line, or after a sample that completes a series:
  * any sample of a counter, gauge or untyped family, the `_count` of a histogram or summary
  * (the snapshot writes it last). A piece that starts inside a family repeats its HELP and TYPE.
  */
-function* snapshotPieces(text: string): Generator<Piece> {
+function* snapshotPieces(text: string, size: number): Generator<Piece> {
   let pieceStart = 0;
   let pieceLine = 1;
   let header = ""; // the current family's HELP and TYPE lines
@@ -78,12 +85,12 @@ function* snapshotPieces(text: string): Generator<Piece> {
         type = "untyped";
         header = "";
         headerLines = 0;
-        if (line - pieceLine >= PIECE_LINES) boundary = "before";
+        if (line - pieceLine >= size) boundary = "before";
       }
       if (text.startsWith("# TYPE ", start)) type = text.slice(start + 8 + name.length, end).trim();
       header += text.slice(start, next);
       headerLines++;
-    } else if (!text.startsWith("#", start) && line - pieceLine + 1 >= PIECE_LINES) {
+    } else if (!text.startsWith("#", start) && line - pieceLine + 1 >= size) {
       const brace = text.indexOf("{", start);
       const space = text.indexOf(" ", start);
       const nameEnd = brace !== -1 && brace < space ? brace : space;
@@ -131,7 +138,7 @@ function pieceOf(carried: { lines: number; continues: boolean }) {
 
 /**
  * Restores snapshot text into an empty store. The text is parsed a piece at a time, letting
- * the event loop run between pieces (`pause`), and the store is filled only once all of it
+ * the event loop run between pieces, and the store is filled only once all of it
  * parsed. Rejects with {@linkcode SnapshotError} naming the line or the metric when the text is
  * not a snapshot of this version, does not parse, or holds families that conflict (the same
  * family twice, a sample name written by two families); then the store is left empty.
@@ -139,8 +146,9 @@ function pieceOf(carried: { lines: number; continues: boolean }) {
 export async function decodeSnapshot(
   text: string,
   store: Store,
-  pause: () => Promise<void> = () => new Promise((resolve) => setTimeout(resolve, 0)),
+  options: DecodeOptions = {},
 ): Promise<number> {
+  const pause = options.pause ?? (() => new Promise<void>((resolve) => setTimeout(resolve, 0)));
   const newline = text.indexOf("\n");
   let header = newline === -1 ? text : text.slice(0, newline);
   if (header.endsWith("\r")) header = header.slice(0, -1);
@@ -158,7 +166,7 @@ export async function decodeSnapshot(
     values: SeriesValue[];
     touched: Map<string, number>;
   })[] = [];
-  for (const piece of snapshotPieces(text)) {
+  for (const piece of snapshotPieces(text, options.pieceLines ?? PIECE_LINES)) {
     let push;
     try {
       // The file's header is a comment to the parser, so line numbers match the file.

@@ -10,6 +10,7 @@ import {
   SnapshotError,
 } from "../lib/persistence.ts";
 import { Store } from "../lib/store.ts";
+import { random } from "./seeded.ts";
 
 /** A store with every type, special values, escapes and a stray _created family. */
 function fullStore(now: () => number): Store {
@@ -180,7 +181,7 @@ Deno.test("a large snapshot is read in pieces of whole series, pausing between t
     pauses++;
     return Promise.resolve();
   };
-  assert.equal(await decodeSnapshot(text, restored, pause), 69_000);
+  assert.equal(await decodeSnapshot(text, restored, { pause }), 69_000);
   assert.ok(pauses >= 5, `${pauses} pieces`);
   assert.equal(encodeSnapshot(restored, 42), text);
 
@@ -195,6 +196,46 @@ Deno.test("a large snapshot is read in pieces of whole series, pausing between t
   // A series written twice in different pieces is refused, and the store left empty.
   const twice = text + 'big_total{i="0"} 1 42\n';
   const store = new Store({ gaugeBehavior: "replace" });
-  await assert.rejects(decodeSnapshot(twice, store, pause), SnapshotError);
+  await assert.rejects(decodeSnapshot(twice, store, { pause }), SnapshotError);
   assert.equal(store.seriesCount, 0);
+});
+
+Deno.test("snapshots read in pieces of any size restore the same store (seeded)", async () => {
+  const next = random(77);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)];
+  const values = ["a b", "x{y}", 'q\\"u', "l\\nm", "h_count", "", "ü", "1"];
+  for (let round = 0; round < 40; round++) {
+    let body = "";
+    const families = 1 + Math.floor(next() * 5);
+    for (let f = 0; f < families; f++) {
+      const type = pick(["counter", "gauge", "histogram", "summary", "untyped"]);
+      const name = `f${f}_${type}`;
+      if (next() < 0.5) body += `# HELP ${name} help {x} \\n ${f}\n`;
+      body += `# TYPE ${name} ${type}\n`;
+      const series = 1 + Math.floor(next() * 6);
+      for (let s = 0; s < series; s++) {
+        const labels = `k="${pick(values)}",s="${s}"`;
+        if (type === "histogram") {
+          body += `${name}_bucket{${labels},le="1"} 1\n${name}_bucket{${labels},le="+Inf"} 2\n`;
+          body += `${name}_sum{${labels}} 0.5\n${name}_count{${labels}} 2\n`;
+        } else if (type === "summary") {
+          body += `${name}_sum{${labels}} 3\n${name}_count{${labels}} 1\n`;
+        } else {
+          body += `${name}{${labels}} ${s + 1}\n`;
+        }
+      }
+    }
+    const original = new Store({ gaugeBehavior: "replace" });
+    original.apply(parseText(body));
+    const text = encodeSnapshot(original, 7);
+    for (const pieceLines of [1, 2, 3, 5, 8]) {
+      const restored = new Store({ gaugeBehavior: "replace" });
+      const count = await decodeSnapshot(text, restored, {
+        pause: () => Promise.resolve(),
+        pieceLines,
+      });
+      assert.equal(count, original.seriesCount, `round ${round}, pieces of ${pieceLines}`);
+      assert.equal(encodeSnapshot(restored, 7), text, `round ${round}, pieces of ${pieceLines}`);
+    }
+  }
 });
