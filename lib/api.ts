@@ -337,7 +337,7 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
     const started = performance.now();
     let handler = "cors";
     let response: Response;
-    const cors = corsHeaders(options.cors, request.headers.get("origin"), request.url);
+    const cors = corsHeaders(options.cors, request.headers.get("origin"));
     if (cors === "forbidden") {
       metrics.countRejection("origin_not_allowed");
       response = text(403, `origin ${request.headers.get("origin")} is not allowed (--cors)`);

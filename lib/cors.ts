@@ -12,32 +12,18 @@ const ALLOWED_METHODS = "GET, HEAD, POST, PUT, DELETE, OPTIONS";
 const ALLOWED_HEADERS = "Authorization, Content-Type, Content-Encoding";
 
 /**
- * The CORS headers for a request from `origin` to `url`: undefined when there is nothing to add
- * (no `Origin`, or a page of the gateway's own origin, which is not a cross-origin request),
- * `"forbidden"` when the origin is not allowed, otherwise the headers to add to the response.
+ * The CORS headers for a request from `origin`: undefined when the request has no `Origin`
+ * (not a cross-origin browser request, so nothing to add), `"forbidden"` when the origin is
+ * not allowed, otherwise the headers to add to the response.
  */
 export function corsHeaders(
   policy: CorsPolicy,
   origin: string | null,
-  url: string,
 ): Record<string, string> | "forbidden" | undefined {
   if (origin === null) return undefined;
   if (policy.allowAll) return { "Access-Control-Allow-Origin": "*" };
-  if (policy.origins.has(origin)) {
-    return { "Access-Control-Allow-Origin": origin, "Vary": "Origin" };
-  }
-  // Same origin: a page served from the gateway's own host, as behind a proxy that serves the
-  // app and the gateway under one name. By either scheme, since a proxy may end TLS.
-  const host = hostOf(url);
-  if (origin === `http://${host}` || origin === `https://${host}`) return undefined;
-  return "forbidden";
-}
-
-/** The `host[:port]` of an absolute URL, as the request names it. */
-function hostOf(url: string): string {
-  const start = url.indexOf("://") + 3;
-  const end = url.indexOf("/", start);
-  return url.slice(start, end === -1 ? url.length : end);
+  if (!policy.origins.has(origin)) return "forbidden";
+  return { "Access-Control-Allow-Origin": origin, "Vary": "Origin" };
 }
 
 /**

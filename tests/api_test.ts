@@ -429,19 +429,6 @@ Deno.test("--cors with a list allows those origins, answers preflights, and refu
   assert.equal(await scrape(gw), "# TYPE a untyped\na 1\n");
   assert.equal(selfMetric(gw, 'pag_rejections_total{reason="origin_not_allowed"}'), 2);
 
-  // A page of the gateway's own origin (a proxy serving both) is not cross-origin, by either
-  // scheme; the same host on another port is.
-  for (const origin of ["http://gateway.test", "https://gateway.test"]) {
-    const same = await gw.handle(push("/metrics", "a 1\n", { headers: { origin } }));
-    assert.equal(same.status, 202, origin);
-    assert.equal(same.headers.get("access-control-allow-origin"), null);
-  }
-  const otherPort = await gw.handle(
-    push("/metrics", "a 1\n", { headers: { origin: "http://gateway.test:81" } }),
-  );
-  assert.equal(otherPort.status, 403);
-  assert.equal(await scrape(gw), "# TYPE a untyped\na 3\n");
-
   // A scrape from an allowed page varies by both Origin and Accept-Encoding, gzipped or not.
   for (const encoding of ["gzip", "identity"]) {
     const scraped = await gw.handle(
