@@ -71,15 +71,19 @@ export async function startServers(options: ServerOptions): Promise<Servers> {
       : { transport: "udp", hostname: udpAddress.address, port: udpAddress.port },
     async shutdown() {
       udp?.close();
+      const timeout = options.drainTimeoutMs ?? 10_000;
+      const deadline = Date.now() + timeout;
       // Deno's server.shutdown() cancels request bodies that are still being read, so the
       // requests in flight are let finish first.
-      const finished = await drain.drain(options.drainTimeoutMs ?? 10_000);
+      const finished = await drain.drain(timeout);
       if (!finished) logger.warn("shutdown: requests still in flight after the drain timeout");
-      // server.shutdown() also waits for the requests in flight, so a sender that trickles its
-      // body would hold it past the timeout: once the drain has given up, it gets a moment.
+      // server.shutdown() also waits for responses still being written and bodies still being
+      // read: a scraper that stops reading, or a sender that trickles its body, would hold it
+      // for ever. It gets what is left of the timeout, and a moment at least.
       const closed = Promise.all([api!.shutdown(), lifecycle.shutdown()]);
-      if (finished) await closed;
-      else await within(closed, 100);
+      if (!(await within(closed, Math.max(100, deadline - Date.now())))) {
+        logger.warn("shutdown: connections still open after the drain timeout");
+      }
     },
   };
 }
@@ -211,9 +215,15 @@ function listen(
   return bindListener(name, address, logger, serve, (server) => server.addr);
 }
 
-/** Waits for `promise`, or for `ms` milliseconds, whichever comes first. */
-async function within(promise: Promise<unknown>, ms: number): Promise<void> {
+/** Waits for `promise`, or for `ms` milliseconds: true if the promise settled first. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([promise, new Promise((resolve) => timer = setTimeout(resolve, ms))]);
-  clearTimeout(timer);
+  try {
+    return await Promise.race([
+      promise.then(() => true),
+      new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), ms)),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -202,3 +202,36 @@ Deno.test({
     assert.equal(store.seriesCount, 0);
   },
 });
+
+Deno.test({
+  name: "shutdown does not wait past its timeout for a scraper that stops reading",
+  // The stalled connection is closed behind the test's back, after shutdown() returned.
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const logger = createLogger({ level: "error", format: "text", write: () => {} });
+    const config = loadConfig({ apiListen: "127.0.0.1:0", lifecycleListen: "127.0.0.1:0" }, {});
+    const store = new Store({ gaugeBehavior: "replace" });
+    const servers = await startServers({
+      apiListen: config.apiListen,
+      lifecycleListen: config.lifecycleListen,
+      // A body far larger than the socket buffers: the write waits for a reader.
+      api: () => new Response(new Uint8Array(64 << 20)),
+      lifecycle: createLifecycleHandler({ store, metrics: new SelfMetrics(), isReady: () => true }),
+      logger,
+      drainTimeoutMs: 300,
+    });
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: servers.apiAddress.port });
+    await conn.write(new TextEncoder().encode("GET /metrics HTTP/1.1\r\nHost: gw\r\n\r\n"));
+    const first = new Uint8Array(1024);
+    await conn.read(first); // the answer has begun; the rest is never read
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const outcome = await Promise.race([
+      servers.shutdown().then(() => "returned"),
+      new Promise((resolve) => timer = setTimeout(() => resolve("still waiting after 5 s"), 5000)),
+    ]);
+    clearTimeout(timer);
+    conn.close();
+    assert.equal(outcome, "returned");
+  },
+});
