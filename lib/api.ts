@@ -214,10 +214,11 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
   const remove = (request: Request, path: string): Response => {
     checkAuth(request);
     const match = parseGroupingPath(path);
-    // No labels would match every series: a stray `/metrics//` must not empty the gateway.
-    if (match.length === 0) {
+    // No labels, or only empty values, would match every series, or every series without
+    // those labels: a stray `/metrics//` or `/metrics/job@base64/=` must not empty the gateway.
+    if (match.every(([, value]) => value === "")) {
       throw new RequestError(
-        `DELETE needs grouping labels, as in /metrics/job/<job>; "${path}" has none`,
+        `DELETE needs a grouping label with a value, as in /metrics/job/<job>; "${path}" has none`,
         "bad_path",
       );
     }

@@ -11,8 +11,8 @@ const BASE64_SUFFIX = "@base64";
  * Parses the part of a URL path after `/metrics`, still percent-encoded, into label pairs in
  * path order. Segments are split on `/` first and then decoded one by one, so `%2F` is a slash
  * inside a value; `+` is a space, because the Go and Python clients encode a space as `+` and a
- * literal `+` as `%2B`. A trailing slash after a value is ignored; after a name it leaves the
- * value empty. An empty value means the label is absent.
+ * literal `+` as `%2B`. A trailing slash after a value is ignored; after a name that follows a
+ * full pair it leaves the value empty. An empty value means the label is absent.
  *
  * Throws {@linkcode RequestError} (reason `bad_path`) naming the problem.
  */
@@ -20,9 +20,12 @@ export function parseGroupingPath(rawPath: string): Label[] {
   const path = rawPath.startsWith("/") ? rawPath.slice(1) : rawPath;
   if (path === "" || path === "/") return [];
   const segments = path.split("/");
-  // A trailing slash ends a whole path (`/job/a/`), or leaves the last value empty, as
-  // prom-client writes a grouping label whose value is "" (`/job/a/instance/`).
-  if (segments.length % 2 === 1 && segments.at(-1) === "") segments.pop();
+  // A trailing slash ends a whole path (`/job/a/`), or, after a full pair, leaves the last
+  // value empty, as prom-client writes a grouping label whose value is "" (`/job/a/instance/`).
+  // `/job/` alone stays a 400: it is what `…/job/$JOB` gives when $JOB is unset.
+  if (segments.at(-1) === "" && (segments.length % 2 === 1 || segments.length === 2)) {
+    segments.pop();
+  }
   if (segments.length % 2 !== 0) {
     throw badPath(
       `the path must hold label name and value pairs, "${

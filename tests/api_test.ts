@@ -290,17 +290,32 @@ Deno.test("DELETE /metrics/<labels> removes matching series and answers 202", as
   assert.equal(response.status, 202);
   assert.equal(await scrape(gw), '# TYPE x untyped\nx{job="b"} 1\n');
 
-  // A path with no labels would match every series: refused, the store untouched.
-  const empty = await gw.handle(new Request(BASE + "/metrics//", { method: "DELETE" }));
-  assert.equal(empty.status, 400);
+  // No labels, or only empty values, would match every series (or every one without those
+  // labels): refused, the store untouched.
+  await gw.handle(push("/metrics", "y 1\n"));
+  for (const path of ["//", "/job@base64/=", "/job/b/instance@base64/="]) {
+    const response = await gw.handle(new Request(BASE + "/metrics" + path, { method: "DELETE" }));
+    if (path === "/job/b/instance@base64/=") {
+      assert.equal(response.status, 202, "one label with a value is enough");
+      continue;
+    }
+    assert.equal(response.status, 400, path);
+    assert.equal(
+      await response.text(),
+      `DELETE needs a grouping label with a value, as in /metrics/job/<job>; "${path}" has none\n`,
+    );
+  }
+  // What `curl -X DELETE …/metrics/job/$JOB` sends when $JOB is unset.
+  const unset = await gw.handle(new Request(BASE + "/metrics/job/", { method: "DELETE" }));
+  assert.equal(unset.status, 400);
   assert.equal(
-    await empty.text(),
-    'DELETE needs grouping labels, as in /metrics/job/<job>; "//" has none\n',
+    await unset.text(),
+    'the path must hold label name and value pairs, "job" has no value\n',
   );
   const blank = await gw.handle(new Request(BASE + "/metrics///", { method: "DELETE" }));
   assert.equal(blank.status, 400);
   assert.equal(await blank.text(), 'invalid label name "" in the path\n');
-  assert.equal(await scrape(gw), '# TYPE x untyped\nx{job="b"} 1\n');
+  assert.equal(await scrape(gw), "# TYPE y untyped\ny 1\n");
 });
 
 Deno.test("GET /metrics serves text 0.0.4, gzip when asked, and HEAD without a body", async () => {

@@ -38,6 +38,11 @@ Deno.test("parseGroupingPath() rejects bad paths with a message naming the probl
       'the path must hold label name and value pairs, "job" has no value',
     ],
     [
+      "a lone name with a trailing slash, as …/job/$JOB with $JOB unset",
+      "/job/",
+      'the path must hold label name and value pairs, "job" has no value',
+    ],
+    [
       "a name after a trailing slash, then more",
       "/job/a/instance//x",
       'the path must hold label name and value pairs, "x" has no value',
