@@ -87,7 +87,9 @@ function* snapshotPieces(text: string, size: number): Generator<Piece> {
         headerLines = 0;
         if (line - pieceLine >= size) boundary = "before";
       }
-      if (text.startsWith("# TYPE ", start)) type = text.slice(start + 8 + name.length, end).trim();
+      if (text.startsWith("# TYPE ", start)) {
+        type = text.slice(start + 8 + name.length, end).trim().toLowerCase();
+      }
       header += text.slice(start, next);
       headerLines++;
     } else if (!text.startsWith("#", start) && line - pieceLine + 1 >= size) {

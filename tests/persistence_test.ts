@@ -239,3 +239,24 @@ Deno.test("snapshots read in pieces of any size restore the same store (seeded)"
     }
   }
 });
+
+Deno.test("a snapshot edited to an upper-case TYPE reads the same in pieces", async () => {
+  const text = [
+    SNAPSHOT_HEADER,
+    "# TYPE h HISTOGRAM",
+    'h_bucket{a="1",le="1"} 1 7',
+    'h_bucket{a="1",le="+Inf"} 1 7',
+    'h_sum{a="1"} 0.5 7',
+    'h_count{a="1"} 1 7',
+    'h_bucket{a="2",le="+Inf"} 2 7',
+    'h_sum{a="2"} 1 7',
+    'h_count{a="2"} 2 7',
+    "",
+  ].join("\n");
+  const whole = new Store({ gaugeBehavior: "replace" });
+  await decodeSnapshot(text, whole);
+  const pieces = new Store({ gaugeBehavior: "replace" });
+  await decodeSnapshot(text, pieces, { pieceLines: 1, pause: () => Promise.resolve() });
+  assert.equal(pieces.render(), whole.render());
+  assert.equal(whole.seriesCount, 2);
+});
