@@ -10,6 +10,7 @@ import {
 import { createLogger } from "../lib/log.ts";
 import { SelfMetrics } from "../lib/self_metrics.ts";
 import { Store } from "../lib/store.ts";
+import { random } from "./seeded.ts";
 
 const BASE = "http://gateway.test";
 
@@ -652,4 +653,62 @@ Deno.test("a push that completes after shutdown stopped accepting is a 503 and c
   }
   assert.equal(await scrape(gw), '# TYPE x untyped\nx{job="a"} 1\n');
   assert.equal(selfMetric(gw, 'pag_pushes_total{outcome="rejected"}'), 2);
+});
+
+Deno.test("mutated protobuf and JSON bodies get 2xx or 400, and a refused one changes nothing (seeded)", async (t) => {
+  // Delimited MetricFamily messages: gauge g{a="b"} 1, histogram h{x="y"} (count 3, sum 1.5,
+  // le=1: 2, le=+Inf: 3) and counter c_total 2, as the Go client writes them.
+  const protobuf = Uint8Array.from(
+    ("1a0a0167180122130a060a0161120162120909000000000000f03f360a01681804222f0a060a01781201793a2508" +
+      "0311000000000000f83f1a0b080211000000000000f03f1a0b080311000000000000f07f180a07635f746f74" +
+      "616c1800220b1a09090000000000000040").match(/../g)!,
+    (hex) => parseInt(hex, 16),
+  );
+  const json = new TextEncoder().encode(
+    '[{"type":"histogram","name":"h2","method":"observe","value":0.3,"buckets":[0.1,1],' +
+      '"labels":{"a":"b"}},{"type":"gauge","name":"g2","method":"set","value":2}]',
+  );
+  const cases: { name: string; base: Uint8Array; path: string; headers: Record<string, string> }[] =
+    [
+      {
+        name: "protobuf",
+        base: protobuf,
+        path: "/metrics/job/f",
+        headers: {
+          "content-type":
+            "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited",
+        },
+      },
+      { name: "JSON deltas", base: json, path: "/api/v1/deltas", headers: {} },
+    ];
+  for (const { name, base, path, headers } of cases) {
+    await t.step(name, async () => {
+      const gw = gateway({ maxBodyBytes: 1 << 20 });
+      const valid = await gw.handle(push(path, base.slice(), { headers }));
+      assert.ok(valid.status < 300, `the unmutated body is accepted: ${await valid.text()}`);
+      const next = random(name.length);
+      const statuses = new Set<number>();
+      for (let i = 0; i < 2000; i++) {
+        const body = [...base];
+        for (let k = 1 + Math.floor(next() * 4); k > 0; k--) {
+          const at = Math.floor(next() * body.length);
+          const op = next();
+          const byte = Math.floor(next() * 256);
+          if (op < 0.5) body[at] = byte;
+          else if (op < 0.75) body.splice(at, 1);
+          else body.splice(at, 0, byte);
+        }
+        const before = gw.store.render();
+        const response = await gw.handle(push(path, new Uint8Array(body), { headers }));
+        statuses.add(response.status);
+        if (response.status >= 300) {
+          assert.equal(response.status, 400, `body ${i}: ${await response.text()}`);
+          assert.equal(gw.store.render(), before, `body ${i} was refused but changed the store`);
+        } else {
+          await response.body?.cancel();
+        }
+      }
+      assert.ok(statuses.has(400) && statuses.size > 1, [...statuses].join(", "));
+    });
+  }
 });
