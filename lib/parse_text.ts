@@ -113,7 +113,7 @@ function parseCached(
   openMetrics: boolean,
   cache: SeriesCache | undefined,
 ): Push {
-  if (cache === undefined || !cache.seenBefore()) {
+  if (cache === undefined) {
     return new TextParser(text, new PushBuilder(grouping, limits), openMetrics).parse();
   }
   const read = cache.readByTemplate(text, openMetrics);

@@ -134,7 +134,6 @@ export class SeriesCache {
   /** Templates made since one was last used; past 4, only every 16th chance makes one. */
   #unused = 0;
   #chances = 0;
-  #used = false;
 
   constructor(budget: SeriesCacheBudget = new SeriesCacheBudget(16_384)) {
     this.#budget = budget;
@@ -143,18 +142,6 @@ export class SeriesCache {
   /** Series texts and templates held. */
   get size(): number {
     return this.#entries.size + this.#templates.length;
-  }
-
-  /**
-   * False the first time it is asked, true after. A body's first push to a path is parsed
-   * without the cache: a sender that pushes once (a batch job with its own instance label)
-   * leaves nothing behind to copy, keep and collect later; one that pushes again fills the
-   * cache on its second push.
-   */
-  seenBefore(): boolean {
-    if (this.#used) return true;
-    this.#used = true;
-    return false;
   }
 
   get(raw: string): CachedSeries | undefined {
