@@ -206,11 +206,7 @@ export class Store {
     for (const [i, key] of family.keys.entries()) {
       if (stored.series.has(key)) {
         // The family is new to the store: dropping it leaves the store as it was.
-        this.#families.delete(family.name);
-        for (const sample of sampleNames(family.name, family.type)) {
-          this.#sampleOwners.delete(sample);
-        }
-        this.#order = undefined;
+        this.#dropFamily(stored);
         throw new PushError(`series ${seriesName(family.name, key)} appears twice`);
       }
       const touched = family.touched.get(key) ?? this.#now();
@@ -381,17 +377,18 @@ export class Store {
       if (!changed) continue;
       family.rendered = undefined;
       family.order = undefined;
-      if (family.series.size === 0) {
-        this.#families.delete(family.name);
-        for (const sample of sampleNames(family.name, family.type)) {
-          this.#sampleOwners.delete(sample);
-        }
-        this.#order = undefined;
-      }
+      if (family.series.size === 0) this.#dropFamily(family);
     }
     this.#seriesCount -= removed;
     if (removed > 0) this.#changes++;
     return removed;
+  }
+
+  /** Forgets a family and the sample names it wrote; its series are the caller's to count. */
+  #dropFamily(family: StoredFamily): void {
+    this.#families.delete(family.name);
+    for (const sample of sampleNames(family.name, family.type)) this.#sampleOwners.delete(sample);
+    this.#order = undefined;
   }
 }
 
