@@ -71,6 +71,13 @@ function* snapshotPieces(text: string, size: number): Generator<Piece> {
   let family = "";
   let type = "";
   let carried = { text: "", lines: 0, continues: false };
+  /** The piece from pieceStart up to `end`, after the lines it carries. */
+  const pieceTo = (end: number): Piece => ({
+    text: carried.text + text.slice(pieceStart, end),
+    firstLine: pieceLine,
+    carried: carried.lines,
+    continues: carried.continues,
+  });
   let line = 1;
   let start = 0;
   while (start < text.length) {
@@ -103,11 +110,7 @@ function* snapshotPieces(text: string, size: number): Generator<Piece> {
       if (whole) boundary = "after";
     }
     if (boundary === "before" && start > pieceStart) {
-      yield {
-        text: carried.text + text.slice(pieceStart, start),
-        firstLine: pieceLine,
-        ...pieceOf(carried),
-      };
+      yield pieceTo(start);
       carried = { text: "", lines: 0, continues: false };
       pieceStart = start;
       pieceLine = line;
@@ -115,27 +118,13 @@ function* snapshotPieces(text: string, size: number): Generator<Piece> {
     line++;
     start = next;
     if (boundary === "after" && start < text.length) {
-      yield {
-        text: carried.text + text.slice(pieceStart, start),
-        firstLine: pieceLine,
-        ...pieceOf(carried),
-      };
+      yield pieceTo(start);
       carried = { text: header, lines: headerLines, continues: true };
       pieceStart = start;
       pieceLine = line;
     }
   }
-  if (start > pieceStart || pieceStart === 0) {
-    yield {
-      text: carried.text + text.slice(pieceStart),
-      firstLine: pieceLine,
-      ...pieceOf(carried),
-    };
-  }
-}
-
-function pieceOf(carried: { lines: number; continues: boolean }) {
-  return { carried: carried.lines, continues: carried.continues };
+  if (start > pieceStart || pieceStart === 0) yield pieceTo(text.length);
 }
 
 /**
