@@ -3,6 +3,7 @@
 
 import { gunzipSync } from "node:zlib";
 import { RequestError } from "./errors.ts";
+import { concatBytes } from "./render.ts";
 
 /**
  * Reads the whole body of `request` as bytes. The limit applies to the bytes after
@@ -89,12 +90,5 @@ async function readStream(
   } finally {
     reader.cancel().catch(() => {});
   }
-  if (chunks.length === 1) return chunks[0];
-  const body = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return body;
+  return chunks.length === 1 ? chunks[0] : concatBytes(chunks);
 }
