@@ -63,7 +63,8 @@ Deno.test("a bad flag, command or value exits 2 with one line naming it", async 
   }
 });
 
-Deno.test("a listener that cannot bind exits 1 with the address in the message", async () => {
+/** Runs the CLI with its API listener on a port that a running gateway holds. */
+async function startOnBusyPort(args: string[] = []) {
   await using busy = await startGateway();
   const port = new URL(busy.api).port;
   const result = await runCommand([
@@ -71,7 +72,13 @@ Deno.test("a listener that cannot bind exits 1 with the address in the message",
     `127.0.0.1:${port}`,
     "--lifecycleListen",
     "127.0.0.1:0",
+    ...args,
   ]);
+  return { port, result };
+}
+
+Deno.test("a listener that cannot bind exits 1 with the address in the message", async () => {
+  const { port, result } = await startOnBusyPort();
   assert.equal(result.code, 1);
   // The lifecycle listener opens first (so /ready can answer while a snapshot loads); the
   // reason is the last line.
@@ -84,16 +91,7 @@ Deno.test("a listener that cannot bind exits 1 with the address in the message",
 });
 
 Deno.test("with --logFormat json the reason a start failed is a JSON line too", async () => {
-  await using busy = await startGateway();
-  const port = new URL(busy.api).port;
-  const result = await runCommand([
-    "--apiListen",
-    `127.0.0.1:${port}`,
-    "--lifecycleListen",
-    "127.0.0.1:0",
-    "--logFormat",
-    "json",
-  ]);
+  const { port, result } = await startOnBusyPort(["--logFormat", "json"]);
   assert.equal(result.code, 1);
   const lines = result.stderr.trimEnd().split("\n").map((line) => JSON.parse(line));
   const last = lines.at(-1);
