@@ -186,7 +186,7 @@ export async function decodeSnapshot(
           ...family,
           keys: [...family.keys],
           values: [...family.values],
-          touched: new Map(times),
+          touched: times, // the parser's own map, which nothing else holds
         });
       }
     }
