@@ -1,10 +1,10 @@
 // The API listener's handler: pushes, deletes and the aggregate scrape, with CORS and auth.
 // The one place that maps the domain errors to HTTP status codes.
 
-import { gzipSync } from "node:zlib";
 import { createAuthenticator } from "./auth.ts";
 import { readBody } from "./body.ts";
 import { corsHeaders, type CorsPolicy, preflightHeaders } from "./cors.ts";
+import { deflatePiece, GZIP_HEADER, GzipSum } from "./gzip.ts";
 import { ParseError, PushError, type RejectionReason, RequestError } from "./errors.ts";
 import { parseGroupingPath } from "./grouping.ts";
 import type { Logger } from "./log.ts";
@@ -13,9 +13,9 @@ import { parseProtobuf } from "./parse_protobuf.ts";
 import type { Label } from "./model.ts";
 import { type LabelLimits, SeriesCache, SeriesCacheBudget } from "./push.ts";
 import { parseOpenMetrics, parseText } from "./parse_text.ts";
-import { concatBytes, TEXT_CONTENT_TYPE } from "./render.ts";
+import { TEXT_CONTENT_TYPE } from "./render.ts";
 import type { SelfMetrics } from "./self_metrics.ts";
-import type { Store } from "./store.ts";
+import type { Store, StoreReader } from "./store.ts";
 
 export interface ApiOptions {
   store: Store;
@@ -227,38 +227,6 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
     return new Response(null, { status: 202 });
   };
 
-  /**
-   * The scrape body, kept until the store next changes, so that repeated scrapes of an
-   * unchanged store cost only the writing of the bytes. Only the encodings scrapers ask for
-   * are kept: the gzipped body alone while every scrape takes gzip (Prometheus always does),
-   * the plain one too once a scrape has not.
-   */
-  let cached: { changes: number; plain?: Uint8Array<ArrayBuffer>; gzip?: Uint8Array<ArrayBuffer> } =
-    { changes: -1 };
-  let keepPlain = false;
-  const render = (): Uint8Array<ArrayBuffer> => {
-    const started = performance.now();
-    const plain = concatBytes(store.renderBytes());
-    metrics.observeRender((performance.now() - started) / 1000);
-    return plain;
-  };
-  const scrapeBody = (gzip: boolean): Uint8Array<ArrayBuffer> => {
-    store.expire(); // a scrape never shows an expired series, and expiry is a change
-    if (cached.changes !== store.changes) cached = { changes: store.changes };
-    if (!gzip) {
-      keepPlain = true;
-      return cached.plain ??= render();
-    }
-    if (cached.gzip === undefined) {
-      const plain = cached.plain ?? render();
-      if (keepPlain) cached.plain = plain;
-      // Level 1 compresses 100k series about six times faster than the default level, for a
-      // body a little larger; a scrape is read once, so speed wins.
-      cached.gzip = new Uint8Array(gzipSync(plain, { level: 1 }));
-    }
-    return cached.gzip;
-  };
-
   const scrape = (request: Request): Response => {
     // Vary either way: the body depends on Accept-Encoding, gzipped or not.
     const headers: Record<string, string> = {
@@ -267,12 +235,23 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
     };
     const gzip = acceptsGzip(request.headers.get("accept-encoding"));
     if (gzip) headers["Content-Encoding"] = "gzip";
-    const body = scrapeBody(gzip);
+    const reader = store.read();
+    let deflated = 0;
+    const chunks = scrapeChunks(reader, gzip, () => deflated++);
+    // The render time counts the scrapes that rendered or compressed anything: the ones that
+    // found every piece ready cost only the writing.
+    const done = (ms: number) => {
+      if (reader.rendered > 0 || deflated > 0) metrics.observeRender(ms / 1000);
+    };
     if (request.method === "HEAD") {
-      headers["Content-Length"] = String(body.byteLength);
+      const started = performance.now();
+      let length = 0;
+      for (const chunk of chunks) length += chunk.byteLength;
+      done(performance.now() - started);
+      headers["Content-Length"] = String(length);
       return new Response(null, { headers });
     }
-    return new Response(body, { headers });
+    return new Response(streamOf(chunks, done, () => reader.close()), { headers });
   };
 
   /** Routes a request; returns the response and the handler name for the metrics. */
@@ -384,6 +363,72 @@ export function rawPathname(url: string): string {
     if (at !== -1 && at < end) end = at;
   }
   return url.slice(start, end);
+}
+
+/**
+ * The chunks of a scrape body, each made when asked for: the pieces of the store's text, or a
+ * gzip body of them. A piece is rendered when the body reaches it, and compressed on its own
+ * (see `gzip.ts`), so the first chunks are on their way while the rest renders; a piece keeps
+ * its compressed bytes until its family changes. `onDeflate` is told of each piece compressed.
+ * The read closes itself at its end.
+ */
+function* scrapeChunks(
+  reader: StoreReader,
+  gzip: boolean,
+  onDeflate: () => void,
+): Generator<Uint8Array<ArrayBuffer>> {
+  if (!gzip) {
+    for (let piece; (piece = reader.next()) !== undefined;) yield piece.plain;
+    return;
+  }
+  yield GZIP_HEADER;
+  const sum = new GzipSum();
+  for (let piece; (piece = reader.next()) !== undefined;) {
+    sum.add(piece.plain);
+    if (piece.deflated === undefined) {
+      piece.deflated = deflatePiece(piece.plain);
+      onDeflate();
+    }
+    yield piece.deflated;
+  }
+  yield sum.trailer();
+}
+
+/**
+ * A body stream of `chunks`, each made when the stream wants the next one, so that making them
+ * overlaps their sending. `done` gets the milliseconds spent making them once all are made;
+ * `abandon` runs if the stream ends before, cancelled by the server (its client hung up) or
+ * failed.
+ */
+function streamOf(
+  chunks: Generator<Uint8Array<ArrayBuffer>>,
+  done: (ms: number) => void,
+  abandon: () => void,
+): ReadableStream<Uint8Array<ArrayBuffer>> {
+  let spent = 0;
+  return new ReadableStream({
+    pull(controller) {
+      const started = performance.now();
+      let next;
+      try {
+        next = chunks.next();
+      } catch (error) {
+        abandon();
+        throw error;
+      }
+      spent += performance.now() - started;
+      if (next.done) {
+        controller.close();
+        done(spent);
+      } else {
+        controller.enqueue(next.value);
+      }
+    },
+    cancel() {
+      chunks.return(undefined);
+      abandon();
+    },
+  });
 }
 
 /**

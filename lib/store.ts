@@ -14,7 +14,7 @@ import {
   type SeriesValue,
 } from "./model.ts";
 import { checkCounterValue, sampleNames, seriesName } from "./push.ts";
-import { concatBytes, renderFamilyBytes } from "./render.ts";
+import { concatBytes, renderPiece } from "./render.ts";
 
 /** A family as the store holds it. Owned by the store: callers must not modify it. */
 export interface StoredFamily {
@@ -28,10 +28,105 @@ export interface StoredFamily {
    * a `seriesTTL`, the one thing that reads it; empty otherwise, to save its memory.
    */
   readonly touched: Map<string, number>;
-  /** The family's rendered text as UTF-8 pieces, kept until the family next changes. */
-  rendered: Uint8Array<ArrayBuffer>[] | undefined;
+  /** The family's scrape text, kept until the family next changes. */
+  text: FamilyText | undefined;
   /** The series keys in render order, kept until a series is added or removed. */
   order: string[] | undefined;
+}
+
+/** A piece of the scrape text: whole lines of one family, as UTF-8. */
+export interface TextPiece {
+  readonly plain: Uint8Array<ArrayBuffer>;
+  /** The piece compressed for a gzip body (`deflatePiece`), kept once a scrape asked for it. */
+  deflated: Uint8Array<ArrayBuffer> | undefined;
+}
+
+/**
+ * A family's scrape text as the family was when the text was begun, rendered a piece at a time
+ * as readers ask for it. The store finishes it before the family changes if a reader may still
+ * need it, so it never mixes two states of the family.
+ */
+class FamilyText {
+  readonly #family: StoredFamily;
+  readonly #pieces: TextPiece[] = [];
+  #order: readonly string[] | undefined;
+  /** The index in the order of the first series not rendered yet. */
+  #next = 0;
+  #done = false;
+
+  constructor(family: StoredFamily) {
+    this.#family = family;
+  }
+
+  /** Pieces rendered so far. */
+  get length(): number {
+    return this.#pieces.length;
+  }
+
+  /** Piece `i`, rendered first if need be; undefined past the last one. */
+  piece(i: number): TextPiece | undefined {
+    while (this.#pieces.length <= i && !this.#done) this.#renderNext();
+    return this.#pieces[i];
+  }
+
+  /** Renders what is left. */
+  finish(): void {
+    while (!this.#done) this.#renderNext();
+  }
+
+  #renderNext(): void {
+    const family = this.#family;
+    // Sorted once per set of series, not once per value change.
+    const order = this.#order ??= family.order ??= [...family.series.keys()].sort();
+    const [plain, next] = renderPiece(family, order, this.#next);
+    this.#pieces.push({ plain, deflated: undefined });
+    this.#next = next;
+    this.#done = next >= order.length;
+  }
+}
+
+/**
+ * One read of the whole aggregate, from {@linkcode Store.read}: the pieces of its text in order,
+ * each rendered when asked for. It reads the store as it was when the read began, whatever
+ * changes meanwhile; {@linkcode StoreReader.close} it when done (reading to the end closes it).
+ */
+export class StoreReader {
+  readonly #texts: readonly FamilyText[];
+  #family = 0;
+  #piece = 0;
+  #rendered = 0;
+  #release: (() => void) | undefined;
+
+  constructor(texts: readonly FamilyText[], release: () => void) {
+    this.#texts = texts;
+    this.#release = release;
+  }
+
+  /** Pieces this read rendered, as opposed to found rendered by an earlier read. */
+  get rendered(): number {
+    return this.#rendered;
+  }
+
+  /** The next piece, or undefined at the end. The pieces are the store's: never write to them. */
+  next(): TextPiece | undefined {
+    while (this.#family < this.#texts.length) {
+      const text = this.#texts[this.#family];
+      const before = text.length;
+      const piece = text.piece(this.#piece++);
+      this.#rendered += text.length - before;
+      if (piece !== undefined) return piece;
+      this.#family++;
+      this.#piece = 0;
+    }
+    this.close();
+    return undefined;
+  }
+
+  /** Ends the read; the store then stops keeping its view. Closing twice does nothing. */
+  close(): void {
+    this.#release?.();
+    this.#release = undefined;
+  }
 }
 
 /** What applying a push did, for the gateway's own metrics. */
@@ -69,6 +164,9 @@ export interface StoreOptions {
  *   a sample twice.
  * - Ordering: {@linkcode Store.render} writes families sorted by name and series sorted by
  *   label key, so equal stores render byte-for-byte equal text.
+ * - Reads: a {@linkcode StoreReader} renders the text piece by piece as it is read, and still
+ *   shows the store as it was when the read began: before a family it has yet to read changes,
+ *   the store renders the rest of that family's text as it was.
  * - Concurrency: every method runs to completion synchronously, so requests served
  *   concurrently by one event loop see each push whole or not at all.
  */
@@ -90,6 +188,8 @@ export class Store {
   #oldestTouch = Infinity;
   /** Family names in render order; undefined after a family is added or removed. */
   #order: string[] | undefined = [];
+  /** Reads begun and not closed. */
+  #readers = 0;
 
   constructor(options: StoreOptions) {
     this.#gaugeBehavior = options.gaugeBehavior;
@@ -110,6 +210,11 @@ export class Store {
   /** Goes up with every change to the store, so a caller can tell whether it changed. */
   get changes(): number {
     return this.#changes;
+  }
+
+  /** Reads begun and not yet closed (see {@linkcode Store.read}). */
+  get readers(): number {
+    return this.#readers;
   }
 
   /** Series removed by expiry since the store was made. */
@@ -246,24 +351,23 @@ export class Store {
   }
 
   /**
-   * The whole aggregate in the text format 0.0.4, as UTF-8 bytes in pieces to be written in
-   * order; expired series are gone first. The pieces are the store's cache: read them, never
-   * write to them.
+   * Begins a read of the whole aggregate in the text format 0.0.4, expired series gone first.
+   * The pieces render as they are read; a family's pieces are kept until it changes, so reading
+   * an unchanged store costs little more than handing over the pieces.
    */
-  renderBytes(): Uint8Array<ArrayBuffer>[] {
+  read(): StoreReader {
     this.expire();
-    const pieces: Uint8Array<ArrayBuffer>[] = [];
-    for (const family of this.families()) {
-      family.order ??= [...family.series.keys()].sort();
-      family.rendered ??= renderFamilyBytes(family, family.order);
-      for (const piece of family.rendered) pieces.push(piece);
-    }
-    return pieces;
+    const texts = this.families().map((family) => family.text ??= new FamilyText(family));
+    this.#readers++;
+    return new StoreReader(texts, () => this.#readers--);
   }
 
   /** The whole aggregate in the text format 0.0.4, expired series gone first. */
   render(): string {
-    return new TextDecoder().decode(concatBytes(this.renderBytes()));
+    const reader = this.read();
+    const pieces: Uint8Array[] = [];
+    for (let piece; (piece = reader.next()) !== undefined;) pieces.push(piece.plain);
+    return new TextDecoder().decode(concatBytes(pieces));
   }
 
   #validate(push: Push): void {
@@ -342,7 +446,7 @@ export class Store {
         help: help === undefined ? undefined : detach(help),
         series: new Map(),
         touched: new Map(),
-        rendered: undefined,
+        text: undefined,
         order: undefined,
       };
       this.#families.set(name, family);
@@ -351,8 +455,19 @@ export class Store {
     } else if (help !== undefined && help !== family.help) {
       family.help = detach(help); // the latest HELP wins
     }
-    family.rendered = undefined;
+    this.#changing(family);
     return family;
+  }
+
+  /**
+   * Called before `family` changes: drops its text, after finishing it if a read may still
+   * need the family as it was.
+   */
+  #changing(family: StoredFamily): void {
+    const text = family.text;
+    if (text === undefined) return;
+    family.text = undefined;
+    if (this.#readers > 0) text.finish();
   }
 
   /** Counts `count` new series, touched at `time`, and a change. */
@@ -369,13 +484,13 @@ export class Store {
       let changed = false;
       for (const key of family.series.keys()) {
         if (!doomed(key, family.touched.get(key) ?? 0)) continue;
+        if (!changed) this.#changing(family);
         family.series.delete(key);
         family.touched.delete(key);
         changed = true;
         removed++;
       }
       if (!changed) continue;
-      family.rendered = undefined;
       family.order = undefined;
       if (family.series.size === 0) this.#dropFamily(family);
     }

@@ -8,6 +8,7 @@ import {
   rawPathname,
 } from "../lib/api.ts";
 import { createLogger } from "../lib/log.ts";
+import { concatBytes } from "../lib/render.ts";
 import { SelfMetrics } from "../lib/self_metrics.ts";
 import { Store } from "../lib/store.ts";
 import { random } from "./seeded.ts";
@@ -338,7 +339,12 @@ Deno.test("GET /metrics serves text 0.0.4, gzip when asked, and HEAD without a b
   const head = await gw.handle(new Request(BASE + "/metrics", { method: "HEAD" }));
   assert.equal(head.status, 200);
   assert.equal(head.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+  assert.equal(
+    head.headers.get("content-length"),
+    String(new TextEncoder().encode(expected).length),
+  );
   assert.equal(await head.text(), "");
+  assert.equal(gw.store.readers, 0);
 });
 
 Deno.test("acceptsGzip() honours q=0, and a gzip entry over *", () => {
@@ -561,7 +567,7 @@ Deno.test("what the gateway keeps from a push does not keep the push's body aliv
   assert.ok(grown < 20 * 1024 * 1024, `the heap grew by ${grown} bytes`);
 });
 
-Deno.test("a scrape renders once per change and keeps only the encodings asked for", async () => {
+Deno.test("a scrape renders and compresses once per change, in either encoding", async () => {
   const gw = gateway();
   const renders = () => selfMetric(gw, "pag_scrape_render_duration_seconds_count");
   const get = async (gzip: boolean) => {
@@ -579,15 +585,63 @@ Deno.test("a scrape renders once per change and keeps only the encodings asked f
   assert.equal(await get(true), first);
   assert.equal(renders(), 1, "gzip scrapes of an unchanged store render once");
   assert.equal(await get(false), first);
-  assert.equal(renders(), 2, "the plain body was not kept while only gzip was asked for");
-  assert.equal(await get(false), first);
-  assert.equal(await get(true), first);
-  assert.equal(renders(), 2);
+  assert.equal(renders(), 1, "the plain text was kept with the gzip body");
   await gw.handle(push("/metrics", "a 1\n"));
-  const second = await get(true);
+  const second = await get(false);
   assert.match(second, /^a 2$/m);
-  assert.equal(await get(false), second);
-  assert.equal(renders(), 3, "once plain was asked for, it is kept with the gzip body");
+  assert.equal(renders(), 2);
+  assert.equal(await get(true), second);
+  assert.equal(renders(), 3, "compressing counts as rendering");
+  assert.equal(await get(true), second);
+  assert.equal(renders(), 3);
+});
+
+/** A store of `families` counter families of 5000 series each, every value `value`. */
+function bigBody(families: string[], value: number): string {
+  let body = "";
+  for (const name of families) {
+    body += `# TYPE ${name} counter\n`;
+    for (let i = 0; i < 5000; i++) body += `${name}{i="${String(i).padStart(4, "0")}"} ${value}\n`;
+  }
+  return body;
+}
+
+Deno.test("a scrape is sent as it renders and shows the store as it was when it began", async (t) => {
+  for (const gzip of [false, true]) {
+    await t.step(gzip ? "gzip" : "plain", async () => {
+      const gw = gateway({ maxBodyBytes: 10_000_000 });
+      await gw.handle(push("/metrics/job/a", bigBody(["a", "b", "c"], 1)));
+      const before = gw.store.render();
+      const response = await gw.handle(
+        new Request(BASE + "/metrics", { headers: { "accept-encoding": gzip ? "gzip" : "" } }),
+      );
+      const reader = response.body!.getReader();
+      const chunks: Uint8Array[] = [(await reader.read()).value!];
+      assert.equal(gw.store.readers, 1, "the scrape is still reading the store");
+      // While the body is being sent: every family changes, a series goes, a family comes.
+      const pushed = await gw.handle(push("/metrics/job/a", bigBody(["a", "b", "c"], 1) + "d 1\n"));
+      assert.equal(pushed.status, 202);
+      await gw.handle(new Request(BASE + "/metrics/job/a/i/0001", { method: "DELETE" }));
+      for (let next; !(next = await reader.read()).done;) chunks.push(next.value!);
+      const bytes = concatBytes(chunks);
+      const text = new TextDecoder().decode(gzip ? gunzipSync(bytes) : bytes);
+      assert.equal(text, before);
+      assert.ok(chunks.length > 3, `sent in ${chunks.length} chunks`);
+      assert.equal(gw.store.readers, 0);
+      assert.match(await scrape(gw), /^a\{i="0000",job="a"\} 2$/m);
+    });
+  }
+});
+
+Deno.test("a scrape abandoned by its client closes its read of the store", async () => {
+  const gw = gateway({ maxBodyBytes: 10_000_000 });
+  await gw.handle(push("/metrics/job/a", bigBody(["a", "b"], 1)));
+  const response = await gw.handle(new Request(BASE + "/metrics"));
+  const reader = response.body!.getReader();
+  await reader.read();
+  assert.equal(gw.store.readers, 1);
+  await reader.cancel();
+  assert.equal(gw.store.readers, 0);
 });
 
 Deno.test("a push read by a template that fails a value check is refused whole", async () => {

@@ -31,6 +31,7 @@ async function startInProcess(flags: Record<string, string> = {}) {
       : `http://${address.hostname}:${address.port}`;
   return {
     servers,
+    store,
     api: url(servers.apiAddress),
     lifecycle: url(servers.lifecycleAddress),
     [Symbol.asyncDispose]: () => servers.shutdown(),
@@ -125,6 +126,32 @@ Deno.test("dot segments in a pushed path are labels, never resolved away", async
   );
   assert.equal(await curl("-X", "DELETE", `${gw.api}/metrics/job/x/instance/..`), "202");
   assert.equal(await scrape(), '# TYPE a untyped\na{instance="a",job="x"} 1\na{job=".."} 1\n');
+});
+
+Deno.test("a scraper that hangs up mid-body ends the scrape's read of the store", async () => {
+  await using gw = await startInProcess({ maxBodyBytes: String(64 << 20) });
+  // About 12 MB of text, more than the sockets buffer, so the scrape is still being sent.
+  const pad = "x".repeat(100);
+  let body = "";
+  for (let i = 0; i < 100_000; i++) body += `a{i="${i}",pad="${pad}"} 1\n`;
+  const pushed = await fetch(gw.api + "/metrics/job/big", { method: "POST", body });
+  assert.equal(pushed.status, 202);
+
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: gw.servers.apiAddress.port });
+  await conn.write(new TextEncoder().encode("GET /metrics HTTP/1.1\r\nHost: gw\r\n\r\n"));
+  const start = new Uint8Array(65536);
+  const read = await conn.read(start);
+  assert.ok(read !== null && read > 0);
+  assert.equal(gw.store.readers, 1, "the scrape is still reading");
+  conn.close();
+  const deadline = Date.now() + 10_000;
+  while (gw.store.readers > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.equal(gw.store.readers, 0);
+  // The store is as it was, and a new scrape reads all of it.
+  const text = await (await fetch(gw.api + "/metrics")).text();
+  assert.equal(text.split("\n").length, 100_000 + 2);
 });
 
 Deno.test("a body its sender cut short is a 400 that changes nothing, not a 500", async () => {

@@ -4,7 +4,7 @@ import type { GaugeBehavior } from "../lib/merge.ts";
 import type { Label } from "../lib/model.ts";
 import { parseDeltas } from "../lib/parse_json.ts";
 import { parseText } from "../lib/parse_text.ts";
-import { Store } from "../lib/store.ts";
+import { Store, type TextPiece } from "../lib/store.ts";
 
 function storeWith(bodies: string[], gaugeBehavior: GaugeBehavior = "replace"): Store {
   const store = new Store({ gaugeBehavior });
@@ -178,14 +178,27 @@ Deno.test("Store.render() sorts families and series whatever the push order", ()
   assert.equal(a.render(), '# TYPE a untyped\na 1\n# TYPE b untyped\nb{x="1"} 1\nb{x="2"} 1\n');
 });
 
-Deno.test("Store.renderBytes() writes large families in whole lines, cached until a change", () => {
-  // 2500 series span three pieces of 1024; zero-padded label values sort as the numbers do.
-  const ids = Array.from({ length: 2500 }, (_, i) => String(i).padStart(4, "0"));
+/** Every piece of a read, in order. */
+function readAll(store: Store): TextPiece[] {
+  const reader = store.read();
+  const pieces: TextPiece[] = [];
+  for (let piece; (piece = reader.next()) !== undefined;) pieces.push(piece);
+  return pieces;
+}
+
+const decoder = new TextDecoder();
+const textOf = (pieces: TextPiece[]) => pieces.map((piece) => decoder.decode(piece.plain)).join("");
+
+Deno.test("Store.read() gives large families in pieces of whole lines, kept until a change", () => {
+  // 10000 series span three pieces of 4096 lines; zero-padded label values sort as the numbers
+  // do. Some values are not ASCII, so their UTF-8 is longer than their text.
+  const ids = Array.from({ length: 10_000 }, (_, i) => String(i).padStart(5, "0"));
   let body = "# HELP c Counts.\n# TYPE c counter\n";
   let expected = body;
   for (const [i, id] of ids.entries()) {
-    body += `c{id="${id}"} ${i}\n`;
-    expected += `c{id="${id}"} ${i}\n`;
+    const labels = i % 1000 === 7 ? `id="${id}",v="é🙂"` : `id="${id}"`;
+    body += `c{${labels}} ${i}\n`;
+    expected += `c{${labels}} ${i}\n`;
   }
   body += "# TYPE h histogram\n";
   expected += "# TYPE h histogram\n";
@@ -205,24 +218,68 @@ Deno.test("Store.renderBytes() writes large families in whole lines, cached unti
   expected += "# TYPE u untyped\nu 1.5\n";
   const store = storeWith([body]);
 
-  const pieces = store.renderBytes();
-  const decoder = new TextDecoder();
-  assert.equal(pieces.map((piece) => decoder.decode(piece)).join(""), expected);
-  assert.equal(pieces.length, 3 + 2 + 2 + 1);
-  for (const piece of pieces) assert.equal(piece.at(-1), 10, "every piece ends a line");
+  const pieces = readAll(store);
+  assert.equal(textOf(pieces), expected);
+  assert.equal(pieces.length, 3 + 2 + 1 + 1);
+  for (const piece of pieces) assert.equal(piece.plain.at(-1), 10, "every piece ends a line");
   assert.equal(store.render(), expected);
 
   // Unchanged families keep their pieces; a changed one renders again.
-  const again = store.renderBytes();
+  const reader = store.read();
+  const again = [];
+  for (let piece; (piece = reader.next()) !== undefined;) again.push(piece);
   assert.ok(again.every((piece, i) => piece === pieces[i]));
-  store.apply(parseText('# TYPE c counter\nc{id="0000"} 5\n'));
-  const changed = store.renderBytes();
+  assert.equal(reader.rendered, 0);
+  store.apply(parseText('# TYPE c counter\nc{id="00000"} 5\n'));
+  const changed = readAll(store);
   assert.notEqual(changed[0], pieces[0]);
   assert.equal(changed[3], pieces[3], "the histogram was not rendered again");
   assert.match(
-    decoder.decode(changed[0]),
-    /^# HELP c Counts\.\n# TYPE c counter\nc\{id="0000"\} 5\n/,
+    decoder.decode(changed[0].plain),
+    /^# HELP c Counts\.\n# TYPE c counter\nc\{id="00000"\} 5\n/,
   );
+  assert.equal(store.readers, 0, "reads that reached the end are closed");
+});
+
+Deno.test("a read shows the store as it was when it began, whatever changes meanwhile", () => {
+  // Families a, b and c of 5000 series each: two pieces each.
+  const bodyOf = (name: string, value: number) => {
+    let body = `# TYPE ${name} counter\n`;
+    for (let i = 0; i < 5000; i++) body += `${name}{i="${String(i).padStart(4, "0")}"} ${value}\n`;
+    return body;
+  };
+  const store = storeWith([bodyOf("a", 1), bodyOf("b", 1), bodyOf("c", 1)]);
+  store.render(); // a's pieces are kept from here; b and c change before the read reaches them
+  const before = store.render();
+  store.apply(parseText(bodyOf("c", 0))); // a change to c drops its pieces
+
+  const reader = store.read();
+  const pieces = [reader.next()!];
+  assert.equal(reader.rendered, 0, "a's first piece was ready");
+  // While the read is in a: a and b take new values, c loses a series, d is new.
+  store.apply(parseText(bodyOf("a", 1) + bodyOf("b", 1) + "d 1\n"));
+  store.delete([["i", "0001"]]);
+  for (let piece; (piece = reader.next()) !== undefined;) pieces.push(piece);
+  assert.equal(textOf(pieces), before);
+  assert.equal(store.readers, 0);
+
+  const after = store.render();
+  assert.match(after, /^a\{i="0000"\} 2$/m);
+  assert.match(after, /^b\{i="4999"\} 2$/m);
+  assert.doesNotMatch(after, /\{i="0001"\}/);
+  assert.match(after, /^d 1$/m);
+});
+
+Deno.test("a read closed early stops the store keeping its view", () => {
+  const store = storeWith(['a{x="1"} 1\nb 1\n']);
+  const reader = store.read();
+  assert.equal(decoder.decode(reader.next()!.plain), '# TYPE a untyped\na{x="1"} 1\n');
+  assert.equal(store.readers, 1);
+  reader.close();
+  reader.close();
+  assert.equal(store.readers, 0, "closing twice counts once");
+  store.apply(parseText("b 1\n"));
+  assert.equal(store.render(), '# TYPE a untyped\na{x="1"} 1\n# TYPE b untyped\nb 2\n');
 });
 
 Deno.test("Store.delete() matches escaped values exactly, not by prefix or inside values", () => {
