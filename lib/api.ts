@@ -246,12 +246,26 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
     if (request.method === "HEAD") {
       const started = performance.now();
       let length = 0;
-      for (const chunk of chunks) length += chunk.byteLength;
+      try {
+        for (const chunk of chunks) length += chunk.byteLength;
+      } finally {
+        reader.close();
+      }
       done(performance.now() - started);
       headers["Content-Length"] = String(length);
       return new Response(null, { headers });
     }
-    return new Response(streamOf(chunks, done, () => reader.close()), { headers });
+    const abandon = (error?: unknown) => {
+      reader.close();
+      // The status line is sent: the scraper sees the body cut short, the log says why.
+      if (error !== undefined) {
+        logger.error("scrape failed while sending", {
+          error: String(error),
+          stack: (error as Error)?.stack,
+        });
+      }
+    };
+    return new Response(streamOf(chunks, done, abandon), { headers });
   };
 
   /** Routes a request; returns the response and the handler name for the metrics. */
@@ -398,12 +412,12 @@ function* scrapeChunks(
  * A body stream of `chunks`, each made when the stream wants the next one, so that making them
  * overlaps their sending. `done` gets the milliseconds spent making them once all are made;
  * `abandon` runs if the stream ends before, cancelled by the server (its client hung up) or
- * failed.
+ * failed (with the error).
  */
 function streamOf(
   chunks: Generator<Uint8Array<ArrayBuffer>>,
   done: (ms: number) => void,
-  abandon: () => void,
+  abandon: (error?: unknown) => void,
 ): ReadableStream<Uint8Array<ArrayBuffer>> {
   let spent = 0;
   return new ReadableStream({
@@ -413,7 +427,7 @@ function streamOf(
       try {
         next = chunks.next();
       } catch (error) {
-        abandon();
+        abandon(error);
         throw error;
       }
       spent += performance.now() - started;

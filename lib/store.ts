@@ -37,22 +37,27 @@ export interface StoredFamily {
 /** A piece of the scrape text: whole lines of one family, as UTF-8. */
 export interface TextPiece {
   readonly plain: Uint8Array<ArrayBuffer>;
-  /** The piece compressed for a gzip body (`deflatePiece`), kept once a scrape asked for it. */
+  /**
+   * The piece compressed for a gzip body (`deflatePiece`): a cache the scrape fills the first
+   * time it sends the piece gzipped, kept with the piece.
+   */
   deflated: Uint8Array<ArrayBuffer> | undefined;
 }
 
 /**
  * A family's scrape text as the family was when the text was begun, rendered a piece at a time
- * as readers ask for it. The store finishes it before the family changes if a reader may still
- * need it, so it never mixes two states of the family.
+ * as readers ask for it. The store finishes it before the family changes if an open read has yet
+ * to send all of it, so it never mixes two states of the family.
  */
-class FamilyText {
+export class FamilyText {
   readonly #family: StoredFamily;
   readonly #pieces: TextPiece[] = [];
   #order: readonly string[] | undefined;
   /** The index in the order of the first series not rendered yet. */
   #next = 0;
   #done = false;
+  /** Open reads that have yet to read all of this text. */
+  waiting = 0;
 
   constructor(family: StoredFamily) {
     this.#family = family;
@@ -91,15 +96,17 @@ class FamilyText {
  * changes meanwhile; {@linkcode StoreReader.close} it when done (reading to the end closes it).
  */
 export class StoreReader {
-  readonly #texts: readonly FamilyText[];
+  /** The texts of the families in order; each is dropped once read, to free it sooner. */
+  readonly #texts: (FamilyText | undefined)[];
   #family = 0;
   #piece = 0;
   #rendered = 0;
   #release: (() => void) | undefined;
 
-  constructor(texts: readonly FamilyText[], release: () => void) {
+  constructor(texts: FamilyText[], release: () => void) {
     this.#texts = texts;
     this.#release = release;
+    for (const text of texts) text.waiting++;
   }
 
   /** Pieces this read rendered, as opposed to found rendered by an earlier read. */
@@ -107,15 +114,20 @@ export class StoreReader {
     return this.#rendered;
   }
 
-  /** The next piece, or undefined at the end. The pieces are the store's: never write to them. */
+  /**
+   * The next piece, or undefined at the end or once closed. The pieces are the store's: never
+   * write to their bytes.
+   */
   next(): TextPiece | undefined {
+    if (this.#release === undefined) return undefined;
     while (this.#family < this.#texts.length) {
-      const text = this.#texts[this.#family];
+      const text = this.#texts[this.#family]!;
       const before = text.length;
       const piece = text.piece(this.#piece++);
       this.#rendered += text.length - before;
       if (piece !== undefined) return piece;
-      this.#family++;
+      text.waiting--;
+      this.#texts[this.#family++] = undefined;
       this.#piece = 0;
     }
     this.close();
@@ -124,7 +136,12 @@ export class StoreReader {
 
   /** Ends the read; the store then stops keeping its view. Closing twice does nothing. */
   close(): void {
-    this.#release?.();
+    if (this.#release === undefined) return;
+    for (let i = this.#family; i < this.#texts.length; i++) {
+      this.#texts[i]!.waiting--;
+      this.#texts[i] = undefined;
+    }
+    this.#release();
     this.#release = undefined;
   }
 }
@@ -366,7 +383,11 @@ export class Store {
   render(): string {
     const reader = this.read();
     const pieces: Uint8Array[] = [];
-    for (let piece; (piece = reader.next()) !== undefined;) pieces.push(piece.plain);
+    try {
+      for (let piece; (piece = reader.next()) !== undefined;) pieces.push(piece.plain);
+    } finally {
+      reader.close();
+    }
     return new TextDecoder().decode(concatBytes(pieces));
   }
 
@@ -452,22 +473,23 @@ export class Store {
       this.#families.set(name, family);
       for (const sample of sampleNames(name, type)) this.#sampleOwners.set(sample, name);
       this.#order = undefined;
-    } else if (help !== undefined && help !== family.help) {
-      family.help = detach(help); // the latest HELP wins
+    } else {
+      this.#changing(family);
+      if (help !== undefined && help !== family.help) family.help = detach(help); // latest wins
     }
-    this.#changing(family);
     return family;
   }
 
   /**
-   * Called before `family` changes: drops its text, after finishing it if a read may still
-   * need the family as it was.
+   * Called before `family` changes: drops its text, after finishing it if an open read has yet
+   * to send the family as it was. That rendering is what the read would do anyway, done sooner;
+   * the change waits for it.
    */
   #changing(family: StoredFamily): void {
     const text = family.text;
     if (text === undefined) return;
     family.text = undefined;
-    if (this.#readers > 0) text.finish();
+    if (text.waiting > 0) text.finish();
   }
 
   /** Counts `count` new series, touched at `time`, and a change. */

@@ -249,13 +249,14 @@ Deno.test("a read shows the store as it was when it began, whatever changes mean
     return body;
   };
   const store = storeWith([bodyOf("a", 1), bodyOf("b", 1), bodyOf("c", 1)]);
-  store.render(); // a's pieces are kept from here; b and c change before the read reaches them
   const before = store.render();
-  store.apply(parseText(bodyOf("c", 0))); // a change to c drops its pieces
+  // Adding 0 to a and c drops their pieces: the read renders a's first piece, and its
+  // second and c's pieces are left to render when a and c change. b's pieces are kept.
+  store.apply(parseText(bodyOf("a", 0) + bodyOf("c", 0)));
 
   const reader = store.read();
   const pieces = [reader.next()!];
-  assert.equal(reader.rendered, 0, "a's first piece was ready");
+  assert.equal(reader.rendered, 1, "the read rendered a's first piece");
   // While the read is in a: a and b take new values, c loses a series, d is new.
   store.apply(parseText(bodyOf("a", 1) + bodyOf("b", 1) + "d 1\n"));
   store.delete([["i", "0001"]]);
@@ -268,6 +269,47 @@ Deno.test("a read shows the store as it was when it began, whatever changes mean
   assert.match(after, /^b\{i="4999"\} 2$/m);
   assert.doesNotMatch(after, /\{i="0001"\}/);
   assert.match(after, /^d 1$/m);
+});
+
+Deno.test("a HELP that changes during a read is in the next read, not this one", () => {
+  const store = storeWith([
+    "# HELP a A.\n# TYPE a counter\na 1\n# HELP b Old.\n# TYPE b counter\nb 1\n",
+  ]);
+  for (
+    const change of [
+      () => store.apply(parseText("# HELP b New.\n# TYPE b counter\nb 5\n")),
+      () =>
+        store.applyDeltas(
+          parseDeltas('{"type":"counter","name":"b","help":"New.","method":"inc","value":1}'),
+        ),
+    ]
+  ) {
+    const before = store.render();
+    store.apply(parseText("# TYPE b counter\nb 0\n")); // b is left to render in the read
+    const reader = store.read();
+    const pieces = [reader.next()!];
+    change();
+    for (let piece; (piece = reader.next()) !== undefined;) pieces.push(piece);
+    assert.equal(textOf(pieces), before);
+    assert.match(store.render(), /^# HELP b New\.$/m);
+    store.apply(parseText("# HELP b Old.\n# TYPE b counter\nb 0\n"));
+  }
+});
+
+Deno.test("a read stops holding each family's text once it has read it", () => {
+  const store = storeWith(["a 1\nb 1\nc 1\n"]);
+  const waiting = () => store.families().map((family) => family.text?.waiting);
+  const reader = store.read();
+  assert.deepEqual(waiting(), [1, 1, 1]);
+  reader.next(); // a
+  reader.next(); // b: a is read
+  assert.deepEqual(waiting(), [0, 1, 1]);
+  // A change to a, which the read has sent, does not render anything for it.
+  store.apply(parseText("a 1\n"));
+  assert.deepEqual(waiting(), [undefined, 1, 1]);
+  reader.close();
+  assert.deepEqual(waiting(), [undefined, 0, 0]);
+  assert.equal(reader.next(), undefined, "a closed read gives nothing more");
 });
 
 Deno.test("a read closed early stops the store keeping its view", () => {
