@@ -92,13 +92,6 @@ function median(values: number[]): number {
   return values.toSorted((a, b) => a - b)[Math.floor(values.length / 2)];
 }
 
-/** The median of RUNS runs of `measure`. */
-async function medianOfRuns(measure: () => Promise<number>): Promise<number> {
-  const results: number[] = [];
-  for (let i = 0; i < RUNS; i++) results.push(await measure());
-  return median(results);
-}
-
 /** CPU time a process has used, user and system, in microseconds (from /proc). */
 async function cpuMicros(pid: number): Promise<number> {
   const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
@@ -238,6 +231,8 @@ interface Result {
   /** Server CPU time per push into the empty store, microseconds. */
   cpuPerPush: number;
   full?: number;
+  /** Server CPU time per push into the full store, microseconds. */
+  cpuPerPushFull?: number;
   scrapeFirst?: number;
   scrapeRepeat?: number;
   scrapeBytes?: number;
@@ -273,7 +268,10 @@ try {
     result.bytesPerSeries = (await settledRss(server.child.pid) - before) / FILL_SERIES;
     [result.scrapeFirst, result.scrapeRepeat, result.scrapeBytes] = await scrapeTimes(server);
     console.error(`${server.name}: pushing into the full store, ${RUNS} × ${SECONDS} s…`);
-    result.full = await medianOfRuns(async () => (await wrk(server, bodyFiles)).rate);
+    const fullRuns: PushRun[] = [];
+    for (let run = 1; run <= RUNS; run++) fullRuns.push(await wrk(server, bodyFiles));
+    result.full = median(fullRuns.map((run) => run.rate));
+    result.cpuPerPushFull = median(fullRuns.map((run) => run.cpu));
   }
 } finally {
   for (const server of servers) {
@@ -312,6 +310,15 @@ const rows: [string, string, string, string, string][] = [
     "",
     `${ratio(gateway.full!, pushgateway.full!)} / full vs empty ${
       ratio(gateway.full!, gateway.empty)
+    }`,
+  ],
+  [
+    `server CPU per push, µs, ${FILL_SERIES / 1000}k series stored`,
+    gateway.cpuPerPushFull!.toFixed(1),
+    pushgateway.cpuPerPushFull!.toFixed(1),
+    "",
+    `${ratio(gateway.cpuPerPushFull!, pushgateway.cpuPerPushFull!)} / full vs empty ${
+      ratio(gateway.cpuPerPushFull!, gateway.cpuPerPush)
     }`,
   ],
   [
