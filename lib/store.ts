@@ -30,8 +30,14 @@ export interface StoredFamily {
   readonly touched: Map<string, number>;
   /** The family's scrape text, kept until the family next changes. */
   text: FamilyText | undefined;
-  /** The series keys in render order, kept until a series is added or removed. */
+  /**
+   * The series keys in render order, from the first render on: kept up to date from then, with
+   * removed keys taken out at once and added ones (in `added`) merged in at the next render, so
+   * that a render after a few new series does not sort all the keys again.
+   */
   order: string[] | undefined;
+  /** Keys of the series added since `order` was last brought up to date, as they came. */
+  added: string[];
 }
 
 /** A piece of the scrape text: whole lines of one family, as UTF-8. */
@@ -81,13 +87,37 @@ export class FamilyText {
 
   #renderNext(): void {
     const family = this.#family;
-    // Sorted once per set of series, not once per value change.
-    const order = this.#order ??= family.order ??= [...family.series.keys()].sort();
+    const order = this.#order ??= orderOf(family);
     const [plain, next] = renderPiece(family, order, this.#next);
     this.#pieces.push({ plain, deflated: undefined });
     this.#next = next;
     this.#done = next >= order.length;
   }
+}
+
+/** The keys of `family` in render order, brought up to date (see `StoredFamily.order`). */
+function orderOf(family: StoredFamily): string[] {
+  let order = family.order;
+  if (order === undefined) {
+    order = [...family.series.keys()].sort();
+  } else if (family.added.length > 0) {
+    order = mergeSorted(order, family.added.sort());
+  }
+  family.order = order;
+  family.added = [];
+  return order;
+}
+
+/** The sorted arrays `a` and `b` as one sorted array (sorted as `Array.prototype.sort` does). */
+function mergeSorted(a: readonly string[], b: readonly string[]): string[] {
+  const merged = new Array<string>(a.length + b.length);
+  let i = 0;
+  let j = 0;
+  let k = 0;
+  while (i < a.length && j < b.length) merged[k++] = b[j] < a[i] ? b[j++] : a[i++];
+  while (i < a.length) merged[k++] = a[i++];
+  while (j < b.length) merged[k++] = b[j++];
+  return merged;
 }
 
 /**
@@ -268,7 +298,7 @@ export class Store {
         const stored = series.get(key);
         if (stored === undefined) {
           series.set(key, copyValue(value));
-          family.order = undefined;
+          if (family.order !== undefined) family.added.push(key);
           newSeries++;
         } else if (typeof stored === "number") {
           series.set(key, mergeValue(family.type, stored, value, this.#gaugeBehavior));
@@ -304,7 +334,7 @@ export class Store {
     for (const delta of deltas) {
       const family = this.#familyFor(delta.name, delta.type, delta.help);
       const stored = family.series.get(delta.key);
-      if (stored === undefined) family.order = undefined;
+      if (stored === undefined && family.order !== undefined) family.added.push(delta.key);
       family.series.set(delta.key, applyDelta(delta, stored));
       if (this.#ttl > 0) family.touched.set(delta.key, now);
     }
@@ -469,6 +499,7 @@ export class Store {
         touched: new Map(),
         text: undefined,
         order: undefined,
+        added: [],
       };
       this.#families.set(name, family);
       for (const sample of sampleNames(name, type)) this.#sampleOwners.set(sample, name);
@@ -503,18 +534,26 @@ export class Store {
   #remove(doomed: (key: string, touched: number) => boolean): number {
     let removed = 0;
     for (const family of this.#families.values()) {
-      let changed = false;
+      let gone: Set<string> | undefined;
       for (const key of family.series.keys()) {
         if (!doomed(key, family.touched.get(key) ?? 0)) continue;
-        if (!changed) this.#changing(family);
+        if (gone === undefined) {
+          this.#changing(family);
+          gone = new Set();
+        }
         family.series.delete(key);
         family.touched.delete(key);
-        changed = true;
-        removed++;
+        gone.add(key);
       }
-      if (!changed) continue;
-      family.order = undefined;
-      if (family.series.size === 0) this.#dropFamily(family);
+      if (gone === undefined) continue;
+      removed += gone.size;
+      if (family.series.size === 0) {
+        this.#dropFamily(family);
+      } else if (family.order !== undefined) {
+        // New arrays: a read in progress may hold the old order.
+        family.order = family.order.filter((key) => !gone.has(key));
+        family.added = family.added.filter((key) => !gone.has(key));
+      }
     }
     this.#seriesCount -= removed;
     if (removed > 0) this.#changes++;

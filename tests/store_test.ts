@@ -5,6 +5,7 @@ import type { Label } from "../lib/model.ts";
 import { parseDeltas } from "../lib/parse_json.ts";
 import { parseText } from "../lib/parse_text.ts";
 import { Store, type TextPiece } from "../lib/store.ts";
+import { random } from "./seeded.ts";
 
 function storeWith(bodies: string[], gaugeBehavior: GaugeBehavior = "replace"): Store {
   const store = new Store({ gaugeBehavior });
@@ -310,6 +311,47 @@ Deno.test("a read stops holding each family's text once it has read it", () => {
   reader.close();
   assert.deepEqual(waiting(), [undefined, 0, 0]);
   assert.equal(reader.next(), undefined, "a closed read gives nothing more");
+});
+
+Deno.test("series added and removed between reads keep the render sorted (seeded)", () => {
+  for (let seed = 1; seed <= 20; seed++) {
+    const next = random(seed);
+    const pick = (n: number) => Math.floor(next() * n);
+    // `kept` is read now and then, so it keeps its order up to date between reads; `fresh` gets
+    // the same changes and sorts all its keys once, at the end.
+    const kept = new Store({ gaugeBehavior: "sum" });
+    const fresh = new Store({ gaugeBehavior: "sum" });
+    for (let step = 0; step < 150; step++) {
+      const roll = next();
+      if (roll < 0.6) {
+        const name = ["a", "b", "c"][pick(3)];
+        const lines = new Set<string>();
+        for (let i = pick(6); i >= 0; i--) {
+          const y = pick(2) === 0 ? `,y="é${pick(3)}"` : "";
+          lines.add(`${name}{x="${pick(30)}"${y}} 1\n`);
+        }
+        const body = [...lines].join("");
+        kept.apply(parseText(body));
+        fresh.apply(parseText(body));
+      } else if (roll < 0.75) {
+        const match: Label[] = [["x", String(pick(30))]];
+        assert.equal(kept.delete(match), fresh.delete(match));
+      } else if (roll < 0.85) {
+        const delta = `{"type":"gauge","name":"d","labels":{"x":"${
+          pick(30)
+        }"},"method":"set","value":1}`;
+        kept.applyDeltas(parseDeltas(delta));
+        fresh.applyDeltas(parseDeltas(delta));
+      } else if (roll < 0.95) {
+        kept.render();
+      } else {
+        const reader = kept.read(); // a read left open while the store changes
+        reader.next();
+        if (pick(2) === 0) reader.close();
+      }
+    }
+    assert.equal(kept.render(), fresh.render(), `seed ${seed}`);
+  }
 });
 
 Deno.test("a read closed early stops the store keeping its view", () => {
