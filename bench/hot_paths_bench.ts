@@ -110,7 +110,7 @@ const shuffled = new Store({ gaugeBehavior: "replace" });
 }
 
 let shuffledAdded = 0;
-Deno.bench("read 100k series that came unordered, after a new one", { group: "render" }, () => {
+Deno.bench("read 100k series that came in no order, after a new one", { group: "render" }, () => {
   shuffled.apply(
     parseText(
       `# TYPE events_total counter\nevents_total{source="new",kind="n${shuffledAdded++}"} 1\n`,

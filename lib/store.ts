@@ -153,7 +153,8 @@ export class StoreReader {
     while (this.#family < this.#texts.length) {
       const text = this.#texts[this.#family]!;
       const before = text.length;
-      const piece = text.piece(this.#piece++);
+      const piece = text.piece(this.#piece);
+      this.#piece++;
       this.#rendered += text.length - before;
       if (piece !== undefined) return piece;
       text.waiting--;
@@ -284,6 +285,8 @@ export class Store {
   apply(push: Push): ApplyResult {
     this.expire();
     this.#validate(push);
+    // Before the first change: finishing a read's text is the one step here that does work.
+    for (const pushed of push) this.#changingNamed(pushed.name);
     const now = this.#now();
     let samples = 0;
     let newSeries = 0;
@@ -330,6 +333,7 @@ export class Store {
       }
     }
     this.#checkSeriesLimit(fresh.size);
+    for (const name of checked) this.#changingNamed(name); // as in apply(), before any change
     const now = this.#now();
     for (const delta of deltas) {
       const family = this.#familyFor(delta.name, delta.type, delta.help);
@@ -509,6 +513,12 @@ export class Store {
       if (help !== undefined && help !== family.help) family.help = detach(help); // latest wins
     }
     return family;
+  }
+
+  /** {@linkcode Store.#changing} for the family `name`, if the store holds it. */
+  #changingNamed(name: string): void {
+    const family = this.#families.get(name);
+    if (family !== undefined) this.#changing(family);
   }
 
   /**
