@@ -285,7 +285,8 @@ export class Store {
   apply(push: Push): ApplyResult {
     this.expire();
     this.#validate(push);
-    // Before the first change: finishing a read's text is the one step here that does work.
+    // Texts that open reads still need are finished before anything changes: it is the one
+    // step here that takes time and memory, and it must not find the push half applied.
     for (const pushed of push) this.#changingNamed(pushed.name);
     const now = this.#now();
     let samples = 0;
