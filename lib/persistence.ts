@@ -31,7 +31,8 @@ export function encodeSnapshot(store: Store, now: number = Date.now()): string {
   let text = SNAPSHOT_HEADER + "\n";
   for (const family of store.families()) {
     // Without --seriesTTL the store keeps no touch times: the snapshot's moment stands in.
-    text += renderFamily(family, (key) => family.touched.get(key) ?? now);
+    const keys = store.sortedKeys(family);
+    text += renderFamily(family, (key) => family.touched.get(key) ?? now, keys);
   }
   return text;
 }

@@ -414,6 +414,14 @@ export class Store {
     return new StoreReader(texts, () => this.#readers--);
   }
 
+  /**
+   * The keys of `family`, one of {@linkcode Store.families}, in render order: kept sorted
+   * between calls (see `StoredFamily.order`), so that this is cheap after a few changes.
+   */
+  sortedKeys(family: StoredFamily): readonly string[] {
+    return orderOf(family);
+  }
+
   /** The whole aggregate in the text format 0.0.4, expired series gone first. */
   render(): string {
     const reader = this.read();
