@@ -31,9 +31,10 @@ export interface StoredFamily {
   /** The family's scrape text, kept until the family next changes. */
   text: FamilyText | undefined;
   /**
-   * The series keys in render order, from the first render on: kept up to date from then, with
-   * removed keys taken out at once and added ones (in `added`) merged in at the next render, so
-   * that a render after a few new series does not sort all the keys again.
+   * The series keys in render order, kept up to date: removed keys are taken out at once, and
+   * added ones (in `added`) are merged in at the next render, or by the push that adds them once
+   * they are many, so that no render sorts all the keys again. Undefined for a family read from a
+   * snapshot until its first render sorts its keys.
    */
   order: string[] | undefined;
   /** Keys of the series added since `order` was last brought up to date, as they came. */
@@ -93,6 +94,16 @@ export class FamilyText {
     this.#next = next;
     this.#done = next >= order.length;
   }
+}
+
+/**
+ * How many keys may wait in `StoredFamily.added` before the push that adds them merges them into
+ * the order: at least 1024, and a quarter of the order. The merges of a family that grows by
+ * pushes then copy its order a few times over in all, and a render has at most that many keys
+ * left to sort.
+ */
+function mergeThreshold(family: StoredFamily): number {
+  return Math.max(1024, (family.order?.length ?? 0) / 4);
 }
 
 /** The keys of `family` in render order, brought up to date (see `StoredFamily.order`). */
@@ -312,6 +323,7 @@ export class Store {
         if (tracked) touched.set(key, now);
         samples++;
       }
+      if (family.added.length > mergeThreshold(family)) orderOf(family);
     }
     this.#added(newSeries, now);
     return { samples, newSeries };
@@ -342,6 +354,7 @@ export class Store {
       if (stored === undefined && family.order !== undefined) family.added.push(delta.key);
       family.series.set(delta.key, applyDelta(delta, stored));
       if (this.#ttl > 0) family.touched.set(delta.key, now);
+      if (family.added.length > mergeThreshold(family)) orderOf(family);
     }
     this.#added(fresh.size, now);
     return { samples: deltas.length, newSeries: fresh.size };
@@ -371,6 +384,7 @@ export class Store {
       if (this.#ttl > 0) stored.touched.set(key, touched);
       oldest = Math.min(oldest, touched);
     }
+    stored.order = undefined; // the first render sorts them all
     this.#added(family.keys.length, oldest);
   }
 
@@ -511,7 +525,7 @@ export class Store {
         series: new Map(),
         touched: new Map(),
         text: undefined,
-        order: undefined,
+        order: [],
         added: [],
       };
       this.#families.set(name, family);
