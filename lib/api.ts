@@ -439,7 +439,6 @@ function streamOf(
       }
     },
     cancel() {
-      chunks.return(undefined);
       abandon();
     },
   });

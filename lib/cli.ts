@@ -180,9 +180,12 @@ function createSnapshotter(path: string, store: Store, metrics: SelfMetrics, log
     async load(): Promise<void> {
       const series = await loadSnapshot(path, store);
       savedChanges = store.changes;
-      if (series !== undefined) metrics.markSnapshotCurrent();
-      if (series === undefined) logger.info("no snapshot yet: starting empty", { path });
-      else logger.info("snapshot loaded", { path, series });
+      if (series === undefined) {
+        logger.info("no snapshot yet: starting empty", { path });
+      } else {
+        metrics.markSnapshotCurrent();
+        logger.info("snapshot loaded", { path, series });
+      }
     },
     /** Writes the store if it changed since the last write; the final write always runs. */
     async save(options: { final?: boolean } = {}): Promise<boolean> {

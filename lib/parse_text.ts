@@ -87,10 +87,10 @@ export function parseSnapshotText(text: string): Push {
 
 /**
  * Parses a body in the OpenMetrics 1.0 text format, as {@linkcode parseText} does 0.0.4 text.
- * The body may end with `# EOF` (nothing may follow it). `# UNIT` lines, exemplars and timestamps are accepted and
- * ignored. A counter `x` is stored as `x_total`, as the 0.0.4 format names it; `info` families
- * become gauges `x_info`, `stateset` families gauges, `unknown` families untyped; `_created`
- * samples are dropped.
+ * The body may end with `# EOF` (nothing may follow it). `# UNIT` lines, exemplars and
+ * timestamps are accepted and ignored. A counter `x` is stored as `x_total`, as the 0.0.4
+ * format names it; `info` families become gauges `x_info`, `stateset` families gauges,
+ * `unknown` families untyped; `_created` samples are dropped.
  */
 export function parseOpenMetrics(
   text: string,
