@@ -32,7 +32,7 @@ export function encodeSnapshot(store: Store, now: number = Date.now()): string {
   for (const family of store.families()) {
     // Without --seriesTTL the store keeps no touch times: the snapshot's moment stands in.
     const keys = store.sortedKeys(family);
-    text += renderFamily(family, (key) => family.touched.get(key) ?? now, keys);
+    text += renderFamily(family, (key) => family.series.touchedAt(key) ?? now, keys);
   }
   return text;
 }

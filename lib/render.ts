@@ -14,12 +14,32 @@ import {
 /** The Content-Type of the text format 0.0.4. */
 export const TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
-/** What rendering needs of a family; the store's families and the self metrics both fit. */
-export interface RenderableFamily {
+/** The head of a family: what its HELP and TYPE lines say. */
+export interface FamilyHead {
   readonly name: string;
   readonly type: MetricType;
   readonly help: string | undefined;
-  readonly series: ReadonlyMap<string, SeriesValue>;
+}
+
+/** What rendering needs of a family; the self metrics and snapshots use it. */
+export interface RenderableFamily extends FamilyHead {
+  readonly series: {
+    get(key: string): SeriesValue | undefined;
+    keys(): Iterable<string>;
+  };
+}
+
+/**
+ * A stored family's series by slot, as the store keeps them (see `SeriesTable`): `keysBySlot[slot]`
+ * and its value, `numbers[slot]` for a counter, gauge or untyped family, `objects[slot]` for the
+ * others.
+ */
+export interface SlotSeries {
+  readonly keysBySlot: readonly (string | undefined)[];
+  /** True when every key is ASCII, as keys nearly always are (it sizes the buffers). */
+  readonly asciiKeys: boolean;
+  readonly numbers: readonly number[];
+  readonly objects: readonly (HistogramValue | SummaryValue | undefined)[];
 }
 
 /** Renders a push, family by family in push order, each as a scrape would show it alone. */
@@ -44,9 +64,11 @@ export function renderFamily(
   sortedKeys?: readonly string[],
 ): string {
   const keys = sortedKeys ?? [...family.series.keys()].sort();
+  const keyAt = (i: number) => keys[i];
+  const valueAt = (i: number) => family.series.get(keys[i])!;
   const pieces = [familyHeader(family)];
   for (let from = 0; from < keys.length;) {
-    const [text, next] = renderSeries(family, keys, from, timestampOf);
+    const [text, next] = renderSeries(family, keys.length, keyAt, valueAt, from, timestampOf);
     pieces.push(text);
     from = next;
   }
@@ -60,31 +82,131 @@ export function renderFamily(
  */
 const LINES_PER_TEXT = 1024;
 /**
- * Texts per piece of {@linkcode renderPiece}: a few thousand lines keep the per-piece costs
+ * Lines per piece of {@linkcode renderPiece}: a few thousand lines keep the per-piece costs
  * (compressing, writing) small, and are few enough to be sent while the next piece renders.
  */
-const TEXTS_PER_PIECE = 4;
+const LINES_PER_PIECE = 4 * LINES_PER_TEXT;
+/** The most UTF-16 units `formatValue` writes: `-1.7976931348623157e+308` has 24. */
+const MAX_VALUE_LENGTH = 24;
 const encoder = new TextEncoder();
 
 /**
- * Renders a piece of a family as {@linkcode renderFamily} writes it, as UTF-8: the series of
- * `sortedKeys` from `from` on, about 4096 lines of them, preceded by the HELP and TYPE lines
- * when `from` is 0. Returns the bytes and the index of the first series left for the next piece
- * (`sortedKeys.length` once all are written). Every piece ends a line.
+ * Renders a piece of a stored family as {@linkcode renderFamily} writes it, as UTF-8: the
+ * series of the slots `order[from]` on, about 4096 lines of them, preceded by the HELP and TYPE
+ * lines when `from` is 0. `order` holds slots of `series` sorted by key. Returns the bytes and
+ * the index of the first slot left for the next piece (`order.length` once all are written).
+ * Every piece ends a line.
  */
 export function renderPiece(
-  family: RenderableFamily,
-  sortedKeys: readonly string[],
+  family: FamilyHead,
+  series: SlotSeries,
+  order: Int32Array,
   from: number,
 ): [Uint8Array<ArrayBuffer>, number] {
+  const numeric = family.type !== "histogram" && family.type !== "summary";
+  if (numeric && series.asciiKeys) return renderNumberPiece(family, series, order, from);
   const texts = from === 0 ? [familyHeader(family)] : [];
+  const keyAt = (i: number) => series.keysBySlot[order[i]]!;
+  const valueAt = numeric
+    ? (i: number) => series.numbers[order[i]]
+    : (i: number) => series.objects[order[i]]!;
   let next = from;
-  for (let i = 0; i < TEXTS_PER_PIECE && next < sortedKeys.length; i++) {
-    const [text, after] = renderSeries(family, sortedKeys, next);
+  for (let i = 0; i < LINES_PER_PIECE / LINES_PER_TEXT && next < order.length; i++) {
+    const [text, after] = renderSeries(family, order.length, keyAt, valueAt, next);
     texts.push(text);
     next = after;
   }
   return [encodeAll(texts), next];
+}
+
+/**
+ * Where {@linkcode renderNumberPiece} writes, before it copies the piece out at its size: one
+ * buffer for every piece, so that no piece pays to allocate and clear room it may not use. It
+ * grows for a line longer than it. Safe to share: a piece is written and copied synchronously.
+ */
+let scratch = new Uint8Array(512 * 1024);
+
+/**
+ * {@linkcode renderPiece} for a family of bare numbers whose keys are all ASCII, which is most
+ * of a large store, written straight into bytes: the name, the key's chars and the value's
+ * digits are copied with no string made per line, so a large scrape makes next to no garbage.
+ * A piece ends early when the scratch buffer is full.
+ */
+function renderNumberPiece(
+  family: FamilyHead,
+  series: SlotSeries,
+  order: Int32Array,
+  from: number,
+): [Uint8Array<ArrayBuffer>, number] {
+  const to = Math.min(order.length, from + LINES_PER_PIECE);
+  const name = encoder.encode(family.name); // a metric name is ASCII
+  const header = from === 0 ? familyHeader(family) : "";
+  // The HELP text may not be ASCII: up to 3 bytes of UTF-8 per UTF-16 unit.
+  const first = 3 * header.length + lineRoom(name, series.keysBySlot[order[from]]!);
+  if (scratch.length < first) scratch = new Uint8Array(2 * first);
+  const start = header === "" ? 0 : encoder.encodeInto(header, scratch).written;
+  const [end, next] = writeNumberLines(scratch, start, name, series, order, from, to);
+  return [scratch.slice(0, end), next];
+}
+
+/** The most bytes the line of a number in a family `name` with an ASCII `key` can take. */
+function lineRoom(name: Uint8Array, key: string): number {
+  return name.length + 4 + key.length + MAX_VALUE_LENGTH;
+}
+
+/**
+ * Writes the lines of the slots `order[from]` on, up to `order[to - 1]` or until `out` has no
+ * room for the next line, at `pos`; returns the end and the index of the first slot not
+ * written. The first line must fit. The hot loop of a scrape, kept in a function of its own so
+ * that the JIT optimizes all of it once, not piece by piece.
+ */
+function writeNumberLines(
+  out: Uint8Array,
+  pos: number,
+  name: Uint8Array,
+  series: SlotSeries,
+  order: Int32Array,
+  from: number,
+  to: number,
+): [number, number] {
+  const { keysBySlot: keys, numbers } = series;
+  const nameLength = name.length;
+  const room = out.length - nameLength - 4 - MAX_VALUE_LENGTH;
+  let i = from;
+  for (; i < to; i++) {
+    const slot = order[i];
+    const key = keys[slot]!;
+    const keyLength = key.length;
+    if (pos + keyLength > room) break;
+    for (let j = 0; j < nameLength; j++) out[pos++] = name[j];
+    if (keyLength > 0) {
+      out[pos++] = 123; // {
+      for (let j = 0; j < keyLength; j++) out[pos++] = key.charCodeAt(j);
+      out[pos++] = 125; // }
+    }
+    out[pos++] = 32; // blank
+    pos = writeValue(out, pos, numbers[slot]);
+    out[pos++] = 10; // line feed
+  }
+  return [pos, i];
+}
+
+/** Writes `value` as {@linkcode formatValue} formats it, at `pos`; returns the end. */
+function writeValue(out: Uint8Array, pos: number, value: number): number {
+  // Counters are mostly whole numbers: their digits are written without making a string.
+  if (value >= 0 && value <= 0x7fffffff && value === Math.floor(value)) {
+    let v = value | 0;
+    let end = pos + 1;
+    for (let rest = v; rest >= 10; rest = (rest / 10) | 0) end++;
+    for (let p = end - 1; p >= pos; p--) {
+      out[p] = 48 + v % 10;
+      v = (v / 10) | 0;
+    }
+    return end;
+  }
+  const text = formatValue(value);
+  for (let j = 0; j < text.length; j++) out[pos + j] = text.charCodeAt(j);
+  return pos + text.length;
 }
 
 /** The UTF-8 encoding of the texts one after another. */
@@ -121,7 +243,7 @@ export function concatBytes(pieces: readonly Uint8Array[]): Uint8Array<ArrayBuff
   return whole;
 }
 
-function familyHeader(family: RenderableFamily): string {
+function familyHeader(family: FamilyHead): string {
   const help = family.help === undefined
     ? ""
     : `# HELP ${family.name} ${escapeHelp(family.help)}\n`;
@@ -129,36 +251,36 @@ function familyHeader(family: RenderableFamily): string {
 }
 
 /**
- * The lines of the series `keys[from]` on, until about {@linkcode LINES_PER_TEXT} lines are
- * written, and the index of the first series not written. Lines are joined with `+=`: V8 keeps
- * the pieces as a rope, which it copies once when the text is encoded; building an array of
- * parts to join measured slower.
+ * The lines of the series `from` on (of `total`, each given by `keyAt` and `valueAt`), until
+ * about {@linkcode LINES_PER_TEXT} lines are written, and the index of the first series not
+ * written. Lines are joined with `+=`: V8 keeps the pieces as a rope, which it copies once when
+ * the text is encoded; building an array of parts to join measured slower.
  */
 function renderSeries(
-  family: RenderableFamily,
-  keys: readonly string[],
+  family: FamilyHead,
+  total: number,
+  keyAt: (i: number) => string,
+  valueAt: (i: number) => SeriesValue,
   from: number,
   timestampOf?: (key: string) => number,
 ): [string, number] {
   const name = family.name;
-  const series = family.series;
   const end = (key: string) => timestampOf === undefined ? "\n" : ` ${timestampOf(key)}\n`;
-  const to = keys.length;
   let text = "";
   let i = from;
   switch (family.type) {
     case "histogram":
-      for (let lines = 0; i < to && lines < LINES_PER_TEXT; i++) {
-        const key = keys[i];
-        const value = series.get(key) as HistogramValue;
+      for (let lines = 0; i < total && lines < LINES_PER_TEXT; i++) {
+        const key = keyAt(i);
+        const value = valueAt(i) as HistogramValue;
         text += histogramLines(name, key, value, end(key));
         lines += value.bounds.length + 2;
       }
       break;
     case "summary":
-      for (const stop = Math.min(to, from + LINES_PER_TEXT / 2); i < stop; i++) {
-        const key = keys[i];
-        const { count, sum } = series.get(key) as SummaryValue;
+      for (const stop = Math.min(total, from + LINES_PER_TEXT / 2); i < stop; i++) {
+        const key = keyAt(i);
+        const { count, sum } = valueAt(i) as SummaryValue;
         const labels = key === "" ? "" : `{${key}}`;
         text += `${name}_sum${labels} ${formatValue(sum)}${end(key)}`;
         text += `${name}_count${labels} ${formatValue(count)}${end(key)}`;
@@ -166,10 +288,10 @@ function renderSeries(
       break;
     default: {
       const open = name + "{";
-      for (const stop = Math.min(to, from + LINES_PER_TEXT); i < stop; i++) {
-        const key = keys[i];
+      for (const stop = Math.min(total, from + LINES_PER_TEXT); i < stop; i++) {
+        const key = keyAt(i);
         text += (key === "" ? name + " " : open + key + "} ") +
-          formatValue(series.get(key) as number) + end(key);
+          formatValue(valueAt(i) as number) + end(key);
       }
     }
   }

@@ -11,34 +11,24 @@ import {
   type MetricType,
   type Push,
   type PushFamily,
-  type SeriesValue,
 } from "./model.ts";
 import { checkCounterValue, sampleNames, seriesName } from "./push.ts";
 import { concatBytes, renderPiece } from "./render.ts";
+import { SeriesTable } from "./series_table.ts";
 
 /** A family as the store holds it. Owned by the store: callers must not modify it. */
 export interface StoredFamily {
   readonly name: string;
   readonly type: MetricType;
   help: string | undefined;
-  /** Keyed by the canonical label key; values are owned by the store. */
-  readonly series: Map<string, SeriesValue>;
   /**
-   * When each series was last pushed to, in milliseconds of the store's clock. Kept only with
-   * a `seriesTTL`, the one thing that reads it; empty otherwise, to save its memory.
+   * The series by canonical label key, with their values and, only with a `seriesTTL` (the one
+   * thing that reads them), the times they were last pushed to in milliseconds of the store's
+   * clock. Kept sorted by key between changes.
    */
-  readonly touched: Map<string, number>;
+  readonly series: SeriesTable;
   /** The family's scrape text, kept until the family next changes. */
   text: FamilyText | undefined;
-  /**
-   * The series keys in render order, kept up to date: removed keys are taken out at once, and
-   * added ones (in `added`) are merged in at the next render, or by the push that adds them once
-   * they are many, so that no render sorts all the keys again. Undefined for a family read from a
-   * snapshot until its first render sorts its keys.
-   */
-  order: string[] | undefined;
-  /** Keys of the series added since `order` was last brought up to date, as they came. */
-  added: string[];
 }
 
 /** A piece of the scrape text: whole lines of one family, as UTF-8. */
@@ -59,7 +49,8 @@ export interface TextPiece {
 export class FamilyText {
   readonly #family: StoredFamily;
   readonly #pieces: TextPiece[] = [];
-  #order: readonly string[] | undefined;
+  /** The family's slots in render order, taken when the first piece renders. */
+  #order: Int32Array | undefined;
   /** The index in the order of the first series not rendered yet. */
   #next = 0;
   #done = false;
@@ -88,47 +79,12 @@ export class FamilyText {
 
   #renderNext(): void {
     const family = this.#family;
-    const order = this.#order ??= orderOf(family);
-    const [plain, next] = renderPiece(family, order, this.#next);
+    const order = this.#order ??= family.series.sorted();
+    const [plain, next] = renderPiece(family, family.series, order, this.#next);
     this.#pieces.push({ plain, deflated: undefined });
     this.#next = next;
     this.#done = next >= order.length;
   }
-}
-
-/**
- * How many keys may wait in `StoredFamily.added` before the push that adds them merges them into
- * the order: at least 1024, and a quarter of the order. The merges of a family that grows by
- * pushes then copy its order a few times over in all, and a render has at most that many keys
- * left to sort.
- */
-function mergeThreshold(family: StoredFamily): number {
-  return Math.max(1024, (family.order?.length ?? 0) / 4);
-}
-
-/** The keys of `family` in render order, brought up to date (see `StoredFamily.order`). */
-function orderOf(family: StoredFamily): string[] {
-  let order = family.order;
-  if (order === undefined) {
-    order = [...family.series.keys()].sort();
-  } else if (family.added.length > 0) {
-    order = mergeSorted(order, family.added.sort());
-  }
-  family.order = order;
-  family.added = [];
-  return order;
-}
-
-/** The sorted arrays `a` and `b` as one sorted array (sorted as `Array.prototype.sort` does). */
-function mergeSorted(a: readonly string[], b: readonly string[]): string[] {
-  const merged = new Array<string>(a.length + b.length);
-  let i = 0;
-  let j = 0;
-  let k = 0;
-  while (i < a.length && j < b.length) merged[k++] = b[j] < a[i] ? b[j++] : a[i++];
-  while (i < a.length) merged[k++] = a[i++];
-  while (j < b.length) merged[k++] = b[j++];
-  return merged;
 }
 
 /**
@@ -304,26 +260,24 @@ export class Store {
     let newSeries = 0;
     for (const pushed of push) {
       const family = this.#familyFor(pushed.name, pushed.type, pushed.help);
-      const { series, touched } = family;
-      const tracked = this.#ttl > 0;
+      const { type, series } = family;
+      const { numbers, objects } = series;
       const { keys, values } = pushed;
       for (let i = 0; i < keys.length; i++) {
-        const key = keys[i];
         const value = values[i];
-        const stored = series.get(key);
-        if (stored === undefined) {
-          series.set(key, copyValue(value));
-          if (family.order !== undefined) family.added.push(key);
+        let slot = series.slotOf(keys[i]);
+        if (slot === undefined) {
+          slot = series.add(keys[i], copyValue(value));
           newSeries++;
-        } else if (typeof stored === "number") {
-          series.set(key, mergeValue(family.type, stored, value, this.#gaugeBehavior));
+        } else if (series.numeric) {
+          numbers[slot] = mergeValue(type, numbers[slot], value, this.#gaugeBehavior) as number;
         } else {
-          mergeValue(family.type, stored, value, this.#gaugeBehavior); // merged in place
+          mergeValue(type, objects[slot]!, value, this.#gaugeBehavior); // merged in place
         }
-        if (tracked) touched.set(key, now);
+        series.touch(slot, now);
         samples++;
       }
-      if (family.added.length > mergeThreshold(family)) orderOf(family);
+      series.settle();
     }
     this.#added(newSeries, now);
     return { samples, newSeries };
@@ -349,12 +303,17 @@ export class Store {
     for (const name of checked) this.#changingNamed(name); // as in apply(), before any change
     const now = this.#now();
     for (const delta of deltas) {
-      const family = this.#familyFor(delta.name, delta.type, delta.help);
-      const stored = family.series.get(delta.key);
-      if (stored === undefined && family.order !== undefined) family.added.push(delta.key);
-      family.series.set(delta.key, applyDelta(delta, stored));
-      if (this.#ttl > 0) family.touched.set(delta.key, now);
-      if (family.added.length > mergeThreshold(family)) orderOf(family);
+      const { series } = this.#familyFor(delta.name, delta.type, delta.help);
+      let slot = series.slotOf(delta.key);
+      if (slot === undefined) {
+        slot = series.add(delta.key, applyDelta(delta, undefined));
+      } else if (series.numeric) {
+        series.numbers[slot] = applyDelta(delta, series.numbers[slot]) as number;
+      } else {
+        applyDelta(delta, series.objects[slot]); // applied in place
+      }
+      series.touch(slot, now);
+      series.settle();
     }
     this.#added(fresh.size, now);
     return { samples: deltas.length, newSeries: fresh.size };
@@ -372,19 +331,19 @@ export class Store {
     // --maxSeries is now lower; new series wait until expiry or DELETE makes room.
     this.#checkFamily(family.name, family.type);
     const stored = this.#familyFor(family.name, family.type, family.help);
+    const { series } = stored;
+    series.unsorted(); // the series come sorted by family, not by key: the first render sorts
     let oldest = Infinity;
     for (const [i, key] of family.keys.entries()) {
-      if (stored.series.has(key)) {
+      if (series.has(key)) {
         // The family is new to the store: dropping it leaves the store as it was.
         this.#dropFamily(stored);
         throw new PushError(`series ${seriesName(family.name, key)} appears twice`);
       }
       const touched = family.touched.get(key) ?? this.#now();
-      stored.series.set(key, copyValue(family.values[i]));
-      if (this.#ttl > 0) stored.touched.set(key, touched);
+      series.touch(series.add(key, copyValue(family.values[i])), touched);
       oldest = Math.min(oldest, touched);
     }
-    stored.order = undefined; // the first render sorts them all
     this.#added(family.keys.length, oldest);
   }
 
@@ -433,7 +392,7 @@ export class Store {
    * between calls (see `StoredFamily.order`), so that this is cheap after a few changes.
    */
   sortedKeys(family: StoredFamily): readonly string[] {
-    return orderOf(family);
+    return family.series.sortedKeys();
   }
 
   /** The whole aggregate in the text format 0.0.4, expired series gone first. */
@@ -522,11 +481,8 @@ export class Store {
         name,
         type,
         help: help === undefined ? undefined : detach(help),
-        series: new Map(),
-        touched: new Map(),
+        series: new SeriesTable(type, this.#ttl > 0),
         text: undefined,
-        order: [],
-        added: [],
       };
       this.#families.set(name, family);
       for (const sample of sampleNames(name, type)) this.#sampleOwners.set(sample, name);
@@ -567,26 +523,9 @@ export class Store {
   #remove(doomed: (key: string, touched: number) => boolean): number {
     let removed = 0;
     for (const family of this.#families.values()) {
-      let gone: Set<string> | undefined;
-      for (const key of family.series.keys()) {
-        if (!doomed(key, family.touched.get(key) ?? 0)) continue;
-        if (gone === undefined) {
-          this.#changing(family);
-          gone = new Set();
-        }
-        family.series.delete(key);
-        family.touched.delete(key);
-        gone.add(key);
-      }
-      if (gone === undefined) continue;
-      removed += gone.size;
-      if (family.series.size === 0) {
-        this.#dropFamily(family);
-      } else if (family.order !== undefined) {
-        // New arrays: a read in progress may hold the old order.
-        family.order = family.order.filter((key) => !gone.has(key));
-        family.added = family.added.filter((key) => !gone.has(key));
-      }
+      const count = family.series.removeWhere(doomed, () => this.#changing(family));
+      removed += count;
+      if (count > 0 && family.series.size === 0) this.#dropFamily(family);
     }
     this.#seriesCount -= removed;
     if (removed > 0) this.#changes++;

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { PushError } from "../lib/errors.ts";
 import type { GaugeBehavior } from "../lib/merge.ts";
-import type { Label } from "../lib/model.ts";
+import { formatValue, type Label } from "../lib/model.ts";
 import { parseDeltas } from "../lib/parse_json.ts";
 import { parseText } from "../lib/parse_text.ts";
+import { renderFamily } from "../lib/render.ts";
 import { Store, type TextPiece } from "../lib/store.ts";
 import { random } from "./seeded.ts";
 
@@ -242,6 +243,54 @@ Deno.test("Store.read() gives large families in pieces of whole lines, kept unti
   assert.equal(store.readers, 0, "reads that reached the end are closed");
 });
 
+Deno.test("Store.read() writes every value as formatValue() does", () => {
+  const values = [
+    0,
+    -0,
+    7,
+    10,
+    99,
+    2147483647,
+    2147483648,
+    -1,
+    -2147483648,
+    0.1,
+    1 / 3,
+    -2.5e-8,
+    1e21,
+    1.5e300,
+    -1.7976931348623157e308,
+    Number.MAX_SAFE_INTEGER,
+    NaN,
+    Infinity,
+    -Infinity,
+  ];
+  // A gauge under "replace" keeps what was pushed; its value is written as the text parser
+  // read it, and formatValue() gives the shortest text that reads back the same.
+  // The series without labels sorts first.
+  let body = "# TYPE g gauge\ng 12345\n";
+  for (const [i, value] of values.entries()) {
+    body += `g{i="${String(i).padStart(2, "0")}"} ${formatValue(value)}\n`;
+  }
+  const expected = body;
+  assert.equal(storeWith([body]).render(), expected);
+});
+
+Deno.test("Store.read() ends a piece early for long lines, and writes a line of any length", () => {
+  // 1000 lines of about 2 KB fill a few pieces well short of 4096 lines; one line is longer
+  // than all of them together.
+  let body = "# TYPE c counter\n";
+  for (let i = 0; i < 1000; i++) {
+    body += `c{i="${String(i).padStart(4, "0")}",v="${"x".repeat(2000)}"} ${i}\n`;
+  }
+  body += `c{i="9999",v="${"y".repeat(3_000_000)}"} 1.5\n`;
+  const store = storeWith([body]);
+  const pieces = readAll(store);
+  assert.ok(pieces.length >= 4, `${pieces.length} pieces`);
+  for (const piece of pieces) assert.equal(piece.plain.at(-1), 10, "every piece ends a line");
+  assert.equal(textOf(pieces), body);
+});
+
 Deno.test("a read shows the store as it was when it began, whatever changes meanwhile", () => {
   // Families a, b and c of 5000 series each: two pieces each.
   const bodyOf = (name: string, value: number) => {
@@ -318,17 +367,29 @@ Deno.test("series added and removed between reads keep the render sorted (seeded
     const next = random(seed);
     const pick = (n: number) => Math.floor(next() * n);
     // `kept` is read now and then, `fresh` only at the end: the orders they keep up to date
-    // differently must give the same text, and it must be sorted.
+    // differently must give the same text, and it must be sorted. `model` holds what both
+    // should hold, in plain maps, for renderFamily() to write as the expected text.
     const kept = new Store({ gaugeBehavior: "sum" });
     const fresh = new Store({ gaugeBehavior: "sum" });
+    const model = new Map<string, Map<string, number>>();
+    const push = (body: string) => {
+      kept.apply(parseText(body));
+      fresh.apply(parseText(body));
+      for (const family of parseText(body)) {
+        if (!model.has(family.name)) model.set(family.name, new Map());
+        const series = model.get(family.name)!;
+        for (const [i, key] of family.keys.entries()) {
+          series.set(key, (series.get(key) ?? 0) + (family.values[i] as number));
+        }
+      }
+    };
     for (let step = 0; step < 150; step++) {
       const roll = next();
       if (roll < 0.04) {
         // Enough new series at once that the push merges them into the order itself.
         let body = "";
         for (let i = 0; i < 1500; i++) body += `a{x="${pick(30)}",big="${step}-${i}"} 1\n`;
-        kept.apply(parseText(body));
-        fresh.apply(parseText(body));
+        push(body);
       } else if (roll < 0.6) {
         const name = ["a", "b", "c"][pick(3)];
         const lines = new Set<string>();
@@ -336,18 +397,30 @@ Deno.test("series added and removed between reads keep the render sorted (seeded
           const y = pick(2) === 0 ? `,y="é${pick(3)}"` : "";
           lines.add(`${name}{x="${pick(30)}"${y}} 1\n`);
         }
-        const body = [...lines].join("");
-        kept.apply(parseText(body));
-        fresh.apply(parseText(body));
+        push([...lines].join(""));
       } else if (roll < 0.75) {
-        const match: Label[] = [["x", String(pick(30))]];
-        assert.equal(kept.delete(match), fresh.delete(match));
+        const x = String(pick(30));
+        const removed = kept.delete([["x", x]]);
+        assert.equal(fresh.delete([["x", x]]), removed);
+        let count = 0;
+        for (const [name, series] of model) {
+          for (const key of series.keys()) {
+            if (key.startsWith(`x="${x}"`) || key.includes(`,x="${x}"`)) {
+              series.delete(key);
+              count++;
+            }
+          }
+          if (series.size === 0) model.delete(name);
+        }
+        assert.equal(removed, count);
       } else if (roll < 0.85) {
-        const delta = `{"type":"gauge","name":"d","labels":{"x":"${
-          pick(30)
-        }"},"method":"set","value":1}`;
+        const x = pick(30);
+        const delta =
+          `{"type":"gauge","name":"d","labels":{"x":"${x}"},"method":"set","value":${step}}`;
         kept.applyDeltas(parseDeltas(delta));
         fresh.applyDeltas(parseDeltas(delta));
+        if (!model.has("d")) model.set("d", new Map());
+        model.get("d")!.set(`x="${x}"`, step);
       } else if (roll < 0.95) {
         kept.render();
       } else {
@@ -358,6 +431,15 @@ Deno.test("series added and removed between reads keep the render sorted (seeded
     }
     const text = kept.render();
     assert.equal(text, fresh.render(), `seed ${seed}`);
+    const expected = [...model.keys()].sort().map((name) =>
+      renderFamily({
+        name,
+        type: name === "d" ? "gauge" : "untyped",
+        help: undefined,
+        series: model.get(name)!,
+      })
+    ).join("");
+    assert.equal(text, expected, `seed ${seed}`);
     const keys = new Map<string, string[]>();
     for (const line of text.split("\n")) {
       if (line === "" || line.startsWith("#")) continue;

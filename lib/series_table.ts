@@ -1,0 +1,197 @@
+// The series of one stored family, kept by slot: each series has a small index into flat arrays
+// of keys, values and touch times, and the family keeps its slots sorted by key, so that a scrape
+// walks arrays in order instead of looking up every series in a hash map.
+
+import type { HistogramValue, MetricType, SeriesValue, SummaryValue } from "./model.ts";
+
+/** Whether a family of `type` holds a bare number per series. */
+export function isNumeric(type: MetricType): boolean {
+  return type === "counter" || type === "gauge" || type === "untyped";
+}
+
+/**
+ * A family's series. Owned by the store, which changes it only after finishing any text an
+ * open read still needs (slots are reused, so a text begun before a change must not read on).
+ *
+ * A slot, once given to a series, stays that series' until it is removed; removed slots are
+ * given to the next new series. Values live in `numbers` for a counter, gauge or untyped family
+ * (a plain array of doubles, which V8 stores unboxed) and in `objects` for the others.
+ */
+export class SeriesTable {
+  readonly numeric: boolean;
+  /** The slot of each series, by canonical label key. */
+  readonly #slots = new Map<string, number>();
+  /** The key of each slot; undefined for a free slot. Read only outside this class. */
+  readonly keysBySlot: (string | undefined)[] = [];
+  /** False once a key with a char outside ASCII is added. */
+  asciiKeys = true;
+  /** Values by slot for a numeric family. The store writes them in place. */
+  readonly numbers: number[] = [];
+  /** Values by slot for a histogram or summary family, updated in place by the store. */
+  readonly objects: (HistogramValue | SummaryValue | undefined)[] = [];
+  /** When each slot's series was last pushed to; kept only when the store tracks it. */
+  readonly #touched: number[] | undefined;
+  readonly #free: number[] = [];
+  /**
+   * The slots in render order (sorted by key), kept up to date: removed slots are taken out at
+   * once, and added ones (in `#added`) are merged in by {@linkcode SeriesTable.sorted}, or by
+   * {@linkcode SeriesTable.settle} once they are many, so that no render sorts all the keys
+   * again. Undefined after {@linkcode SeriesTable.unsorted} until the next `sorted()` sorts all.
+   */
+  #order: Int32Array | undefined = new Int32Array(0);
+  /** Slots of the series added since `#order` was last brought up to date. */
+  #added: number[] = [];
+
+  constructor(type: MetricType, tracksTouches: boolean) {
+    this.numeric = isNumeric(type);
+    this.#touched = tracksTouches ? [] : undefined;
+  }
+
+  /** How many series the table holds. */
+  get size(): number {
+    return this.#slots.size;
+  }
+
+  /** The slot of the series `key`, or undefined when the table does not hold it. */
+  slotOf(key: string): number | undefined {
+    return this.#slots.get(key);
+  }
+
+  has(key: string): boolean {
+    return this.#slots.has(key);
+  }
+
+  /** The value of the series `key`, or undefined. The value is the table's: do not modify it. */
+  get(key: string): SeriesValue | undefined {
+    const slot = this.#slots.get(key);
+    if (slot === undefined) return undefined;
+    return this.numeric ? this.numbers[slot] : this.objects[slot];
+  }
+
+  /** The keys of the series held, in no particular order. */
+  keys(): IterableIterator<string> {
+    return this.#slots.keys();
+  }
+
+  /** Adds the series `key`, which the table must not hold, with `value`, which it then owns. */
+  add(key: string, value: SeriesValue): number {
+    const slot = this.#free.pop() ?? this.keysBySlot.length;
+    this.#slots.set(key, slot);
+    this.keysBySlot[slot] = key;
+    if (this.asciiKeys) this.asciiKeys = isAscii(key);
+    if (this.numeric) {
+      this.numbers[slot] = value as number;
+    } else {
+      this.objects[slot] = value as HistogramValue | SummaryValue;
+    }
+    if (this.#touched !== undefined) this.#touched[slot] = 0;
+    if (this.#order !== undefined) this.#added.push(slot);
+    return slot;
+  }
+
+  /** Records that the series in `slot` was pushed to at `time`, if the table tracks it. */
+  touch(slot: number, time: number): void {
+    if (this.#touched !== undefined) this.#touched[slot] = time;
+  }
+
+  /** When the series `key` was last pushed to, or undefined when not tracked or not held. */
+  touchedAt(key: string): number | undefined {
+    const slot = this.#slots.get(key);
+    return slot === undefined ? undefined : this.#touched?.[slot];
+  }
+
+  /**
+   * Removes the series `doomed` picks (given each key and touch time, 0 when not tracked),
+   * calling `before` once before the first removal. Returns how many were removed.
+   */
+  removeWhere(doomed: (key: string, touched: number) => boolean, before: () => void): number {
+    let gone: Set<number> | undefined;
+    for (const [key, slot] of this.#slots) {
+      if (!doomed(key, this.#touched?.[slot] ?? 0)) continue;
+      if (gone === undefined) {
+        before();
+        gone = new Set();
+      }
+      gone.add(slot);
+    }
+    if (gone === undefined) return 0;
+    for (const slot of gone) {
+      this.#slots.delete(this.keysBySlot[slot]!);
+      this.keysBySlot[slot] = undefined;
+      if (this.numeric) {
+        this.numbers[slot] = 0;
+      } else {
+        this.objects[slot] = undefined;
+      }
+      this.#free.push(slot);
+    }
+    if (this.#order !== undefined) {
+      this.#order = this.#order.filter((slot) => !gone.has(slot));
+      this.#added = this.#added.filter((slot) => !gone.has(slot));
+    }
+    return gone.size;
+  }
+
+  /** Forgets the kept order, for a table filled in no order: the next `sorted()` sorts all. */
+  unsorted(): void {
+    this.#order = undefined;
+    this.#added = [];
+  }
+
+  /**
+   * Merges the added slots into the order when they are many: at least 1024, and a quarter of
+   * the order. The merges of a family that grows by pushes then copy its order a few times over
+   * in all, and a render has at most that many keys left to sort.
+   */
+  settle(): void {
+    if (this.#added.length > Math.max(1024, (this.#order?.length ?? 0) / 4)) this.sorted();
+  }
+
+  /**
+   * The slots in render order, brought up to date. The array is the table's, replaced (never
+   * changed) when the order changes, so a caller may keep it while the table does not change.
+   */
+  sorted(): Int32Array {
+    let order = this.#order;
+    if (order === undefined) {
+      order = this.#slotsOf([...this.#slots.keys()].sort());
+    } else if (this.#added.length > 0) {
+      const added = this.#slotsOf(this.#added.map((slot) => this.keysBySlot[slot]!).sort());
+      order = this.#merge(order, added);
+    }
+    this.#order = order;
+    this.#added = [];
+    return order;
+  }
+
+  /** The keys in render order. */
+  sortedKeys(): string[] {
+    return Array.from(this.sorted(), (slot) => this.keysBySlot[slot]!);
+  }
+
+  #slotsOf(sortedKeys: readonly string[]): Int32Array {
+    const slots = new Int32Array(sortedKeys.length);
+    for (let i = 0; i < sortedKeys.length; i++) slots[i] = this.#slots.get(sortedKeys[i])!;
+    return slots;
+  }
+
+  /** The sorted slot arrays `a` and `b` as one, ordered by key as `Array.prototype.sort` does. */
+  #merge(a: Int32Array, b: Int32Array): Int32Array {
+    const keys = this.keysBySlot;
+    const merged = new Int32Array(a.length + b.length);
+    let i = 0;
+    let j = 0;
+    let k = 0;
+    while (i < a.length && j < b.length) {
+      merged[k++] = keys[b[j]]! < keys[a[i]]! ? b[j++] : a[i++];
+    }
+    while (i < a.length) merged[k++] = a[i++];
+    while (j < b.length) merged[k++] = b[j++];
+    return merged;
+  }
+}
+
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) >= 128) return false;
+  return true;
+}
