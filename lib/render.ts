@@ -30,9 +30,9 @@ export interface RenderableFamily extends FamilyHead {
 }
 
 /**
- * A stored family's series by slot, as the store keeps them (see `SeriesTable`): `keysBySlot[slot]`
- * and its value, `numbers[slot]` for a counter, gauge or untyped family, `objects[slot]` for the
- * others.
+ * A stored family's series by slot, as the store keeps them (see `SeriesTable`): the key
+ * `keysBySlot[slot]` and its value, `numbers[slot]` for a counter, gauge or untyped family,
+ * `objects[slot]` for the others.
  */
 export interface SlotSeries {
   readonly keysBySlot: readonly (string | undefined)[];
@@ -92,10 +92,10 @@ const encoder = new TextEncoder();
 
 /**
  * Renders a piece of a stored family as {@linkcode renderFamily} writes it, as UTF-8: the
- * series of the slots `order[from]` on, about 4096 lines of them, preceded by the HELP and TYPE
- * lines when `from` is 0. `order` holds slots of `series` sorted by key. Returns the bytes and
- * the index of the first slot left for the next piece (`order.length` once all are written).
- * Every piece ends a line.
+ * series of the slots `order[from]` on, about 4096 lines of them (fewer if they are very long),
+ * preceded by the HELP and TYPE lines when `from` is 0. `order` holds slots of `series` sorted
+ * by key. Returns the bytes and the index of the first slot left for the next piece
+ * (`order.length` once all are written). Every piece ends a line.
  */
 export function renderPiece(
   family: FamilyHead,

@@ -4,6 +4,9 @@
 
 import type { HistogramValue, MetricType, SeriesValue, SummaryValue } from "./model.ts";
 
+/** Tables with more slots than this are compacted once three quarters of the slots are free. */
+const COMPACT_FROM = 1024;
+
 /** Whether a family of `type` holds a bare number per series. */
 export function isNumeric(type: MetricType): boolean {
   return type === "counter" || type === "gauge" || type === "untyped";
@@ -14,24 +17,26 @@ export function isNumeric(type: MetricType): boolean {
  * open read still needs (slots are reused, so a text begun before a change must not read on).
  *
  * A slot, once given to a series, stays that series' until it is removed; removed slots are
- * given to the next new series. Values live in `numbers` for a counter, gauge or untyped family
- * (a plain array of doubles, which V8 stores unboxed) and in `objects` for the others.
+ * given to the next new series, and when removals leave most slots free the table is compacted
+ * (every series gets a new slot). Values live in `numbers` for a counter, gauge or untyped
+ * family (a plain array of doubles, which V8 stores unboxed) and in `objects` for the others.
+ * The arrays are replaced when the table is compacted: read them again after a removal.
  */
 export class SeriesTable {
   readonly numeric: boolean;
   /** The slot of each series, by canonical label key. */
   readonly #slots = new Map<string, number>();
   /** The key of each slot; undefined for a free slot. Read only outside this class. */
-  readonly keysBySlot: (string | undefined)[] = [];
+  keysBySlot: (string | undefined)[] = [];
   /** False once a key with a char outside ASCII is added. */
   asciiKeys = true;
   /** Values by slot for a numeric family. The store writes them in place. */
-  readonly numbers: number[] = [];
+  numbers: number[] = [];
   /** Values by slot for a histogram or summary family, updated in place by the store. */
-  readonly objects: (HistogramValue | SummaryValue | undefined)[] = [];
+  objects: (HistogramValue | SummaryValue | undefined)[] = [];
   /** When each slot's series was last pushed to; kept only when the store tracks it. */
-  readonly #touched: number[] | undefined;
-  readonly #free: number[] = [];
+  #touched: number[] | undefined;
+  #free: number[] = [];
   /**
    * The slots in render order (sorted by key), kept up to date: removed slots are taken out at
    * once, and added ones (in `#added`) are merged in by {@linkcode SeriesTable.sorted}, or by
@@ -129,7 +134,39 @@ export class SeriesTable {
       this.#order = this.#order.filter((slot) => !gone.has(slot));
       this.#added = this.#added.filter((slot) => !gone.has(slot));
     }
+    // Slots are reused, so the arrays only grow to the most series held at once; after a large
+    // removal (a DELETE, a wave of expiry) most of that would stay unused.
+    if (this.keysBySlot.length > COMPACT_FROM && 4 * this.#slots.size < this.keysBySlot.length) {
+      this.#compact();
+    }
     return gone.size;
+  }
+
+  /**
+   * Gives every series a new slot, its place in the render order, in new arrays just large enough:
+   * a scrape then also reads the arrays in order.
+   */
+  #compact(): void {
+    const order = this.sorted();
+    // Filled by push, which keeps V8's arrays packed (no holes to check for on reads).
+    const keys: string[] = [];
+    const numbers: number[] = [];
+    const objects: (HistogramValue | SummaryValue)[] = [];
+    const touched = this.#touched === undefined ? undefined : [] as number[];
+    for (const slot of order) {
+      const key = this.keysBySlot[slot]!;
+      this.#slots.set(key, keys.length);
+      keys.push(key);
+      if (this.numeric) numbers.push(this.numbers[slot]);
+      else objects.push(this.objects[slot]!);
+      touched?.push(this.#touched![slot]);
+    }
+    this.keysBySlot = keys;
+    this.numbers = numbers;
+    this.objects = objects;
+    this.#touched = touched;
+    this.#free = [];
+    this.#order = Int32Array.from(keys, (_, i) => i);
   }
 
   /** Forgets the kept order, for a table filled in no order: the next `sorted()` sorts all. */

@@ -82,3 +82,33 @@ Deno.test("SeriesTable.asciiKeys turns false with the first key outside ASCII", 
   table.removeWhere((key) => key === 'x="é"', () => {});
   assert.equal(table.asciiKeys, false, "it stays false: it only sizes buffers");
 });
+
+Deno.test("SeriesTable compacts its slots once most are free, keeping every series", () => {
+  const table = new SeriesTable("gauge", true);
+  for (let i = 0; i < 4000; i++) table.touch(table.add(`i="${i}"`, i), 1000 + i);
+  const keep = (i: number) => i % 10 === 3;
+  table.removeWhere((key) => !keep(Number(key.slice(3, -1))), () => {});
+  assert.equal(table.size, 400);
+  assert.equal(table.keysBySlot.length, 400, "compacted: one slot per series");
+  const order = table.sorted();
+  assert.deepEqual([...order], Array.from({ length: 400 }, (_, i) => i), "slots in render order");
+  for (let i = 0; i < 4000; i++) {
+    const key = `i="${i}"`;
+    assert.equal(table.get(key), keep(i) ? i : undefined);
+    assert.equal(table.touchedAt(key), keep(i) ? 1000 + i : undefined);
+  }
+  table.add('i="x"', -1);
+  assert.equal(table.slotOf('i="x"'), 400);
+  assert.deepEqual(table.sortedKeys(), table.sortedKeys().slice().sort());
+});
+
+Deno.test("SeriesTable does not compact a small table or one mostly in use", () => {
+  const small = new SeriesTable("counter", false);
+  for (let i = 0; i < 1000; i++) small.add(`i="${i}"`, i);
+  small.removeWhere((key) => key !== 'i="5"', () => {});
+  assert.equal(small.keysBySlot.length, 1000);
+  const big = new SeriesTable("counter", false);
+  for (let i = 0; i < 4000; i++) big.add(`i="${i}"`, i);
+  big.removeWhere((key) => key.endsWith('0"'), () => {});
+  assert.equal(big.keysBySlot.length, 4000);
+});

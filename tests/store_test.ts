@@ -321,6 +321,29 @@ Deno.test("a read shows the store as it was when it began, whatever changes mean
   assert.match(after, /^d 1$/m);
 });
 
+Deno.test("a DELETE of most of a family during a read leaves the read and the store whole", () => {
+  let body = "# TYPE c counter\n";
+  for (let i = 0; i < 10_000; i++) {
+    body += `c{job="${i % 10 === 0 ? "kept" : "gone"}",i="${i}"} ${i}\n`;
+  }
+  const store = storeWith([body]);
+  const before = store.render();
+  store.apply(parseText('# TYPE c counter\nc{job="kept",i="0"} 0\n')); // c renders again
+  const reader = store.read();
+  const pieces = [reader.next()!];
+  assert.equal(store.delete([["job", "gone"]]), 9000);
+  store.apply(parseText('# TYPE c counter\nc{job="new",i="1"} 1\nc{job="kept",i="10"} 5\n'));
+  for (let piece; (piece = reader.next()) !== undefined;) pieces.push(piece);
+  assert.equal(textOf(pieces), before);
+
+  const rows: [string, number][] = [['i="1",job="new"', 1]];
+  for (let i = 0; i < 10_000; i += 10) rows.push([`i="${i}",job="kept"`, i === 10 ? 15 : i]);
+  rows.sort(([a], [b]) => a < b ? -1 : 1);
+  const expected = rows.map(([key, value]) => `c{${key}} ${value}\n`).join("");
+  assert.equal(store.render(), "# TYPE c counter\n" + expected);
+  assert.equal(store.seriesCount, 1001);
+});
+
 Deno.test("a HELP that changes during a read is in the next read, not this one", () => {
   const store = storeWith([
     "# HELP a A.\n# TYPE a counter\na 1\n# HELP b Old.\n# TYPE b counter\nb 1\n",
