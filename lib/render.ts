@@ -36,7 +36,10 @@ export interface RenderableFamily extends FamilyHead {
  */
 export interface SlotSeries {
   readonly keysBySlot: readonly (string | undefined)[];
-  /** True when every key is ASCII, as keys nearly always are (it sizes the buffers). */
+  /**
+   * Whether every key is ASCII, as keys nearly always are; only then are the lines of numbers
+   * copied straight into bytes.
+   */
   readonly asciiKeys: boolean;
   readonly numbers: readonly number[];
   readonly objects: readonly (HistogramValue | SummaryValue | undefined)[];
@@ -86,8 +89,11 @@ const LINES_PER_TEXT = 1024;
  * (compressing, writing) small, and are few enough to be sent while the next piece renders.
  */
 const LINES_PER_PIECE = 4 * LINES_PER_TEXT;
-/** The most UTF-16 units `formatValue` writes: `-1.7976931348623157e+308` has 24. */
-const MAX_VALUE_LENGTH = 24;
+/**
+ * The most chars `formatValue` writes: 17 significant digits after `-0.00000`, as in
+ * `-0.0000012345678901234567` (JavaScript writes numbers from 1e-6 on without an exponent).
+ */
+const MAX_VALUE_LENGTH = 25;
 const encoder = new TextEncoder();
 
 /**
@@ -119,12 +125,15 @@ export function renderPiece(
   return [encodeAll(texts), next];
 }
 
+/** The size of {@linkcode scratch}. */
+export const SCRATCH_BYTES = 512 * 1024;
 /**
  * Where {@linkcode renderNumberPiece} writes, before it copies the piece out at its size: one
- * buffer for every piece, so that no piece pays to allocate and clear room it may not use. It
- * grows for a line longer than it. Safe to share: a piece is written and copied synchronously.
+ * buffer for every piece, so that no piece pays to allocate and clear room it may not use. Safe
+ * to share: a piece is written and copied synchronously. A first line longer than it is written
+ * in a buffer of its own.
  */
-let scratch = new Uint8Array(512 * 1024);
+const scratch = new Uint8Array(SCRATCH_BYTES);
 
 /**
  * {@linkcode renderPiece} for a family of bare numbers whose keys are all ASCII, which is most
@@ -142,11 +151,12 @@ function renderNumberPiece(
   const name = encoder.encode(family.name); // a metric name is ASCII
   const header = from === 0 ? familyHeader(family) : "";
   // The HELP text may not be ASCII: up to 3 bytes of UTF-8 per UTF-16 unit.
-  const first = 3 * header.length + lineRoom(name, series.keysBySlot[order[from]]!);
-  if (scratch.length < first) scratch = new Uint8Array(2 * first);
-  const start = header === "" ? 0 : encoder.encodeInto(header, scratch).written;
-  const [end, next] = writeNumberLines(scratch, start, name, series, order, from, to);
-  return [scratch.slice(0, end), next];
+  const first = 3 * header.length + 0 +
+    (from < to ? lineRoom(name, series.keysBySlot[order[from]]!) : 0);
+  const out = first <= scratch.length ? scratch : new Uint8Array(first);
+  const start = header === "" ? 0 : encoder.encodeInto(header, out).written;
+  const [end, next] = writeNumberLines(out, start, name, series, order, from, to);
+  return [out.slice(0, end), next];
 }
 
 /** The most bytes the line of a number in a family `name` with an ASCII `key` can take. */

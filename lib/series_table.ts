@@ -28,7 +28,7 @@ export class SeriesTable {
   readonly #slots = new Map<string, number>();
   /** The key of each slot; undefined for a free slot. Read only outside this class. */
   keysBySlot: (string | undefined)[] = [];
-  /** False once a key with a char outside ASCII is added. */
+  /** False once a key with a char outside ASCII is added, until a compaction finds none left. */
   asciiKeys = true;
   /** Values by slot for a numeric family. The store writes them in place. */
   numbers: number[] = [];
@@ -153,15 +153,18 @@ export class SeriesTable {
     const numbers: number[] = [];
     const objects: (HistogramValue | SummaryValue)[] = [];
     const touched = this.#touched === undefined ? undefined : [] as number[];
+    let asciiKeys = true;
     for (const slot of order) {
       const key = this.keysBySlot[slot]!;
       this.#slots.set(key, keys.length);
       keys.push(key);
+      if (asciiKeys) asciiKeys = isAscii(key);
       if (this.numeric) numbers.push(this.numbers[slot]);
       else objects.push(this.objects[slot]!);
       touched?.push(this.#touched![slot]);
     }
     this.keysBySlot = keys;
+    this.asciiKeys = asciiKeys;
     this.numbers = numbers;
     this.objects = objects;
     this.#touched = touched;

@@ -24,7 +24,7 @@ export interface StoredFamily {
   /**
    * The series by canonical label key, with their values and, only with a `seriesTTL` (the one
    * thing that reads them), the times they were last pushed to in milliseconds of the store's
-   * clock. Kept sorted by key between changes.
+   * clock. It keeps its slots sorted by key, merging in new series when they are read or many.
    */
   readonly series: SeriesTable;
   /** The family's scrape text, kept until the family next changes. */
@@ -388,8 +388,9 @@ export class Store {
   }
 
   /**
-   * The keys of `family`, one of {@linkcode Store.families}, in render order: kept sorted
-   * between calls (see `StoredFamily.order`), so that this is cheap after a few changes.
+   * The keys of `family`, one of {@linkcode Store.families}, in render order: the table keeps
+   * its slots sorted between calls (see `SeriesTable.sorted`), so this is cheap after a few
+   * changes.
    */
   sortedKeys(family: StoredFamily): readonly string[] {
     return family.series.sortedKeys();

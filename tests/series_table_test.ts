@@ -80,7 +80,16 @@ Deno.test("SeriesTable.asciiKeys turns false with the first key outside ASCII", 
   table.add('x="é"', 1);
   assert.equal(table.asciiKeys, false);
   table.removeWhere((key) => key === 'x="é"', () => {});
-  assert.equal(table.asciiKeys, false, "it stays false: it only sizes buffers");
+  assert.equal(table.asciiKeys, false, "removing the key alone does not look at the others");
+});
+
+Deno.test("SeriesTable.asciiKeys turns true again when a compaction finds only ASCII keys", () => {
+  const table = new SeriesTable("counter", false);
+  for (let i = 0; i < 2000; i++) table.add(i < 1990 ? `x="é${i}"` : `x="${i}"`, i);
+  assert.equal(table.asciiKeys, false);
+  table.removeWhere((key) => key.includes("é"), () => {});
+  assert.equal(table.keysBySlot.length, 10, "compacted");
+  assert.equal(table.asciiKeys, true);
 });
 
 Deno.test("SeriesTable compacts its slots once most are free, keeping every series", () => {

@@ -4,7 +4,7 @@ import type { GaugeBehavior } from "../lib/merge.ts";
 import { formatValue, type Label } from "../lib/model.ts";
 import { parseDeltas } from "../lib/parse_json.ts";
 import { parseText } from "../lib/parse_text.ts";
-import { renderFamily } from "../lib/render.ts";
+import { renderFamily, SCRATCH_BYTES } from "../lib/render.ts";
 import { Store, type TextPiece } from "../lib/store.ts";
 import { random } from "./seeded.ts";
 
@@ -289,6 +289,52 @@ Deno.test("Store.read() ends a piece early for long lines, and writes a line of 
   assert.ok(pieces.length >= 4, `${pieces.length} pieces`);
   for (const piece of pieces) assert.equal(piece.plain.at(-1), 10, "every piece ends a line");
   assert.equal(textOf(pieces), body);
+});
+
+Deno.test("Store.read() loses no byte where a line ends at the end of its buffer", () => {
+  // Lines of 522 bytes nearly fill the buffer; then a key whose length changes from step to step
+  // makes the line after it, whose value has the most chars formatValue() writes (25), end at
+  // every offset from 32 bytes before the buffer's end to 31 after it.
+  const name = "m";
+  const value = -1.2345678901234567e-6;
+  const valueLine = `m{c="v"} ${formatValue(value)}\n`;
+  assert.equal(formatValue(value).length, 25);
+  const filler = Array.from(
+    { length: 2000 },
+    (_, i) => `a="${String(i).padStart(4, "0")}${"x".repeat(500)}"`,
+  );
+  const fillerLine = `m{${filler[0]}} 1\n`.length;
+  const header = `# TYPE ${name} gauge\n`;
+  const fullLines = Math.floor((SCRATCH_BYTES - header.length) / fillerLine) - 1;
+  const left = SCRATCH_BYTES - header.length - fullLines * fillerLine;
+  for (let offset = -32; offset < 32; offset++) {
+    // m{b="…"} 1\n takes the rest but for the value's line, and `offset` bytes more.
+    const stretch = left - valueLine.length + offset - `m{b=""} 1\n`.length;
+    const keys = [
+      ...filler.slice(0, fullLines),
+      `b="${"y".repeat(stretch)}"`,
+      'c="v"',
+      'd="after"',
+    ];
+    const values = [...keys.slice(0, -3).map(() => 1), 1, value, 2];
+    const store = new Store({ gaugeBehavior: "replace" });
+    store.apply([{ name, type: "gauge", help: undefined, keys, values }]);
+    const pieces = readAll(store);
+    for (const piece of pieces) assert.equal(piece.plain.at(-1), 10, `offset ${offset}`);
+    const series = new Map(keys.map((key, i) => [key, values[i]]));
+    assert.equal(
+      textOf(pieces),
+      renderFamily({ name, type: "gauge", help: undefined, series }),
+      `offset ${offset}`,
+    );
+  }
+});
+
+Deno.test("Store.read() writes the header of a numeric family with no series", () => {
+  // The parsers never make one; the store's API does not refuse it.
+  const store = new Store({ gaugeBehavior: "replace" });
+  store.apply([{ name: "e", type: "counter", help: "None yet.", keys: [], values: [] }]);
+  assert.equal(store.render(), "# HELP e None yet.\n# TYPE e counter\n");
 });
 
 Deno.test("a read shows the store as it was when it began, whatever changes meanwhile", () => {
