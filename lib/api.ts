@@ -12,7 +12,7 @@ import { parseDeltas } from "./parse_json.ts";
 import { parseProtobuf } from "./parse_protobuf.ts";
 import type { Label } from "./model.ts";
 import { type LabelLimits, SeriesCache, SeriesCacheBudget } from "./push.ts";
-import { parseOpenMetrics, parseText } from "./parse_text.ts";
+import { parseTextBody } from "./parse_text.ts";
 import { TEXT_CONTENT_TYPE } from "./render.ts";
 import type { SelfMetrics } from "./self_metrics.ts";
 import type { Store, StoreReader } from "./store.ts";
@@ -166,14 +166,10 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
     const { grouping, cache } = targetOf(path);
     const format = formatOf(request.headers.get("content-type"));
     const limits = options.labelLimits;
+    const body = await readBody(request, options.maxBodyBytes);
     const push = format === "protobuf"
-      ? parseProtobuf(await readBody(request, options.maxBodyBytes), grouping, limits)
-      : (format === "openmetrics" ? parseOpenMetrics : parseText)(
-        await readText(request),
-        grouping,
-        limits,
-        cache,
-      );
+      ? parseProtobuf(body, grouping, limits)
+      : parseTextBody(body, decodeText, format === "openmetrics", grouping, limits, cache);
     if (!isAccepting()) return tooLate();
     const result = store.apply(push);
     metrics.countPush("accepted", result.samples);
@@ -189,7 +185,10 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
   /** pushprom's answer: 200 with `ok`. */
   const pushDeltas = async (request: Request): Promise<Response> => {
     checkAuth(request);
-    const deltas = parseDeltas(await readText(request), options.labelLimits);
+    const deltas = parseDeltas(
+      decodeText(await readBody(request, options.maxBodyBytes)),
+      options.labelLimits,
+    );
     if (!isAccepting()) return tooLate();
     const result = store.applyDeltas(deltas);
     metrics.countPush("accepted", result.samples);
@@ -197,8 +196,8 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
     return new Response("ok", { headers: { "Content-Type": "text/plain; charset=utf-8" } });
   };
 
-  const readText = async (request: Request): Promise<string> => {
-    const body = await readBody(request, options.maxBodyBytes);
+  /** The body as text; throws a `bad_encoding` RequestError when it is not valid UTF-8. */
+  const decodeText = (body: Uint8Array): string => {
     // The lenient decoder is several times faster than the fatal one. It writes U+FFFD for
     // invalid bytes, and a body is mostly ASCII, where searching for U+FFFD costs nothing;
     // only a body that has one is decoded again to tell a sent U+FFFD from invalid bytes.

@@ -102,9 +102,28 @@ export function parseOpenMetrics(
 }
 
 /**
+ * Parses a request body in the text format 0.0.4 (or OpenMetrics, with `openMetrics`), as
+ * {@linkcode parseText} parses its text: read from its bytes by a template of `cache` when one
+ * fits, with no decoding, otherwise decoded by `decode` (which refuses invalid UTF-8) and
+ * parsed in full.
+ */
+export function parseTextBody(
+  body: Uint8Array,
+  decode: (body: Uint8Array) => string,
+  openMetrics: boolean,
+  grouping: readonly Label[],
+  limits: LabelLimits | undefined,
+  cache: SeriesCache,
+): Push {
+  return cache.readByTemplate(body, openMetrics) ??
+    parseFully(decode(body), grouping, limits, openMetrics, cache);
+}
+
+const encoder = new TextEncoder();
+
+/**
  * With a cache: reads a body by one of its templates when one fits, otherwise parses it in
- * full, and keeps a template of a body whose series were all in the cache already (a sender
- * pushing the same body again), so that its next push is read by the template.
+ * full (see {@linkcode parseFully}).
  */
 function parseCached(
   text: string,
@@ -116,8 +135,22 @@ function parseCached(
   if (cache === undefined) {
     return new TextParser(text, new PushBuilder(grouping, limits), openMetrics).parse();
   }
-  const read = cache.readByTemplate(text, openMetrics);
-  if (read !== undefined) return read;
+  return cache.readByTemplate(encoder.encode(text), openMetrics) ??
+    parseFully(text, grouping, limits, openMetrics, cache);
+}
+
+/**
+ * Parses a body in full with the series cache, and keeps a template of a body whose series were
+ * all in the cache already (a sender pushing the same body again), so that its next push is read
+ * by the template.
+ */
+function parseFully(
+  text: string,
+  grouping: readonly Label[],
+  limits: LabelLimits | undefined,
+  openMetrics: boolean,
+  cache: SeriesCache,
+): Push {
   // Values are recorded only when a template may be made of them.
   const record: ParseRecord | undefined = cache.wantsTemplate()
     ? { values: [], cacheHits: 0 }

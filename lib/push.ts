@@ -153,13 +153,16 @@ export class SeriesCache {
     this.#entries.set(detach(raw), { ...series, name: detach(series.name) });
   }
 
-  /** The push `text` makes, read by a template of this cache; undefined if none fits. */
-  readByTemplate(text: string, openMetrics: boolean): Push | undefined {
+  /**
+   * The push a body makes, read from its bytes by a template of this cache; undefined if none
+   * fits.
+   */
+  readByTemplate(body: Uint8Array, openMetrics: boolean): Push | undefined {
     const templates = this.#templates;
     for (let i = 0; i < templates.length; i++) {
       const template = templates[i];
       if (template.openMetrics !== openMetrics) continue;
-      const push = template.read(text);
+      const push = template.read(body);
       if (push === undefined) continue;
       if (i > 0) templates.unshift(...templates.splice(i, 1));
       this.#unused = 0;

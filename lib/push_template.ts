@@ -3,7 +3,8 @@
 // each time; only the numbers change. A template remembers the text between the values of a
 // body that parsed, and where each value went in the push, so that a later body that differs
 // only in its values is read by comparing text and reading numbers, with no parsing, keying or
-// building. Anything else falls back to the full parse.
+// building. It reads the body's bytes as they came, before any decoding. Anything else falls
+// back to the full parse.
 
 import { PushError } from "./errors.ts";
 import {
@@ -52,31 +53,44 @@ const TAB = 9;
 const LF = 10;
 const CR = 13;
 const CLOSE_BRACE = 125;
+const encoder = new TextEncoder();
 
 /**
- * The text of a parsed body with its values taken out. {@linkcode PushTemplate.read} returns
- * the push a body makes if the body is this text with other valid numbers in the value
- * places; the push is then exactly what the full parse of that body returns. Undefined when it
- * is not, or when a value check fails (the full parse then says which line is wrong).
+ * The text of a parsed body with its values taken out, as UTF-8. {@linkcode PushTemplate.read}
+ * returns the push a body makes if the body's bytes are this text with other valid numbers in
+ * the value places; the push is then exactly what the full parse of that body returns.
+ * Undefined when it is not, or when a value check fails (the full parse then says which line is
+ * wrong).
  *
- * Why this is exact: a value token ends at the first blank or line end, and every char around
+ * Why this is exact: a value token ends at the first blank or line end, and every byte around
  * the tokens is compared, so the new body has the same lines, comments, names and labels as
- * the one the template was made from. The parse of a line depends on its value only through
- * the value's syntax (checked here with the parser's own function) and the checks of a
+ * the one the template was made from. A valid value is ASCII, so the body is valid UTF-8 and
+ * decodes to the text the full parse would read. The parse of a line depends on its value only
+ * through the value's syntax (checked here with the parser's own function) and the checks of a
  * counter, a histogram and a summary on their values (run here with the builder's own
  * functions).
  */
 export class PushTemplate {
   readonly openMetrics: boolean;
-  /** The text before each value, then the text after the last one. */
-  readonly #literals: string[];
+  /**
+   * The text before each value, then the text after the last one, as UTF-8 one after another:
+   * literal `i` is `#bytes` from `#starts[i]` to `#starts[i + 1]`.
+   */
+  readonly #bytes: Uint8Array;
+  readonly #starts: Int32Array;
+  /**
+   * Each literal's bytes also as little-endian 32-bit words from its own start (the last 0 to 3
+   * bytes left out), from `#wordStarts[i]`: the body is compared four bytes at a time.
+   */
+  readonly #words: Uint32Array;
+  readonly #wordStarts: Int32Array;
   /** Each value's place among the cells, -1 for a dropped value. */
   readonly #cellOf: Int32Array;
   readonly #cells: Float64Array;
   readonly #families: TemplateFamily[];
   /**
-   * What the template costs a cache budget: an entry per value, and one per 64 chars of the
-   * body it keeps.
+   * What the template costs a cache budget: an entry per value, and one per 32 bytes of the
+   * body's text it keeps (kept twice: as bytes and as words).
    */
   readonly cost: number;
 
@@ -88,11 +102,29 @@ export class PushTemplate {
     families: TemplateFamily[],
   ) {
     this.openMetrics = openMetrics;
-    this.#literals = literals;
+    // One encoding of all the literals: a call per literal would cost more than the parse.
+    const joined = literals.join("");
+    this.#bytes = encoder.encode(joined);
+    const ascii = this.#bytes.length === joined.length;
+    this.#starts = new Int32Array(literals.length + 1);
+    this.#wordStarts = new Int32Array(literals.length + 1);
+    for (const [i, literal] of literals.entries()) {
+      const length = ascii ? literal.length : utf8Length(literal);
+      this.#starts[i + 1] = this.#starts[i] + length;
+      this.#wordStarts[i + 1] = this.#wordStarts[i] + (length >> 2);
+    }
+    this.#words = new Uint32Array(this.#wordStarts[literals.length]);
+    const view = new DataView(this.#bytes.buffer);
+    for (let i = 0; i < literals.length; i++) {
+      const start = this.#starts[i];
+      for (let w = this.#wordStarts[i]; w < this.#wordStarts[i + 1]; w++) {
+        this.#words[w] = view.getUint32(start + 4 * (w - this.#wordStarts[i]), true);
+      }
+    }
     this.#cellOf = cellOf;
     this.#cells = new Float64Array(cellCount);
     this.#families = families;
-    this.cost = cellOf.length + Math.ceil(literals.reduce((n, l) => n + l.length, 0) / 64);
+    this.cost = cellOf.length + Math.ceil(this.#bytes.length / 32);
   }
 
   /**
@@ -172,33 +204,50 @@ export class PushTemplate {
     return new PushTemplate(openMetrics, literals, cellOf, cellCount, families);
   }
 
-  /** The push `text` makes, if it is this template with other values; see the class. */
-  read(text: string): Push | undefined {
-    const literals = this.#literals;
+  /** The push `body` makes, if it is this template with other values; see the class. */
+  read(body: Uint8Array): Push | undefined {
+    const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
     const cellOf = this.#cellOf;
     const cells = this.#cells;
     let pos = 0;
     for (let i = 0; i < cellOf.length; i++) {
-      const literal = literals[i];
-      // A substring compared whole is a memory compare in V8; startsWith goes char by char.
-      const next = pos + literal.length;
-      if (text.slice(pos, next) !== literal) return undefined;
-      pos = next;
-      const end = tokenEnd(text, pos);
-      const value = valueOf(text, pos, end);
+      pos = this.#matchLiteral(body, view, i, pos);
+      if (pos < 0) return undefined;
+      const end = tokenEnd(body, pos);
+      const value = valueOf(body, pos, end);
       if (value === undefined) return undefined;
       const cell = cellOf[i];
       if (cell >= 0) cells[cell] = value;
       pos = end;
     }
-    const last = literals[cellOf.length];
-    if (text.length !== pos + last.length || text.slice(pos) !== last) return undefined;
+    if (this.#matchLiteral(body, view, cellOf.length, pos) !== body.length) return undefined;
     try {
       return this.#build();
     } catch (error) {
       if (error instanceof PushError) return undefined;
       throw error;
     }
+  }
+
+  /**
+   * Where literal `i` ends in `body` if `body` holds it at `pos`; -1 if it does not. Compared
+   * four bytes at a time: a DataView read at any offset is one load once optimized.
+   */
+  #matchLiteral(body: Uint8Array, view: DataView, i: number, pos: number): number {
+    const start = this.#starts[i];
+    const length = this.#starts[i + 1] - start;
+    if (pos + length > body.length) return -1;
+    const words = this.#words;
+    const firstWord = this.#wordStarts[i];
+    const wordCount = this.#wordStarts[i + 1] - firstWord;
+    for (let w = 0; w < wordCount; w++) {
+      if (view.getUint32(pos + 4 * w, true) !== words[firstWord + w]) return -1;
+    }
+    const bytes = this.#bytes;
+    for (let j = 4 * wordCount; j < length; j++) {
+      if (body[pos + j] !== bytes[start + j]) return -1;
+    }
+    return pos + length;
   }
 
   #build(): Push {
@@ -258,28 +307,63 @@ function cellOffset(recorded: RecordedValue, value: SeriesValue): number {
   return recorded.role === "count" ? 0 : recorded.role === "sum" ? 1 : -1;
 }
 
-/** The end of the value token at `start`: the first blank or line end. */
-function tokenEnd(text: string, start: number): number {
+/** How many bytes the UTF-8 of `text` takes, as `TextEncoder` writes it. */
+function utf8Length(text: string): number {
+  let length = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) {
+      length += 1;
+    } else if (c < 0x800) {
+      length += 2;
+    } else if (c >= 0xd800 && c < 0xdc00 && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      // A surrogate pair is one char of 4 bytes; a lone surrogate becomes U+FFFD, 3 bytes.
+      if (next >= 0xdc00 && next < 0xe000) i++, length += 4;
+      else length += 3;
+    } else {
+      length += 3;
+    }
+  }
+  return length;
+}
+
+/** The end of the value token at `start` of `text`: the first blank or line end. */
+function tokenEnd(text: string | Uint8Array, start: number): number {
+  if (typeof text === "string") {
+    let i = start;
+    for (; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c === SPACE || c === TAB || c === LF || c === CR) break;
+    }
+    return i;
+  }
   let i = start;
   for (; i < text.length; i++) {
-    const c = text.charCodeAt(i);
+    const c = text[i];
     if (c === SPACE || c === TAB || c === LF || c === CR) break;
   }
   return i;
 }
 
-/** The value of the token `text[start, end)`, as the parser reads it; undefined if invalid. */
-function valueOf(text: string, start: number, end: number): number | undefined {
-  // Most values are small whole numbers: read exactly, without a substring.
+/** The value of the token `body[start, end)`, as the parser reads it; undefined if invalid. */
+function valueOf(body: Uint8Array, start: number, end: number): number | undefined {
+  // Most values are small whole numbers: read exactly, without making a string.
   if (end > start && end - start <= 15) {
     let value = 0;
     let i = start;
     for (; i < end; i++) {
-      const digit = text.charCodeAt(i) - 48;
+      const digit = body[i] - 48;
       if (digit < 0 || digit > 9) break;
       value = value * 10 + digit;
     }
     if (i === end) return value;
   }
-  return parseFloatStrict(text.slice(start, end));
+  // A valid value is ASCII: any other byte makes it invalid, as its text would.
+  let text = "";
+  for (let i = start; i < end; i++) {
+    if (body[i] >= 128) return undefined;
+    text += String.fromCharCode(body[i]);
+  }
+  return parseFloatStrict(text);
 }

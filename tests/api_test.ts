@@ -165,6 +165,33 @@ Deno.test("a refused push is a plain-text 400 that names the problem and changes
   }
 });
 
+Deno.test("a sender's repeat push is read by its template, and a bad one still refused", async () => {
+  const gw = gateway();
+  const body = (value: string) => `# TYPE c counter\nc{x="é"} ${value}\nc{x="b"} 1\n`;
+  // Two pushes of the same series make a template; the third is read by it.
+  for (const value of ["1", "2", "3"]) {
+    assert.equal((await gw.handle(push("/metrics/job/t", body(value)))).status, 202);
+  }
+  const expected = '# TYPE c counter\nc{job="t",x="b"} 3\nc{job="t",x="é"} 6\n';
+  assert.equal(await scrape(gw), expected);
+  // Bytes that are not UTF-8 where a value goes, or a negative counter: refused as before,
+  // with the store unchanged.
+  const encoded = new TextEncoder().encode(body("7"));
+  const bad = encoded.slice();
+  bad[encoded.indexOf(0x37)] = 0xff;
+  for (
+    const [sent, message] of [
+      [bad, "body is not valid UTF-8"],
+      [body("-1"), 'line 2: counter c{job="t",x="é"} has negative value -1'],
+    ] as const
+  ) {
+    const response = await gw.handle(push("/metrics/job/t", sent));
+    assert.equal(response.status, 400);
+    assert.match(await response.text(), new RegExp(message.replace(/[{}()]/g, "\\$&")));
+  }
+  assert.equal(await scrape(gw), expected);
+});
+
 Deno.test("a gzip body is inflated; a corrupt one is a 400", async () => {
   const gw = gateway();
   const gzipped = gzip("# TYPE c counter\nc 7\n");

@@ -4,6 +4,11 @@ import { parseOpenMetrics, parseText } from "../lib/parse_text.ts";
 import { SeriesCache, SeriesCacheBudget } from "../lib/push.ts";
 import { random } from "./seeded.ts";
 
+/** What the API does first with a text body: read its bytes by a template of `cache`. */
+function readByTemplate(cache: SeriesCache, text: string, openMetrics: boolean) {
+  return cache.readByTemplate(new TextEncoder().encode(text), openMetrics);
+}
+
 const GROUPING: Label[] = [["job", "j"]];
 
 /** A body of every type, with values that `round` changes as a sender's next push would. */
@@ -67,7 +72,7 @@ Deno.test("a body pushed again with new values is read by its template, as a ful
     const cache = primed(body(0, eol));
     for (let round = 1; round < 8; round++) {
       const text = body(round, eol);
-      assert.ok(cache.readByTemplate(text, false) !== undefined, `round ${round} by template`);
+      assert.ok(readByTemplate(cache, text, false) !== undefined, `round ${round} by template`);
       assert.deepEqual(
         outcome(() => parseText(text, GROUPING, undefined, cache)),
         outcome(() => parseText(text, GROUPING)),
@@ -79,10 +84,10 @@ Deno.test("a body pushed again with new values is read by its template, as a ful
 Deno.test("a template is kept only once a body's series were all seen before", () => {
   const cache = new SeriesCache();
   parseText(body(0), GROUPING, undefined, cache);
-  assert.equal(cache.readByTemplate(body(1), false), undefined, "after one push");
+  assert.equal(readByTemplate(cache, body(1), false), undefined, "after one push");
   parseText(body(1), GROUPING, undefined, cache);
-  assert.ok(cache.readByTemplate(body(2), false) !== undefined, "after two");
-  assert.equal(cache.readByTemplate(body(2), true), undefined, "not for OpenMetrics");
+  assert.ok(readByTemplate(cache, body(2), false) !== undefined, "after two");
+  assert.equal(readByTemplate(cache, body(2), true), undefined, "not for OpenMetrics");
 });
 
 /** An OpenMetrics body with an exemplar, timestamps, a `_created` and an info family. */
@@ -97,7 +102,7 @@ const om = (r: number) =>
 Deno.test("an OpenMetrics template keeps exemplars, timestamps and # EOF as they were", () => {
   const cache = primed(om(1), parseOpenMetrics);
   for (let r = 2; r < 5; r++) {
-    assert.ok(cache.readByTemplate(om(r), true) !== undefined);
+    assert.ok(readByTemplate(cache, om(r), true) !== undefined);
     assert.deepEqual(
       outcome(() => parseOpenMetrics(om(r), GROUPING, undefined, cache)),
       outcome(() => parseOpenMetrics(om(r), GROUPING)),
@@ -148,7 +153,7 @@ Deno.test("a value written right after a name makes no template, so it cannot jo
   }
   // After a `}` the value starts anew whatever it is, so that template is kept and used.
   const cache = primed('b{c="d"}-1\n');
-  assert.ok(cache.readByTemplate('b{c="d"}5\n', false) !== undefined);
+  assert.ok(readByTemplate(cache, 'b{c="d"}5\n', false) !== undefined);
 });
 
 Deno.test("a template shares no state between the pushes it reads", () => {
@@ -163,7 +168,7 @@ Deno.test("templates draw on the series cache budget, which empties every cache 
   const budget = new SeriesCacheBudget(300);
   const cache = new SeriesCache(budget);
   for (let i = 0; i < 2; i++) parseText(body(0), GROUPING, undefined, cache);
-  assert.ok(cache.readByTemplate(body(1), false) !== undefined);
+  assert.ok(readByTemplate(cache, body(1), false) !== undefined);
   assert.equal(cache.size, 15, "the series texts of 14 lines, and a template");
   const used = budget.used;
   assert.ok(used > 15, `a template costs more than one entry: ${used}`);
@@ -173,7 +178,7 @@ Deno.test("templates draw on the series cache budget, which empties every cache 
     other.set(`s${i}`, { name: "s", mode: "value", key: "", le: NaN });
   }
   assert.equal(cache.size, 0);
-  assert.equal(cache.readByTemplate(body(1), false), undefined);
+  assert.equal(readByTemplate(cache, body(1), false), undefined);
   assert.equal(other.size, 1);
 
   // reset() empties every cache at once, as the API does when it drops its push paths.
@@ -184,6 +189,8 @@ Deno.test("templates draw on the series cache budget, which empties every cache 
 
 /** Parses 3000 seeded changes of `base` with a primed cache and without, which must agree. */
 function compareChanges(base: string, parse: typeof parseText, seed: number): void {
+  const openMetrics = parse === parseOpenMetrics;
+  assert.ok(readByTemplate(primed(base, parse), base, openMetrics) !== undefined, "a template");
   const next = random(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)];
   const tokens = [
@@ -222,14 +229,16 @@ function compareChanges(base: string, parse: typeof parseText, seed: number): vo
         break;
       }
       case 1: // a char replaced
-        text = text.slice(0, at) + pick([" ", "\n", "\t", "\r", "1", "x", "{", '"', "#", "_"]) +
+        text = text.slice(0, at) +
+          pick([" ", "\n", "\t", "\r", "1", "x", "{", '"', "#", "_", "é", "\uFFFD"]) +
           text.slice(at + 1);
         break;
       case 2: // a char deleted
         text = text.slice(0, at) + text.slice(at + 1);
         break;
       default: // a char inserted
-        text = text.slice(0, at) + pick([" ", "\n", "9", "-", ".", "e", "}"]) + text.slice(at);
+        text = text.slice(0, at) + pick([" ", "\n", "9", "-", ".", "e", "}", "🙂"]) +
+          text.slice(at);
     }
     const cache = primed(base, parse);
     assert.deepEqual(
@@ -243,6 +252,28 @@ function compareChanges(base: string, parse: typeof parseText, seed: number): vo
 Deno.test("any change to a templated body parses as the full parse does (seeded)", async (t) => {
   await t.step("text 0.0.4", () => compareChanges(body(0), parseText, 4242));
   await t.step("OpenMetrics", () => compareChanges(om(1), parseOpenMetrics, 4243));
+  // Text that is not ASCII takes more bytes than chars: the template's byte offsets differ.
+  const wide = body(0).replace('queue="a"', 'queue="é🙂中"').replace("Requests.", "Requêtes 🙂.");
+  await t.step("text that is not ASCII", () => compareChanges(wide, parseText, 4244));
+});
+
+Deno.test("a template reads bytes: a body that is not valid UTF-8 never fits it", () => {
+  const cache = primed(body(0));
+  const encoder = new TextEncoder();
+  const valid = encoder.encode(body(1));
+  assert.ok(cache.readByTemplate(valid, false) !== undefined);
+  // A value's digits replaced by invalid bytes, then a byte of a label turned invalid.
+  const value = body(1).indexOf("} 6") + 2;
+  for (const bad of [[0xff], [0xc3], [0xe2, 0x82]]) {
+    const bytes = new Uint8Array([...valid.slice(0, value), ...bad, ...valid.slice(value + 1)]);
+    assert.equal(cache.readByTemplate(bytes, false), undefined, `value ${bad}`);
+  }
+  const label = valid.slice();
+  label[body(1).indexOf('"get"') + 1] = 0x80;
+  assert.equal(cache.readByTemplate(label, false), undefined, "label");
+  // A byte order mark: the decoder drops it, but the template does not have it.
+  const marked = new Uint8Array([0xef, 0xbb, 0xbf, ...valid]);
+  assert.equal(cache.readByTemplate(marked, false), undefined, "byte order mark");
 });
 
 Deno.test("a sender whose bodies change beyond their values gets templates made rarely", () => {
@@ -254,7 +285,7 @@ Deno.test("a sender whose bodies change beyond their values gets templates made 
   // Bodies that change only in their values get a template within 16 pushes; once one is
   // used, templates are made freely again.
   let pushes = 0;
-  while (cache.readByTemplate(body(pushes), false) === undefined) {
+  while (readByTemplate(cache, body(pushes), false) === undefined) {
     assert.ok(pushes < 17, `no template after ${pushes} pushes`);
     parseText(body(pushes++), GROUPING, undefined, cache);
   }
