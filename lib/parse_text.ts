@@ -115,7 +115,9 @@ export function parseTextBody(
   limits: LabelLimits | undefined,
   cache: SeriesCache,
 ): Push {
-  return cache.readByTemplate(body, openMetrics) ??
+  // Both decoders drop a leading byte order mark, so the template is tried without it.
+  const bom = body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf;
+  return cache.readByTemplate(bom ? body.subarray(3) : body, openMetrics) ??
     parseFully(decode(body), grouping, limits, openMetrics, cache);
 }
 
@@ -135,8 +137,12 @@ function parseCached(
   if (cache === undefined) {
     return new TextParser(text, new PushBuilder(grouping, limits), openMetrics).parse();
   }
-  return cache.readByTemplate(encoder.encode(text), openMetrics) ??
-    parseFully(text, grouping, limits, openMetrics, cache);
+  // A template compares UTF-8, which cannot tell a lone surrogate from U+FFFD: text that has one
+  // (never a decoded body) is parsed in full.
+  const read = cache.hasTemplate(openMetrics) && text.isWellFormed()
+    ? cache.readByTemplate(encoder.encode(text), openMetrics)
+    : undefined;
+  return read ?? parseFully(text, grouping, limits, openMetrics, cache);
 }
 
 /**

@@ -144,6 +144,11 @@ export class SeriesCache {
     return this.#entries.size + this.#templates.length;
   }
 
+  /** Whether the cache holds a template for OpenMetrics bodies (`openMetrics`) or text ones. */
+  hasTemplate(openMetrics: boolean): boolean {
+    return this.#templates.some((template) => template.openMetrics === openMetrics);
+  }
+
   get(raw: string): CachedSeries | undefined {
     return this.#entries.get(raw);
   }

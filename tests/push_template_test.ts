@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Label, Push } from "../lib/model.ts";
-import { parseOpenMetrics, parseText } from "../lib/parse_text.ts";
+import { parseOpenMetrics, parseText, parseTextBody } from "../lib/parse_text.ts";
 import { SeriesCache, SeriesCacheBudget } from "../lib/push.ts";
 import { random } from "./seeded.ts";
 
@@ -274,6 +274,29 @@ Deno.test("a template reads bytes: a body that is not valid UTF-8 never fits it"
   // A byte order mark: the decoder drops it, but the template does not have it.
   const marked = new Uint8Array([0xef, 0xbb, 0xbf, ...valid]);
   assert.equal(cache.readByTemplate(marked, false), undefined, "byte order mark");
+});
+
+Deno.test("parseTextBody() reads a body that begins with a byte order mark by its template", () => {
+  const cache = primed(body(0));
+  const size = cache.size;
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  for (const round of [1, 2, 3]) {
+    const marked = new Uint8Array([0xef, 0xbb, 0xbf, ...new TextEncoder().encode(body(round))]);
+    assert.deepEqual(
+      outcome(() => parseTextBody(marked, decode, false, GROUPING, undefined, cache)),
+      outcome(() => parseText(body(round), GROUPING)),
+    );
+  }
+  assert.equal(cache.size, size, "read by the template: no template made again");
+});
+
+Deno.test("parseText() with a cache tells a lone surrogate from U+FFFD, which UTF-8 cannot", () => {
+  const cache = primed('x{a="\uFFFD"} 1\n');
+  const text = 'x{a="\uD800"} 2\n';
+  assert.deepEqual(
+    outcome(() => parseText(text, GROUPING, undefined, cache)),
+    outcome(() => parseText(text, GROUPING)),
+  );
 });
 
 Deno.test("a sender whose bodies change beyond their values gets templates made rarely", () => {
