@@ -311,6 +311,18 @@ const gateway = results.get("gateway")!;
 const pushgateway = results.get("Pushgateway")!;
 const baseline = results.get("bare Deno.serve")!;
 const ratio = (a: number, b: number) => b > 0 ? (a / b).toFixed(2) + "x" : "n/a";
+/** A row that compares the gateway with the Pushgateway only: `of` each, and their ratio. */
+const versus = (
+  label: string,
+  of: (result: Result) => number,
+  digits: number,
+): [string, string, string, string, string] => [
+  label,
+  of(gateway).toFixed(digits),
+  of(pushgateway).toFixed(digits),
+  "",
+  ratio(of(gateway), of(pushgateway)),
+];
 const rows: [string, string, string, string, string][] = [
   ["", "gateway", "Pushgateway", "bare Deno.serve", "gateway vs Pushgateway / vs bare"],
   [
@@ -347,34 +359,14 @@ const rows: [string, string, string, string, string][] = [
       ratio(gateway.cpuPerPushFull!, gateway.cpuPerPush)
     }`,
   ],
-  [
-    `scrape of ${FILL_SERIES / 1000}k series, ms (first ever)`,
-    gateway.scrape!.first.toFixed(1),
-    pushgateway.scrape!.first.toFixed(1),
-    "",
-    ratio(gateway.scrape!.first, pushgateway.scrape!.first),
-  ],
-  [
+  versus(`scrape of ${FILL_SERIES / 1000}k series, ms (first ever)`, (r) => r.scrape!.first, 1),
+  versus(
     `scrape after a push, ms (median of ${CHANGED_SCRAPES})`,
-    gateway.scrape!.changed.toFixed(1),
-    pushgateway.scrape!.changed.toFixed(1),
-    "",
-    ratio(gateway.scrape!.changed, pushgateway.scrape!.changed),
-  ],
-  [
-    "scrape, ms (unchanged, median of 5)",
-    gateway.scrape!.repeated.toFixed(1),
-    pushgateway.scrape!.repeated.toFixed(1),
-    "",
-    ratio(gateway.scrape!.repeated, pushgateway.scrape!.repeated),
-  ],
-  [
-    "resident bytes per series",
-    gateway.bytesPerSeries!.toFixed(0),
-    pushgateway.bytesPerSeries!.toFixed(0),
-    "",
-    ratio(gateway.bytesPerSeries!, pushgateway.bytesPerSeries!),
-  ],
+    (r) => r.scrape!.changed,
+    1,
+  ),
+  versus("scrape, ms (unchanged, median of 5)", (r) => r.scrape!.repeated, 1),
+  versus("resident bytes per series", (r) => r.bytesPerSeries!, 0),
 ];
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
 for (const [i, row] of rows.entries()) {

@@ -151,7 +151,7 @@ function renderNumberPiece(
   const name = encoder.encode(family.name); // a metric name is ASCII
   const header = from === 0 ? familyHeader(family) : "";
   // The HELP text may not be ASCII: up to 3 bytes of UTF-8 per UTF-16 unit.
-  const first = 3 * header.length + 0 +
+  const first = 3 * header.length +
     (from < to ? lineRoom(name, series.keysBySlot[order[from]]!) : 0);
   const out = first <= scratch.length ? scratch : new Uint8Array(first);
   const start = header === "" ? 0 : encoder.encodeInto(header, out).written;
