@@ -21,6 +21,10 @@ function stopSignal(): Promise<string> {
 }
 
 if (import.meta.main) {
+  // A write past the file size limit (`ulimit -f`) raises SIGXFSZ, whose default action ends
+  // the process, and the aggregate with it. With a listener the write fails with EFBIG
+  // instead, which the snapshot logs and counts while the gateway goes on serving.
+  if (Deno.build.os !== "windows") Deno.addSignalListener("SIGXFSZ", () => {});
   const encoder = new TextEncoder();
   const code = await runCli(Deno.args, {
     env: Deno.env.toObject(),

@@ -7,15 +7,22 @@ import { corsHeaders, type CorsPolicy, preflightHeaders } from "./cors.ts";
 import { deflatePiece, GZIP_HEADER, GzipSum } from "./gzip.ts";
 import { ParseError, PushError, type RejectionReason, RequestError } from "./errors.ts";
 import { parseGroupingPath } from "./grouping.ts";
+import type { HttpRequest } from "./http1.ts";
 import type { Logger } from "./log.ts";
 import { parseDeltas } from "./parse_json.ts";
 import { parseProtobuf } from "./parse_protobuf.ts";
 import type { Label } from "./model.ts";
-import { type LabelLimits, SeriesCache, SeriesCacheBudget } from "./push.ts";
+import {
+  type LabelLimits,
+  type PushLimits,
+  SeriesCache,
+  SeriesCacheBudget,
+  targetBytes,
+} from "./push.ts";
 import { parseTextBody } from "./parse_text.ts";
 import { TEXT_CONTENT_TYPE } from "./render.ts";
 import type { SelfMetrics } from "./self_metrics.ts";
-import type { Store, StoreReader } from "./store.ts";
+import { ScrapeCutOff, type Store, type StoreReader } from "./store.ts";
 
 export interface ApiOptions {
   store: Store;
@@ -26,6 +33,13 @@ export interface ApiOptions {
   authUsers: ReadonlyMap<string, string>;
   maxBodyBytes: number;
   labelLimits: LabelLimits;
+  /** `--maxBucketsPerSeries`, checked as a push is parsed; none when absent. */
+  maxBucketsPerSeries?: number;
+  /**
+   * `--maxPushCacheBytes`: what the per-path series caches and the paths they are kept for may
+   * take together; `DEFAULT_PUSH_CACHE_BYTES` when absent.
+   */
+  maxPushCacheBytes?: number;
   /**
    * False once shutdown has given up on the requests in flight and the last snapshot is being
    * written: a push whose body arrives after that is answered 503 and not applied, so that it
@@ -47,6 +61,10 @@ const STATUS_BY_REASON: Record<RejectionReason, number> = {
   origin_not_allowed: 403,
   series_limit: 429,
   label_limit: 400,
+  bytes_limit: 429,
+  family_limit: 429,
+  bucket_limit: 400,
+  overloaded: 503,
 };
 
 const ROOT_METHODS = "GET, HEAD, POST, PUT, OPTIONS";
@@ -97,7 +115,7 @@ export function bodyFormat(contentType: string | null): BodyFormat {
 }
 
 /** Builds the API listener's `(Request) => Response` handler. */
-export function createApiHandler(options: ApiOptions): (request: Request) => Promise<Response> {
+export function createApiHandler(options: ApiOptions): (request: HttpRequest) => Promise<Response> {
   const { store, metrics, logger } = options;
   const authenticate = options.authUsers.size > 0
     ? createAuthenticator(options.authUsers)
@@ -106,21 +124,28 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
   const lenientUtf8 = new TextDecoder("utf-8");
 
   // Per push path: its grouping labels, and a series cache for them (a cached key includes
-  // them). Senders push to the same paths again and again, so a path is parsed once; all the
-  // caches draw on one budget, and the paths and their caches start over past 1000.
+  // them). Senders push to the same paths again and again, so a path is parsed once. The paths
+  // and the caches draw on one budget of bytes (a path can be as long as the headers allow),
+  // and all start over when it is spent.
   const targets = new Map<string, { grouping: Label[]; cache: SeriesCache }>();
-  const cacheBudget = new SeriesCacheBudget(16_384);
+  const cacheBudget = new SeriesCacheBudget(options.maxPushCacheBytes);
+  const forgetTargets = { clear: () => targets.clear() };
+  metrics.trackPushCache(cacheBudget);
   const targetOf = (path: string): { grouping: Label[]; cache: SeriesCache } => {
     let target = targets.get(path);
     if (target === undefined) {
       const grouping = parseGroupingPath(path);
-      if (targets.size >= 1000) {
-        targets.clear();
-        cacheBudget.reset();
-      }
+      cacheBudget.spend(forgetTargets, targetBytes(path, grouping)); // may empty `targets`
       targets.set(path, target = { grouping, cache: new SeriesCache(cacheBudget) });
     }
     return target;
+  };
+  // What a push is checked against as it is parsed; the store's room lets a push that cannot
+  // fit be refused before it is built whole.
+  const pushLimits: PushLimits = {
+    ...options.labelLimits,
+    maxBuckets: options.maxBucketsPerSeries,
+    room: store,
   };
 
   // The Content-Type of the last push, and its format: senders send one type again and again.
@@ -152,20 +177,21 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
     if (error.reason === "unauthorized") {
       headers["WWW-Authenticate"] = 'Basic realm="prom-aggregation-gateway", charset="UTF-8"';
     }
+    if (error.reason === "overloaded") headers["Retry-After"] = "1";
     return text(STATUS_BY_REASON[error.reason], error.message, headers);
   };
 
-  const checkAuth = (request: Request): void => {
+  const checkAuth = (request: HttpRequest): void => {
     if (authenticate !== undefined && !authenticate(request.headers.get("authorization"))) {
       throw new RequestError("valid Basic credentials are required", "unauthorized");
     }
   };
 
-  const push = async (request: Request, path: string): Promise<Response> => {
+  const push = async (request: HttpRequest, path: string): Promise<Response> => {
     checkAuth(request);
     const { grouping, cache } = targetOf(path);
     const format = formatOf(request.headers.get("content-type"));
-    const limits = options.labelLimits;
+    const limits = pushLimits;
     const body = await readBody(request, options.maxBodyBytes);
     const push = format === "protobuf"
       ? parseProtobuf(body, grouping, limits)
@@ -183,11 +209,11 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
   };
 
   /** pushprom's answer: 200 with `ok`. */
-  const pushDeltas = async (request: Request): Promise<Response> => {
+  const pushDeltas = async (request: HttpRequest): Promise<Response> => {
     checkAuth(request);
     const deltas = parseDeltas(
       decodeText(await readBody(request, options.maxBodyBytes)),
-      options.labelLimits,
+      pushLimits,
     );
     if (!isAccepting()) return tooLate();
     const result = store.applyDeltas(deltas);
@@ -210,7 +236,7 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
     }
   };
 
-  const remove = (request: Request, path: string): Response => {
+  const remove = (request: HttpRequest, path: string): Response => {
     checkAuth(request);
     const match = parseGroupingPath(path);
     // No labels, or only empty values, would match every series, or every series without
@@ -226,7 +252,7 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
     return new Response(null, { status: 202 });
   };
 
-  const scrape = (request: Request): Response => {
+  const scrape = (request: HttpRequest): Response => {
     // Vary either way: the body depends on Accept-Encoding, gzipped or not.
     const headers: Record<string, string> = {
       "Content-Type": TEXT_CONTENT_TYPE,
@@ -257,7 +283,9 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
     const abandon = (error?: unknown) => {
       reader.close();
       // The status line is sent: the scraper sees the body cut short, the log says why.
-      if (error !== undefined) {
+      if (error instanceof ScrapeCutOff) {
+        logger.warn("scrape cut off", { error: error.message });
+      } else if (error !== undefined) {
         logger.error("scrape failed while sending", {
           error: String(error),
           stack: (error as Error)?.stack,
@@ -268,7 +296,7 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
   };
 
   /** Routes a request; returns the response and the handler name for the metrics. */
-  const route = async (request: Request): Promise<[string, Response]> => {
+  const route = async (request: HttpRequest): Promise<[string, Response]> => {
     const pathname = rawPathname(request.url);
     if (request.method === "OPTIONS") {
       return ["preflight", new Response(null, { status: 204 })];
@@ -326,7 +354,7 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
     return text(500, "internal error");
   };
 
-  return async (request: Request): Promise<Response> => {
+  return async (request: HttpRequest): Promise<Response> => {
     const started = performance.now();
     let handler = "cors";
     let response: Response;
@@ -355,8 +383,18 @@ export function createApiHandler(options: ApiOptions): (request: Request) => Pro
   };
 }
 
+/** The most chars of an error message sent back: messages quote what was pushed. */
+const MAX_MESSAGE = 1024;
+
+/** `message`, cut to {@linkcode MAX_MESSAGE} chars with a note of what was left out. */
+function boundMessage(message: string): string {
+  if (message.length <= MAX_MESSAGE) return message;
+  return `${message.slice(0, MAX_MESSAGE)}… (${message.length - MAX_MESSAGE} more chars)`;
+}
+
+/** A plain-text answer; the message is bounded, since it may quote what a sender sent. */
 function text(status: number, message: string, headers: Record<string, string> = {}): Response {
-  return new Response(message + "\n", {
+  return new Response(boundMessage(message) + "\n", {
     status,
     headers: { "Content-Type": "text/plain; charset=utf-8", ...headers },
   });

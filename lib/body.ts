@@ -3,7 +3,7 @@
 
 import { gunzipSync } from "node:zlib";
 import { RequestError } from "./errors.ts";
-import { concatBytes } from "./render.ts";
+import type { HttpRequest } from "./http1.ts";
 
 /**
  * Reads the whole body of `request` as bytes. The limit applies to the bytes after
@@ -14,7 +14,7 @@ import { concatBytes } from "./render.ts";
  * stream, `incomplete_body` (400) for a body that could not be read to its end (a sender that
  * hung up, or sent fewer bytes than its Content-Length).
  */
-export async function readBody(request: Request, maxBytes: number): Promise<Uint8Array> {
+export async function readBody(request: HttpRequest, maxBytes: number): Promise<Uint8Array> {
   const encoding = (request.headers.get("content-encoding") ?? "identity").trim().toLowerCase();
   const gzip = encoding === "gzip" || encoding === "x-gzip";
   if (!gzip && encoding !== "identity" && encoding !== "") {
@@ -25,9 +25,7 @@ export async function readBody(request: Request, maxBytes: number): Promise<Uint
   }
   const tooLarge = () =>
     new RequestError(`body exceeds the limit of ${maxBytes} bytes`, "body_too_large");
-  // Deflate stores data it cannot compress in blocks of up to 64 KiB with 5 bytes of framing,
-  // and gzip adds 18 bytes of header and trailer.
-  const rawLimit = gzip ? maxBytes + 5 * Math.ceil(maxBytes / 65_535) + 18 : maxBytes;
+  const rawLimit = rawBodyLimit(maxBytes, gzip);
   const raw = await readRaw(request, rawLimit, tooLarge);
   if (!gzip) return raw;
   try {
@@ -45,50 +43,36 @@ export async function readBody(request: Request, maxBytes: number): Promise<Uint
 
 /** The body's bytes as sent, refused past `limit`. */
 async function readRaw(
-  request: Request,
+  request: HttpRequest,
   limit: number,
   tooLarge: () => RequestError,
 ): Promise<Uint8Array> {
+  // A declared size past the limit is refused before anything is read. Memory follows the
+  // bytes that arrive, never the declared size: the server reads the body into a buffer that
+  // grows as they come, and stops at its own limit (see `http1.ts`).
   const declared = Number(request.headers.get("content-length") ?? NaN);
   if (declared > limit) throw tooLarge();
+  let raw: Uint8Array;
   try {
-    if (declared <= limit) {
-      // The common case: a body of a declared size within the limit, read in one call. The
-      // HTTP layer ends the body at its Content-Length, so it cannot grow past the limit.
-      // (`request.body` is not touched first: in Deno that makes a stream, and the read then
-      // goes through it instead of taking the whole body at once.)
-      return new Uint8Array(await request.arrayBuffer());
-    }
-    if (request.body === null) return new Uint8Array(0);
-    return await readStream(request.body, limit, tooLarge);
+    raw = await request.bytes();
   } catch (error) {
-    if (error instanceof RequestError) throw error;
+    if (error instanceof RequestError) {
+      throw error.reason === "body_too_large" ? tooLarge() : error;
+    }
     throw new RequestError(
       `the body could not be read to its end: ${(error as Error).message}`,
       "incomplete_body",
     );
   }
+  if (raw.length > limit) throw tooLarge();
+  return raw;
 }
 
-/** A body of undeclared size (chunked), read chunk by chunk and refused once past `limit`. */
-async function readStream(
-  stream: ReadableStream<Uint8Array>,
-  limit: number,
-  tooLarge: () => RequestError,
-): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = stream.getReader();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > limit) throw tooLarge();
-      chunks.push(value);
-    }
-  } finally {
-    reader.cancel().catch(() => {});
-  }
-  return chunks.length === 1 ? chunks[0] : concatBytes(chunks);
+/**
+ * The most bytes a body may have as sent: `maxBytes`, and for gzip a little more, since deflate
+ * stores data it cannot compress in blocks of up to 64 KiB with 5 bytes of framing, and gzip
+ * adds 18 bytes of header and trailer.
+ */
+export function rawBodyLimit(maxBytes: number, gzip = true): number {
+  return gzip ? maxBytes + 5 * Math.ceil(maxBytes / 65_535) + 18 : maxBytes;
 }

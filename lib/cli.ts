@@ -3,10 +3,11 @@
 
 import { parseArgs } from "node:util";
 import { createApiHandler } from "./api.ts";
+import { rawBodyLimit } from "./body.ts";
 import { type Config, ConfigError, envName, FLAGS, loadConfig } from "./config.ts";
 import { createLifecycleHandler } from "./lifecycle.ts";
 import { createLogger, type Logger } from "./log.ts";
-import { loadSnapshot, saveSnapshot, SnapshotError } from "./persistence.ts";
+import { loadSnapshot, removeTemporaries, saveSnapshot, SnapshotError } from "./persistence.ts";
 import { SelfMetrics } from "./self_metrics.ts";
 import { ListenError, startServers } from "./server.ts";
 import { Store } from "./store.ts";
@@ -89,7 +90,11 @@ async function start(config: Config, io: CliIo): Promise<number> {
   const store = new Store({
     gaugeBehavior: config.gaugeBehavior,
     maxSeries: config.maxSeries,
+    maxFamilies: config.maxFamilies,
+    maxStoreBytes: config.maxStoreBytes,
+    maxBucketsPerSeries: config.maxBucketsPerSeries,
     seriesTTL: config.seriesTTL,
+    maxScrapeBacklogBytes: config.maxScrapeBacklogBytes,
   });
   const metrics = new SelfMetrics();
   const snapshots = config.persistenceFile === undefined
@@ -108,6 +113,8 @@ async function start(config: Config, io: CliIo): Promise<number> {
       authUsers: config.authUsers,
       maxBodyBytes: config.maxBodyBytes,
       labelLimits: config.labelLimits,
+      maxBucketsPerSeries: config.maxBucketsPerSeries,
+      maxPushCacheBytes: config.maxPushCacheBytes,
       isAccepting: () => accepting,
     }),
     lifecycle: createLifecycleHandler({ store, metrics, isReady: () => ready }),
@@ -115,6 +122,12 @@ async function start(config: Config, io: CliIo): Promise<number> {
     datagram: createDatagramHandler({ store, metrics, logger, labelLimits: config.labelLimits }),
     prepare: () => snapshots?.load() ?? Promise.resolve(),
     logger,
+    limits: {
+      ...config.connectionLimits,
+      maxBodyBytes: rawBodyLimit(config.connectionLimits.maxBodyBytes),
+    },
+    maxRequestBufferBytes: config.maxRequestBufferBytes,
+    events: metrics.connectionEvents,
   });
   ready = true;
   if (config.udpListen !== undefined && config.authUsers.size > 0) {
@@ -180,6 +193,17 @@ function createSnapshotter(path: string, store: Store, metrics: SelfMetrics, log
     async load(): Promise<void> {
       const series = await loadSnapshot(path, store);
       savedChanges = store.changes;
+      try {
+        for (const temporary of await removeTemporaries(path)) {
+          logger.info("removed a temporary file of an interrupted snapshot", { path: temporary });
+        }
+      } catch (error) {
+        // Only disk space is at stake: the next snapshots are written all the same.
+        logger.warn("cannot remove temporary files of interrupted snapshots", {
+          path,
+          error: String(error),
+        });
+      }
       if (series === undefined) {
         logger.info("no snapshot yet: starting empty", { path });
       } else {

@@ -5,6 +5,7 @@
 import type { CorsPolicy } from "./cors.ts";
 import { GAUGE_BEHAVIORS, type GaugeBehavior } from "./merge.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
+import type { ConnectionLimits } from "./http1.ts";
 import type { LabelLimits } from "./push.ts";
 
 /** Where a listener binds. `hostname` undefined means every interface (`:8080`). */
@@ -26,12 +27,20 @@ export interface Config {
   udpListen: ListenAddress | undefined;
   maxSeries: number;
   labelLimits: LabelLimits;
+  maxBucketsPerSeries: number;
+  maxFamilies: number;
+  maxStoreBytes: number;
+  maxPushCacheBytes: number;
   /** Milliseconds; 0: series never expire. */
   seriesTTL: number;
   /** Undefined: no persistence. */
   persistenceFile: string | undefined;
   /** Milliseconds between snapshots. */
   persistenceInterval: number;
+  /** The API listener's connection limits (times in milliseconds). */
+  connectionLimits: ConnectionLimits;
+  maxRequestBufferBytes: number;
+  maxScrapeBacklogBytes: number;
 }
 
 /** A command-line flag; its environment variable is `PAG_` + the name in upper case. */
@@ -68,6 +77,30 @@ export const FLAGS: readonly FlagSpec[] = [
     name: "maxLabelValueLength",
     default: "4096",
     description: "Longest label value, in characters (400 beyond)",
+  },
+  {
+    name: "maxBucketsPerSeries",
+    default: "256",
+    description:
+      'Most buckets of one histogram series, le="+Inf" included, pushed or merged with the stored bounds (400 beyond)',
+  },
+  {
+    name: "maxFamilies",
+    default: "10000",
+    description:
+      "Most metric families the gateway holds; a push that would add more is refused (429)",
+  },
+  {
+    name: "maxStoreBytes",
+    default: "268435456",
+    description:
+      "Most bytes the aggregate may take in memory, as estimated from its names, labels, values and scrape text; a push that would take more is refused (429)",
+  },
+  {
+    name: "maxPushCacheBytes",
+    default: "8388608",
+    description:
+      "Bytes the per-path caches of pushed series text and push paths may take together; past it they start over",
   },
   {
     name: "seriesTTL",
@@ -115,6 +148,50 @@ export const FLAGS: readonly FlagSpec[] = [
     name: "maxBodyBytes",
     default: "8388608",
     description: "Largest push body in bytes, after gzip decompression (413 beyond)",
+  },
+  {
+    name: "maxConnections",
+    default: "512",
+    description:
+      "Most connections the API listener keeps open; more are closed at once (the lifecycle listener keeps 64)",
+  },
+  {
+    name: "maxHeaderBytes",
+    default: "65536",
+    description: "Largest request line and headers in bytes (431 beyond)",
+  },
+  {
+    name: "maxRequestBufferBytes",
+    default: "67108864",
+    description:
+      "Bytes all connections together may hold of requests being read; a request that needs more is a 503",
+  },
+  {
+    name: "readHeaderTimeout",
+    default: "10s",
+    description: "Close a connection whose request line and headers take longer than this",
+  },
+  {
+    name: "readTimeout",
+    default: "30s",
+    description: "Close a connection whose request (headers and body) takes longer than this",
+  },
+  {
+    name: "idleTimeout",
+    default: "60s",
+    description: "Close a keep-alive connection that waits longer than this for its next request",
+  },
+  {
+    name: "writeTimeout",
+    default: "60s",
+    description:
+      "Close a connection whose response (a scrape to a slow reader) takes longer than this to send",
+  },
+  {
+    name: "maxScrapeBacklogBytes",
+    default: "67108864",
+    description:
+      "Bytes of scrape text kept for scrapes still being sent after their families changed; scrapes that need more are cut off",
   },
 ];
 
@@ -166,7 +243,7 @@ export function loadConfig(
     apiListen: read("apiListen", parseListenAddress),
     lifecycleListen: read("lifecycleListen", parseListenAddress),
     cors: read("cors", parseCors),
-    authUsers: read("AuthUsers", parseAuthUsers),
+    authUsers: read("AuthUsers", (v) => parseAuthUsers(v, flags.AuthUsers !== undefined)),
     gaugeBehavior: read("gaugeBehavior", (v) => parseChoice(v, GAUGE_BEHAVIORS)),
     logLevel: read("logLevel", (v) => parseChoice(v, LOG_LEVELS)),
     logFormat: read("logFormat", (v) => parseChoice(v, LOG_FORMATS)),
@@ -177,8 +254,23 @@ export function loadConfig(
       maxLabels: read("maxLabelsPerSeries", parsePositiveInteger),
       maxValueLength: read("maxLabelValueLength", parsePositiveInteger),
     },
+    maxBucketsPerSeries: read("maxBucketsPerSeries", parsePositiveInteger),
+    maxFamilies: read("maxFamilies", parsePositiveInteger),
+    maxStoreBytes: read("maxStoreBytes", parsePositiveInteger),
+    maxPushCacheBytes: read("maxPushCacheBytes", parsePositiveInteger),
     seriesTTL: read("seriesTTL", parseDuration),
     persistenceFile: read("persistenceFile", (v) => v === "" ? undefined : v),
+    connectionLimits: {
+      maxConnections: read("maxConnections", parsePositiveInteger),
+      maxHeaderBytes: read("maxHeaderBytes", parsePositiveInteger),
+      maxBodyBytes: read("maxBodyBytes", parsePositiveInteger),
+      readHeaderTimeout: read("readHeaderTimeout", parseTimeout),
+      readTimeout: read("readTimeout", parseTimeout),
+      idleTimeout: read("idleTimeout", parseTimeout),
+      writeTimeout: read("writeTimeout", parseTimeout),
+    },
+    maxRequestBufferBytes: read("maxRequestBufferBytes", parsePositiveInteger),
+    maxScrapeBacklogBytes: read("maxScrapeBacklogBytes", parsePositiveInteger),
     persistenceInterval: read("persistenceInterval", (v) => {
       const ms = parseDuration(v);
       if (ms < 100) throw new ConfigError(`"${v}" is shorter than 100ms`);
@@ -229,7 +321,12 @@ function parseCors(value: string): CorsPolicy {
   return { allowAll: false, origins };
 }
 
-function parseAuthUsers(value: string): Map<string, string> {
+/**
+ * Parses `user=password,…`. What would turn auth off while the operator meant it on is refused,
+ * since it would fail open: a value of commas only, an empty value given on the command line
+ * (`--AuthUsers "$USERS"` with the variable unset), an empty password.
+ */
+function parseAuthUsers(value: string, given: boolean): Map<string, string> {
   const users = new Map<string, string>();
   for (const [i, entry] of value.split(",").entries()) {
     if (entry === "") continue;
@@ -239,7 +336,14 @@ function parseAuthUsers(value: string): Map<string, string> {
     const user = entry.slice(0, eq);
     if (user.includes(":")) throw new ConfigError(`user name "${user}" contains ":"`);
     if (users.has(user)) throw new ConfigError(`user "${user}" is given twice`);
+    if (eq === entry.length - 1) throw new ConfigError(`user "${user}" has an empty password`);
     users.set(user, entry.slice(eq + 1));
+  }
+  if (users.size === 0 && (value !== "" || given)) {
+    // Only commas, or nothing: no secret to hide.
+    throw new ConfigError(
+      `"${value}" has no user=password entry; leave the flag out to turn auth off`,
+    );
   }
   return users;
 }
@@ -254,6 +358,13 @@ export function parseDuration(value: string): number {
     throw new ConfigError(`"${value}" is not a duration such as 30s, 5m or 1h30m`);
   }
   return parts.reduce((ms, [, n, unit]) => ms + Number(n) * DURATION_UNITS[unit], 0);
+}
+
+/** A duration of at least 10 ms: a timeout of 0 would close every connection at once. */
+function parseTimeout(value: string): number {
+  const ms = parseDuration(value);
+  if (ms < 10) throw new ConfigError(`"${value}" is shorter than 10ms`);
+  return ms;
 }
 
 function parseChoice<T extends string>(value: string, choices: readonly T[]): T {

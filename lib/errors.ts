@@ -14,7 +14,11 @@ export type RejectionReason =
   | "unauthorized"
   | "origin_not_allowed"
   | "series_limit"
-  | "label_limit";
+  | "label_limit"
+  | "bytes_limit"
+  | "family_limit"
+  | "bucket_limit"
+  | "overloaded";
 
 /** A syntax error in a pushed body; `line` is 1-based, 0 when the error has no line. */
 export class ParseError extends SyntaxError {

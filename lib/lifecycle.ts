@@ -1,6 +1,7 @@
 // The lifecycle listener's handler: liveness and readiness for orchestrators, and the
 // gateway's own metrics for Prometheus.
 
+import type { HttpRequest } from "./http1.ts";
 import { TEXT_CONTENT_TYPE } from "./render.ts";
 import type { SelfMetrics, StoreStats } from "./self_metrics.ts";
 import { COMMIT, NAME, VERSION } from "./version.ts";
@@ -14,7 +15,9 @@ export interface LifecycleOptions {
 }
 
 /** Builds the lifecycle listener's `(Request) => Response` handler. */
-export function createLifecycleHandler(options: LifecycleOptions): (request: Request) => Response {
+export function createLifecycleHandler(
+  options: LifecycleOptions,
+): (request: HttpRequest) => Response {
   const status = (alive: boolean) =>
     Response.json({ name: NAME, alive, version: VERSION, commitSHA: COMMIT }, {
       status: alive ? 200 : 503,

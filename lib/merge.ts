@@ -94,6 +94,24 @@ export function mergeHistogram(stored: HistogramValue, pushed: HistogramValue): 
   return stored;
 }
 
+/**
+ * How many bounds {@linkcode mergeHistogram} gives a histogram with bounds `a` merged with one
+ * with bounds `b` (both sorted): the size of their union, counted without building it.
+ */
+export function mergedBoundCount(a: readonly number[], b: readonly number[]): number {
+  if (sameBounds(a, b)) return a.length;
+  let i = 0;
+  let j = 0;
+  let count = 0;
+  while (i < a.length && j < b.length) {
+    if (a[i] === b[j]) i++, j++;
+    else if (a[i] < b[j]) i++;
+    else j++;
+    count++;
+  }
+  return count + (a.length - i) + (b.length - j);
+}
+
 function sameBounds(a: readonly number[], b: readonly number[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;

@@ -49,6 +49,13 @@ export interface PushFamily {
   values: readonly SeriesValue[];
   /** Only when read from a snapshot: when each series was last pushed to, in milliseconds. */
   touched?: Map<string, number>;
+  /**
+   * No less than what the family's series would cost the store if all were new (see
+   * `seriesBytesAtMost` in `store_bytes.ts`), worked out once by whoever builds the push, so
+   * that the store can tell that a push fits `--maxStoreBytes` without a look at its keys. The
+   * store works it out when absent.
+   */
+  bytes?: number;
 }
 
 /** A whole push: its families in input order, each name at most once. */

@@ -3,7 +3,7 @@
 
 import { ParseError, PushError } from "./errors.ts";
 import { type Delta, isMetricName } from "./model.ts";
-import { checkSampleNames, type LabelLimits, PushBuilder, reservedLabel } from "./push.ts";
+import { checkSampleNames, PushBuilder, type PushLimits, reservedLabel } from "./push.ts";
 
 type DeltaType = Delta["type"];
 
@@ -36,7 +36,7 @@ export const DEFAULT_BUCKETS: readonly number[] = [
  * by type and name. Throws {@linkcode ParseError} for invalid JSON, {@linkcode PushError}
  * for a delta that is not valid.
  */
-export function parseDeltas(text: string, limits?: LabelLimits): Delta[] {
+export function parseDeltas(text: string, limits?: PushLimits): Delta[] {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -45,12 +45,13 @@ export function parseDeltas(text: string, limits?: LabelLimits): Delta[] {
   }
   const isArray = Array.isArray(json);
   const items: unknown[] = isArray ? json as unknown[] : [json];
-  const keys = new PushBuilder([], limits);
+  const keys = new PushBuilder([], limits && { ...limits, room: undefined });
+  const maxBuckets = limits?.maxBuckets ?? Infinity;
   const deltas: Delta[] = [];
   const types = new Map<string, DeltaType>();
   items.forEach((item, index) => {
     try {
-      const delta = parseDelta(item, keys);
+      const delta = parseDelta(item, keys, maxBuckets);
       const seen = types.get(delta.name);
       if (seen !== undefined && seen !== delta.type) {
         throw new PushError(
@@ -71,7 +72,7 @@ export function parseDeltas(text: string, limits?: LabelLimits): Delta[] {
   return deltas;
 }
 
-function parseDelta(item: unknown, keys: PushBuilder): Delta {
+function parseDelta(item: unknown, keys: PushBuilder, maxBuckets: number): Delta {
   if (typeof item !== "object" || item === null || Array.isArray(item)) {
     throw new PushError("a delta must be a JSON object");
   }
@@ -145,7 +146,7 @@ function parseDelta(item: unknown, keys: PushBuilder): Delta {
   try {
     key = keys.seriesKey(labels, reservedLabel(deltaType));
   } catch (error) {
-    if (error instanceof PushError) throw new PushError(`${what}: ${error.message}`);
+    if (error instanceof PushError) throw new PushError(`${what}: ${error.message}`, error.reason);
     throw error;
   }
   return {
@@ -155,7 +156,7 @@ function parseDelta(item: unknown, keys: PushBuilder): Delta {
     key,
     op,
     value: amount,
-    bounds: deltaType === "histogram" ? readBuckets(fields.buckets, what) : undefined,
+    bounds: deltaType === "histogram" ? readBuckets(fields.buckets, what, maxBuckets) : undefined,
   };
 }
 
@@ -182,8 +183,11 @@ function readLabels(labels: unknown, what: string): string[] {
   return flat;
 }
 
-/** Histogram bounds: the given ones or the defaults, strictly increasing, ending with +Inf. */
-function readBuckets(buckets: unknown, what: string): number[] {
+/**
+ * Histogram bounds: the given ones or the defaults, strictly increasing, ending with +Inf, no
+ * more than `max` with it.
+ */
+function readBuckets(buckets: unknown, what: string, max: number): number[] {
   if (
     buckets === undefined || buckets === null || (Array.isArray(buckets) && buckets.length === 0)
   ) {
@@ -193,6 +197,12 @@ function readBuckets(buckets: unknown, what: string): number[] {
     !Array.isArray(buckets) || !buckets.every((b) => typeof b === "number" && Number.isFinite(b))
   ) {
     throw new PushError(`${what}: buckets must be an array of finite numbers`);
+  }
+  if (buckets.length + 1 > max) {
+    throw new PushError(
+      `${what}: ${buckets.length} buckets and +Inf are more than the limit of ${max} (--maxBucketsPerSeries)`,
+      "bucket_limit",
+    );
   }
   for (let i = 1; i < buckets.length; i++) {
     if (buckets[i] <= buckets[i - 1]) {

@@ -5,7 +5,7 @@
 
 import { ParseError, PushError } from "./errors.ts";
 import { isMetricName, type Label, type MetricType, type Push } from "./model.ts";
-import { type FamilyDraft, type LabelLimits, PushBuilder, reservedLabel } from "./push.ts";
+import { type FamilyDraft, PushBuilder, type PushLimits, reservedLabel } from "./push.ts";
 
 const VARINT = 0;
 const FIXED64 = 1;
@@ -29,7 +29,7 @@ const TYPES: Record<number, MetricType | undefined> = {
 export function parseProtobuf(
   bytes: Uint8Array,
   grouping: readonly Label[] = [],
-  limits?: LabelLimits,
+  limits?: PushLimits,
 ): Push {
   const builder = new PushBuilder(grouping, limits);
   const reader = new Reader(bytes, 0, bytes.length);

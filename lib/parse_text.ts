@@ -18,8 +18,8 @@ import {
 import {
   type FamilyDraft,
   type KeyMode,
-  type LabelLimits,
   PushBuilder,
+  type PushLimits,
   type SeriesCache,
 } from "./push.ts";
 import { type ParseRecord, PushTemplate, type ValueRole } from "./push_template.ts";
@@ -70,7 +70,7 @@ interface Declaration {
 export function parseText(
   text: string,
   grouping: readonly Label[] = [],
-  limits?: LabelLimits,
+  limits?: PushLimits,
   cache?: SeriesCache,
 ): Push {
   return parseCached(text, grouping, limits, false, cache);
@@ -95,7 +95,7 @@ export function parseSnapshotText(text: string): Push {
 export function parseOpenMetrics(
   text: string,
   grouping: readonly Label[] = [],
-  limits?: LabelLimits,
+  limits?: PushLimits,
   cache?: SeriesCache,
 ): Push {
   return parseCached(text, grouping, limits, true, cache);
@@ -112,7 +112,7 @@ export function parseTextBody(
   decode: (body: Uint8Array) => string,
   openMetrics: boolean,
   grouping: readonly Label[],
-  limits: LabelLimits | undefined,
+  limits: PushLimits | undefined,
   cache: SeriesCache,
 ): Push {
   // Both decoders drop a leading byte order mark, so the template is tried without it.
@@ -130,7 +130,7 @@ const encoder = new TextEncoder();
 function parseCached(
   text: string,
   grouping: readonly Label[],
-  limits: LabelLimits | undefined,
+  limits: PushLimits | undefined,
   openMetrics: boolean,
   cache: SeriesCache | undefined,
 ): Push {
@@ -153,7 +153,7 @@ function parseCached(
 function parseFully(
   text: string,
   grouping: readonly Label[],
-  limits: LabelLimits | undefined,
+  limits: PushLimits | undefined,
   openMetrics: boolean,
   cache: SeriesCache,
 ): Push {

@@ -16,6 +16,7 @@ import {
   type SummaryValue,
 } from "./model.ts";
 import type { PushTemplate } from "./push_template.ts";
+import { familyBytes, seriesBytes, seriesBytesAtMost } from "./store_bytes.ts";
 
 /** The sample names a family of `type` renders, used to keep families from colliding. */
 export function sampleNames(name: string, type: MetricType): string[] {
@@ -58,6 +59,32 @@ export interface LabelLimits {
 
 export const NO_LABEL_LIMITS: LabelLimits = { maxLabels: Infinity, maxValueLength: Infinity };
 
+/** What a push is checked against while it is read: the label limits, and more. */
+export interface PushLimits extends LabelLimits {
+  /** The most buckets of one histogram series (`--maxBucketsPerSeries`); none when absent. */
+  maxBuckets?: number;
+  /** The store the push is for, to refuse early a push that cannot fit it. */
+  room?: StoreRoom;
+}
+
+/**
+ * What a push may still add to the store, which the builder asks while a push is read, so that a
+ * push the store would refuse for its size is refused when that is plain, not after it is built
+ * whole (the store checks the built push all the same). The builder only asks once the push
+ * could pass the room, so a push that fits with room to spare costs no look-ups.
+ */
+export interface StoreRoom {
+  /** How many new series, families and bytes the store can take now (Infinity: no limit). */
+  room(): { series: number; families: number; bytes: number };
+  holdsSeries(name: string, key: string): boolean;
+  holdsFamily(name: string): boolean;
+  /**
+   * The error the store refuses a push with that adds at least `families` families, `series`
+   * series and `bytes` bytes (as `store_bytes.ts` counts them); undefined if those fit.
+   */
+  refusal(families: number, series: number, bytes: number): PushError | undefined;
+}
+
 /**
  * How a sample's labels are keyed: a plain value, a histogram bucket (its `le` taken out), a
  * summary quantile (its `quantile` taken out), or the `_sum`/`_count` of a histogram or a
@@ -75,31 +102,65 @@ export interface CachedSeries {
   readonly le: number;
 }
 
+/** The default of `--maxPushCacheBytes`: 8 MiB. */
+export const DEFAULT_PUSH_CACHE_BYTES = 8 * 1024 * 1024;
+
+// What the per-path caches hold beyond their text, in bytes, measured as the store's constants
+// are (see `store_bytes.ts`): heapUsed after forced garbage collections, divided by the count.
+// 100k cached lines of 61 chars measured 272 bytes each and count 398 (texts count two bytes a
+// char, what V8 holds at most; ASCII takes one); 100k paths of two labels measured 520 and
+// count 639.
+/** A cached series beyond its texts: its Map entry, its record, its raw text's string headers. */
+const CACHE_ENTRY_BYTES = 160;
+/** A push path beyond its text: its Map entry, its record, its series cache's empty records. */
+const TARGET_BYTES = 384;
+/** A grouping label beyond its text: its pair and its strings' headers. */
+const GROUPING_LABEL_BYTES = 64;
+
 /**
- * The entries all series caches of one gateway may hold together. When they reach the limit,
- * every cache that holds entries is emptied and the count starts over, so the caches keep the
- * series senders push again, and cost little, and never more than the limit, when every push
- * is new (a cache whose sender never comes back is emptied too).
+ * What the target of a push path costs the budget: the path, its grouping labels and the
+ * records that hold them. Strings count two bytes a char, what V8 holds at most.
+ */
+export function targetBytes(path: string, grouping: readonly Label[]): number {
+  let bytes = TARGET_BYTES + 2 * path.length;
+  for (const [name, value] of grouping) {
+    bytes += GROUPING_LABEL_BYTES + 2 * (name.length + value.length);
+  }
+  return bytes;
+}
+
+/** Something that spends from a {@linkcode SeriesCacheBudget}, and lets go when told. */
+export interface CacheHolder {
+  clear(): void;
+}
+
+/**
+ * The bytes all series caches of one gateway, and the push paths they are kept for, may hold
+ * together (`--maxPushCacheBytes`). When they reach the limit, every holder that spent is
+ * emptied and the count starts over, so the caches keep the series senders push again, and
+ * cost little, and never more than the limit, when every push is new (a cache whose sender
+ * never comes back is emptied too, and so is a cache of series the store refused).
  */
 export class SeriesCacheBudget {
   #used = 0;
-  /** The caches that spent from the budget since it last started over. */
-  #holders = new Set<SeriesCache>();
-  constructor(readonly limit: number) {}
+  /** The holders that spent from the budget since it last started over. */
+  #holders = new Set<CacheHolder>();
+  constructor(readonly limit: number = DEFAULT_PUSH_CACHE_BYTES) {}
 
+  /** Bytes spent since the budget last started over. */
   get used(): number {
     return this.#used;
   }
 
-  /** Spends `entries` for `cache`, emptying every cache first if they would pass the limit. */
-  spend(cache: SeriesCache, entries: number): void {
-    if (this.#used + entries > this.limit) this.reset();
-    this.#holders.add(cache);
-    this.#used += entries;
+  /** Spends `bytes` for `holder`, emptying every holder first if they would pass the limit. */
+  spend(holder: CacheHolder, bytes: number): void {
+    if (this.#used + bytes > this.limit) this.reset();
+    this.#holders.add(holder);
+    this.#used += bytes;
   }
 
   /**
-   * Empties every cache that spent from the budget and forgets them, so that caches their
+   * Empties every holder that spent from the budget and forgets them, so that caches their
    * owner dropped hold nothing and can be collected.
    */
   reset(): void {
@@ -135,7 +196,10 @@ export class SeriesCache {
   #unused = 0;
   #chances = 0;
 
-  constructor(budget: SeriesCacheBudget = new SeriesCacheBudget(16_384)) {
+  /** The name of the entry set last, which the next entry shares if it can. */
+  #lastName = "";
+
+  constructor(budget: SeriesCacheBudget = new SeriesCacheBudget()) {
     this.#budget = budget;
   }
 
@@ -153,9 +217,20 @@ export class SeriesCache {
     return this.#entries.get(raw);
   }
 
+  /**
+   * Keeps `series` for the text `raw`; it costs the budget two bytes a char of the text, the
+   * key and a name it does not share with the entry before, and the entry's records. An entry
+   * that would cost more than a quarter of the budget is not kept.
+   */
   set(raw: string, series: CachedSeries): void {
-    this.#budget.spend(this, 1);
-    this.#entries.set(detach(raw), { ...series, name: detach(series.name) });
+    // The lines of a family follow one another: they share one copy of its name.
+    const sameName = series.name === this.#lastName;
+    const bytes = CACHE_ENTRY_BYTES +
+      2 * (raw.length + series.key.length + (sameName ? 0 : series.name.length));
+    if (bytes > this.#budget.limit / 4) return;
+    this.#budget.spend(this, bytes);
+    if (!sameName) this.#lastName = detach(series.name);
+    this.#entries.set(detach(raw), { ...series, name: this.#lastName });
   }
 
   /**
@@ -202,12 +277,21 @@ export class SeriesCache {
   clear(): void {
     this.#entries.clear();
     this.#templates = [];
+    this.#lastName = "";
   }
 }
 
 /** How a series is written in messages: `name{labels}`. */
 export function seriesName(name: string, key: string): string {
   return key === "" ? name : `${name}{${key}}`;
+}
+
+/**
+ * {@linkcode seriesName} with the labels cut short after 200 chars: a message about a limit must
+ * not echo a series with labels of megabytes.
+ */
+export function shortSeriesName(name: string, key: string): string {
+  return seriesName(name, key.length > 200 ? key.slice(0, 200) + "…" : key);
 }
 
 interface HistogramDraft {
@@ -247,6 +331,8 @@ export class PushBuilder {
   readonly #groupingNames: ReadonlySet<string>;
   readonly #groupingKey: string;
   readonly #limits: LabelLimits;
+  readonly #maxBuckets: number;
+  readonly #room: RoomCheck | undefined;
   readonly #snapshot: boolean;
   /**
    * The timestamp of the sample being added, which a parser sets before each `add…` call.
@@ -257,16 +343,22 @@ export class PushBuilder {
 
   /**
    * `grouping` must hold valid, distinct label names (see `grouping.ts`), in any order. Throws
-   * {@linkcode PushError} when a grouping value is longer than `limits` allow.
+   * {@linkcode PushError} when the grouping has more labels, or a longer value, than `limits`
+   * allow. With `limits.room`, the push is checked against the store's room as it grows.
    */
   constructor(
     grouping: readonly Label[] = [],
-    limits: LabelLimits = NO_LABEL_LIMITS,
+    limits: PushLimits = NO_LABEL_LIMITS,
     snapshot = false,
   ) {
     this.#limits = limits;
+    this.#maxBuckets = limits.maxBuckets ?? Infinity;
     this.#snapshot = snapshot;
+    // Checked here, not only where a line's labels join the grouping's: a line with no labels
+    // of its own is keyed by the grouping alone.
+    this.#checkLabelCount(grouping.length, "the path");
     for (const [name, value] of grouping) this.#checkValueLength(name, value);
+    this.#room = limits.room === undefined || snapshot ? undefined : new RoomCheck(limits.room);
     // Sorted once here, so that a sample without labels of its own is keyed canonically too.
     this.#grouping = grouping.toSorted(byName);
     this.#groupingNames = new Set(grouping.map(([name]) => name));
@@ -295,6 +387,7 @@ export class PushBuilder {
     if (family.series.has(key)) throw duplicate(family.name, key);
     if (family.type === "counter") checkCounterValue(family.name, key, value);
     family.series.set(key, value);
+    this.#admit(family, key);
     this.#touch(family, key);
   }
 
@@ -306,6 +399,14 @@ export class PushBuilder {
     const draft = this.#histogram(family, key);
     if (draft.buckets.has(le)) {
       throw duplicate(family.name, key, ` with le="${formatValue(le)}"`);
+    }
+    // Before the bucket is kept: a push of a histogram with endless bounds stops here.
+    if (draft.buckets.size >= this.#maxBuckets) {
+      const what = `histogram ${shortSeriesName(family.name, key)}`;
+      throw new PushError(
+        `${what} has more than ${this.#maxBuckets} buckets, the limit (--maxBucketsPerSeries)`,
+        "bucket_limit",
+      );
     }
     draft.buckets.set(le, value);
     this.#touch(family, key);
@@ -402,13 +503,23 @@ export class PushBuilder {
     return labelKey(merged.sort(byName));
   }
 
-  #checkLabelCount(count: number): void {
+  #checkLabelCount(count: number, what = "a series"): void {
     if (count > this.#limits.maxLabels) {
       throw new PushError(
-        `a series has ${count} labels, more than the limit of ${this.#limits.maxLabels} (--maxLabelsPerSeries)`,
+        `${what} has ${count} labels, more than the limit of ${this.#limits.maxLabels} (--maxLabelsPerSeries)`,
         "label_limit",
       );
     }
+  }
+
+  /** Checks the series `key`, new to the push, against the store's room. */
+  #admit(family: FamilyDraft, key: string): void {
+    const room = this.#room;
+    // An `X_created` family may yet be dropped (see finish()): it is left out of the count,
+    // which only has to stay below what the store would count.
+    if (room === undefined || family.name.endsWith("_created")) return;
+    if (family.series.size === 1) room.addFamily(family.name);
+    room.addSeries(family, key, this.#families.values());
   }
 
   #checkValueLength(name: string, value: string): void {
@@ -431,6 +542,7 @@ export class PushBuilder {
     if (draft === undefined) {
       draft = { buckets: new Map(), count: undefined, sum: undefined };
       family.series.set(key, draft);
+      this.#admit(family, key);
     }
     return draft;
   }
@@ -440,6 +552,7 @@ export class PushBuilder {
     if (draft === undefined) {
       draft = { count: undefined, sum: undefined };
       family.series.set(key, draft);
+      this.#admit(family, key);
     }
     return draft;
   }
@@ -457,6 +570,84 @@ export class PushBuilder {
     if (owner !== undefined && owner.type !== "gauge" && owner.type !== "untyped") return true;
     return this.#families.get(base + "_total")?.type === "counter";
   }
+}
+
+/**
+ * Counts what a push being built would add to the store, to refuse one that cannot fit as soon
+ * as that is plain (see {@linkcode StoreRoom}). Every series is counted as new, with a lower
+ * bound of its bytes, until the count passes the store's room; from then on each is looked up
+ * in the store, the ones counted before too, and counted only if the store does not hold it.
+ * Every count stays at most what the store's own check counts, so a push refused here is one
+ * the store would refuse.
+ */
+class RoomCheck {
+  readonly #store: StoreRoom;
+  readonly #room: { series: number; families: number; bytes: number };
+  #families = 0;
+  #familyBytes = 0;
+  #series = 0;
+  #seriesBytes = 0;
+  /** Whether series are looked up, and counted only when new to the store. */
+  #exact = false;
+
+  constructor(store: StoreRoom) {
+    this.#store = store;
+    this.#room = store.room();
+  }
+
+  /** Counts the family `name`, new to the push, if new to the store. */
+  addFamily(name: string): void {
+    if (this.#store.holdsFamily(name)) return;
+    this.#families++;
+    this.#familyBytes += familyBytes(name, undefined);
+    if (this.#families > this.#room.families) this.#refuse();
+  }
+
+  /** Counts the series `key` of `family`, new to the push; `drafts` are all the push's. */
+  addSeries(family: FamilyDraft, key: string, drafts: Iterable<FamilyDraft>): void {
+    if (this.#exact) {
+      this.#countIfNew(family, key);
+    } else {
+      this.#series++;
+      this.#seriesBytes += leastBytes(family, key);
+      if (this.#fits()) return;
+      this.#exact = true;
+      this.#series = 0;
+      this.#seriesBytes = 0;
+      for (const draft of drafts) {
+        if (draft.name.endsWith("_created")) continue; // as PushBuilder.#admit
+        for (const held of draft.series.keys()) this.#countIfNew(draft, held);
+      }
+    }
+    if (!this.#fits()) this.#refuse();
+  }
+
+  #fits(): boolean {
+    return this.#series <= this.#room.series &&
+      this.#familyBytes + this.#seriesBytes <= this.#room.bytes;
+  }
+
+  #countIfNew(family: FamilyDraft, key: string): void {
+    if (this.#store.holdsSeries(family.name, key)) return;
+    this.#series++;
+    this.#seriesBytes += leastBytes(family, key);
+  }
+
+  #refuse(): void {
+    const error = this.#exact
+      ? this.#store.refusal(this.#families, this.#series, this.#familyBytes + this.#seriesBytes)
+      : this.#store.refusal(this.#families, 0, this.#familyBytes);
+    if (error !== undefined) throw error;
+  }
+}
+
+/**
+ * No more than the store counts for the series `key` of `family` if it is new: as if its key
+ * were ASCII and, for a histogram, it had the one bucket it must have.
+ */
+function leastBytes(family: FamilyDraft, key: string): number {
+  const buckets = family.type === "histogram" ? 1 : 0;
+  return seriesBytes(family.name.length, family.type, key.length, key.length, buckets);
 }
 
 /** What the label a series of a type must not carry is for. */
@@ -486,25 +677,24 @@ function duplicate(name: string, key: string, detail = ""): PushError {
 }
 
 function finishFamily(draft: FamilyDraft): PushFamily {
+  const { name, type } = draft;
   const keys = [...draft.series.keys()];
   const values: SeriesValue[] = [];
+  let bytes = 0;
   for (const [key, value] of draft.series) {
+    let buckets = 0;
     if (typeof value === "number") {
       values.push(value);
-    } else if (draft.type === "histogram") {
-      values.push(finishHistogram(draft.name, key, value as HistogramDraft));
+    } else if (type === "histogram") {
+      const histogram = finishHistogram(name, key, value as HistogramDraft);
+      values.push(histogram);
+      buckets = histogram.bounds.length;
     } else {
-      values.push(finishSummary(draft.name, key, value as SummaryDraft));
+      values.push(finishSummary(name, key, value as SummaryDraft));
     }
+    bytes += seriesBytesAtMost(name.length, type, key.length, buckets);
   }
-  return {
-    name: draft.name,
-    type: draft.type,
-    help: draft.help,
-    keys,
-    values,
-    touched: draft.touched,
-  };
+  return { name, type, help: draft.help, keys, values, touched: draft.touched, bytes };
 }
 
 function finishHistogram(name: string, key: string, draft: HistogramDraft): HistogramValue {

@@ -15,6 +15,7 @@ import {
   type SeriesValue,
 } from "./model.ts";
 import { checkCounterValue, checkHistogramValues, checkSummaryValues } from "./push.ts";
+import { pushBytesAtMost } from "./store_bytes.ts";
 
 /** What a value of a sample line is for, once its line is parsed. */
 export type ValueRole = "value" | "bucket" | "sum" | "count" | "dropped";
@@ -46,7 +47,15 @@ interface TemplateFamily {
   keys: readonly string[];
   /** Histograms: each series' sorted bounds, shared by every push the template reads. */
   bounds: readonly (readonly number[])[];
+  /** See `PushFamily.bytes`. */
+  bytes: number;
 }
+
+/**
+ * What a template costs beyond the arrays it counts by their lengths: its records, and the
+ * headers of its typed arrays (~200 bytes each, measured as in `store_bytes.ts`).
+ */
+const TEMPLATE_BYTES = 2048;
 
 const SPACE = 32;
 const TAB = 9;
@@ -89,8 +98,9 @@ export class PushTemplate {
   readonly #cells: Float64Array;
   readonly #families: TemplateFamily[];
   /**
-   * What the template costs a cache budget: an entry per value, and one per 32 bytes of the
-   * body's text it keeps (kept twice: as bytes and as words).
+   * What the template costs a cache budget, in bytes: the body's text it keeps (twice: as bytes
+   * and as words), its offsets, cells and families' arrays. The key strings are the series
+   * cache's, which counts them.
    */
   readonly cost: number;
 
@@ -124,7 +134,13 @@ export class PushTemplate {
     this.#cellOf = cellOf;
     this.#cells = new Float64Array(cellCount);
     this.#families = families;
-    this.cost = cellOf.length + Math.ceil(this.#bytes.length / 32);
+    let familyBytes = 0;
+    for (const family of families) {
+      familyBytes += 8 * family.keys.length;
+      for (const bounds of family.bounds) familyBytes += 32 + 8 * bounds.length;
+    }
+    this.cost = TEMPLATE_BYTES + 2 * this.#bytes.length + 8 * literals.length +
+      4 * cellOf.length + 8 * cellCount + familyBytes;
   }
 
   /**
@@ -165,6 +181,7 @@ export class PushTemplate {
         help: family.help,
         keys: Object.freeze(family.keys.slice()),
         bounds,
+        bytes: pushBytesAtMost(family),
       });
     }
 
@@ -290,7 +307,7 @@ export class PushTemplate {
         default:
           for (let s = 0; s < keys.length; s++) values[s] = cells[cell++];
       }
-      push.push({ name, type: family.type, help: family.help, keys, values });
+      push.push({ name, type: family.type, help: family.help, keys, values, bytes: family.bytes });
     }
     return push;
   }

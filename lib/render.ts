@@ -69,9 +69,10 @@ export function renderFamily(
   const keys = sortedKeys ?? [...family.series.keys()].sort();
   const keyAt = (i: number) => keys[i];
   const valueAt = (i: number) => family.series.get(keys[i])!;
+  const timeAt = timestampOf && ((i: number) => timestampOf(keys[i]));
   const pieces = [familyHeader(family)];
   for (let from = 0; from < keys.length;) {
-    const [text, next] = renderSeries(family, keys.length, keyAt, valueAt, from, timestampOf);
+    const [text, next] = renderSeries(family, keys.length, keyAt, valueAt, from, timeAt);
     pieces.push(text);
     from = next;
   }
@@ -89,6 +90,14 @@ const LINES_PER_TEXT = 1024;
  * (compressing, writing) small, and are few enough to be sent while the next piece renders.
  */
 const LINES_PER_PIECE = 4 * LINES_PER_TEXT;
+/**
+ * The most chars a text of {@linkcode renderSeries}, or a piece of {@linkcode renderPiece}, takes
+ * more series after: 1 Mi. Lines can be long (labels of kilobytes, a histogram's lines each
+ * repeat its labels), and a count of lines alone would let one text reach V8's limit on the
+ * length of a string (2^29 chars), where every scrape would fail. A text may pass it by its last
+ * series, which is written whole: the label and bucket limits bound that.
+ */
+const MAX_TEXT_CHARS = 1 << 20;
 /**
  * The most chars `formatValue` writes: 17 significant digits after `-0.00000`, as in
  * `-0.0000012345678901234567` (JavaScript writes numbers from 1e-6 on without an exponent).
@@ -117,9 +126,15 @@ export function renderPiece(
     ? (i: number) => series.numbers[order[i]]
     : (i: number) => series.objects[order[i]]!;
   let next = from;
-  for (let i = 0; i < LINES_PER_PIECE / LINES_PER_TEXT && next < order.length; i++) {
+  let chars = 0;
+  for (
+    let i = 0;
+    i < LINES_PER_PIECE / LINES_PER_TEXT && next < order.length && chars < MAX_TEXT_CHARS;
+    i++
+  ) {
     const [text, after] = renderSeries(family, order.length, keyAt, valueAt, next);
     texts.push(text);
+    chars += text.length;
     next = after;
   }
   return [encodeAll(texts), next];
@@ -253,7 +268,8 @@ export function concatBytes(pieces: readonly Uint8Array[]): Uint8Array<ArrayBuff
   return whole;
 }
 
-function familyHeader(family: FamilyHead): string {
+/** The HELP line (when known) and the TYPE line of a family. */
+export function familyHeader(family: FamilyHead): string {
   const help = family.help === undefined
     ? ""
     : `# HELP ${family.name} ${escapeHelp(family.help)}\n`;
@@ -261,47 +277,60 @@ function familyHeader(family: FamilyHead): string {
 }
 
 /**
- * The lines of the series `from` on (of `total`, each given by `keyAt` and `valueAt`), until
- * about {@linkcode LINES_PER_TEXT} lines are written, and the index of the first series not
+ * The lines of the series `from` on (of `total`, each given by `keyAt` and `valueAt`, and with
+ * `timeAt` ending each sample with a timestamp), until about {@linkcode LINES_PER_TEXT} lines
+ * or {@linkcode MAX_TEXT_CHARS} chars are written, and the index of the first series not
  * written. Lines are joined with `+=`: V8 keeps the pieces as a rope, which it copies once when
  * the text is encoded; building an array of parts to join measured slower.
  */
-function renderSeries(
+export function renderSeries(
   family: FamilyHead,
   total: number,
   keyAt: (i: number) => string,
   valueAt: (i: number) => SeriesValue,
   from: number,
-  timestampOf?: (key: string) => number,
+  timeAt?: (i: number) => number,
 ): [string, number] {
   const name = family.name;
-  const end = (key: string) => timestampOf === undefined ? "\n" : ` ${timestampOf(key)}\n`;
+  const end = (i: number) => timeAt === undefined ? "\n" : ` ${timeAt(i)}\n`;
   let text = "";
   let i = from;
   switch (family.type) {
     case "histogram":
-      for (let lines = 0; i < total && lines < LINES_PER_TEXT; i++) {
+      for (
+        let lines = 0;
+        i < total && lines < LINES_PER_TEXT && text.length < MAX_TEXT_CHARS;
+        i++
+      ) {
         const key = keyAt(i);
         const value = valueAt(i) as HistogramValue;
-        text += histogramLines(name, key, value, end(key));
+        text += histogramLines(name, key, value, end(i));
         lines += value.bounds.length + 2;
       }
       break;
     case "summary":
-      for (const stop = Math.min(total, from + LINES_PER_TEXT / 2); i < stop; i++) {
+      for (
+        const stop = Math.min(total, from + LINES_PER_TEXT / 2);
+        i < stop && text.length < MAX_TEXT_CHARS;
+        i++
+      ) {
         const key = keyAt(i);
         const { count, sum } = valueAt(i) as SummaryValue;
         const labels = key === "" ? "" : `{${key}}`;
-        text += `${name}_sum${labels} ${formatValue(sum)}${end(key)}`;
-        text += `${name}_count${labels} ${formatValue(count)}${end(key)}`;
+        text += `${name}_sum${labels} ${formatValue(sum)}${end(i)}`;
+        text += `${name}_count${labels} ${formatValue(count)}${end(i)}`;
       }
       break;
     default: {
       const open = name + "{";
-      for (const stop = Math.min(total, from + LINES_PER_TEXT); i < stop; i++) {
+      for (
+        const stop = Math.min(total, from + LINES_PER_TEXT);
+        i < stop && text.length < MAX_TEXT_CHARS;
+        i++
+      ) {
         const key = keyAt(i);
         text += (key === "" ? name + " " : open + key + "} ") +
-          formatValue(valueAt(i) as number) + end(key);
+          formatValue(valueAt(i) as number) + end(i);
       }
     }
   }

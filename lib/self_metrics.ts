@@ -3,6 +3,7 @@
 // One instance per gateway, passed to the handlers; no global registry.
 
 import type { RejectionReason } from "./errors.ts";
+import type { ServerEvents } from "./http1.ts";
 import { type HistogramValue, labelKey, type SeriesValue } from "./model.ts";
 import { type RenderableFamily, renderFamily } from "./render.ts";
 import { COMMIT, VERSION } from "./version.ts";
@@ -28,7 +29,11 @@ const DURATION_BUCKETS = [
 export interface StoreStats {
   readonly seriesCount: number;
   readonly familyCount: number;
+  /** What the aggregate holds, in bytes, as `--maxStoreBytes` counts them. */
+  readonly bytes: number;
   readonly expiredCount: number;
+  readonly scrapeBacklogBytes: number;
+  readonly scrapesCutOff: number;
 }
 
 export type PushOutcome = "accepted" | "rejected";
@@ -50,6 +55,20 @@ export class SelfMetrics {
   #snapshotSeconds = 0;
   #snapshotBytes = 0;
   #snapshotSuccess = 0;
+  #acceptErrors = 0;
+  /** The budget of the per-path push caches, once the API handler reports it. */
+  #pushCache: { readonly used: number } | undefined;
+  #connectionsRefused = 0;
+  readonly #timeouts = new Map<string, number>(
+    ["header", "body", "idle", "write"].map((phase) => [labelKey([["phase", phase]]), 0]),
+  );
+
+  /** What the HTTP servers report: accept errors, refused connections, timeouts by phase. */
+  readonly connectionEvents: ServerEvents = {
+    acceptError: () => this.#acceptErrors++,
+    connectionRefused: () => this.#connectionsRefused++,
+    timeout: (phase) => add(this.#timeouts, labelKey([["phase", phase]]), 1),
+  };
 
   constructor(startTime: number = Date.now()) {
     this.#startTime = startTime;
@@ -58,6 +77,11 @@ export class SelfMetrics {
       this.#pushes.set(key, 0);
       this.#samples.set(key, 0);
     }
+  }
+
+  /** Reports the budget of the per-path push caches, whose use `pag_push_cache_bytes` shows. */
+  trackPushCache(budget: { readonly used: number }): void {
+    this.#pushCache = budget;
   }
 
   /** Counts a push and its samples; a rejected push counts its reason too. */
@@ -118,7 +142,17 @@ export class SelfMetrics {
       ),
       counter("pag_rejections_total", "Requests refused, by reason.", this.#rejections),
       gauge("pag_series", "Series held in the aggregate.", store.seriesCount),
+      gauge(
+        "pag_store_bytes",
+        "Bytes the aggregate takes in memory, as estimated for --maxStoreBytes.",
+        store.bytes,
+      ),
       gauge("pag_families", "Metric families held in the aggregate.", store.familyCount),
+      gauge(
+        "pag_push_cache_bytes",
+        "Bytes the per-path caches of pushed series and push paths hold, as counted for --maxPushCacheBytes.",
+        this.#pushCache?.used ?? 0,
+      ),
       {
         name: "pag_series_expired_total",
         type: "counter",
@@ -163,6 +197,34 @@ export class SelfMetrics {
           1,
         ]]),
       },
+      gauge(
+        "pag_scrape_backlog_bytes",
+        "Scrape text kept for scrapes still being sent after their families changed.",
+        store.scrapeBacklogBytes,
+      ),
+      {
+        name: "pag_scrapes_cut_off_total",
+        type: "counter",
+        help: "Scrapes cut off for falling behind by more than --maxScrapeBacklogBytes.",
+        series: new Map([["", store.scrapesCutOff]]),
+      },
+      {
+        name: "pag_accept_errors_total",
+        type: "counter",
+        help: "Connections the listeners failed to accept (out of file descriptors, most often).",
+        series: new Map([["", this.#acceptErrors]]),
+      },
+      {
+        name: "pag_connections_refused_total",
+        type: "counter",
+        help: "Connections closed at once: --maxConnections were open, or no buffer was left.",
+        series: new Map([["", this.#connectionsRefused]]),
+      },
+      counter(
+        "pag_connection_timeouts_total",
+        "Connections closed for taking too long, by phase: header, body, idle or write.",
+        this.#timeouts,
+      ),
       gauge("process_resident_memory_bytes", "Resident memory size in bytes.", memory.rss),
       gauge("process_heap_bytes", "JavaScript heap in use, in bytes.", memory.heapUsed),
       gauge(

@@ -7,6 +7,15 @@ import type { HistogramValue, MetricType, SeriesValue, SummaryValue } from "./mo
 /** Tables with more slots than this are compacted once three quarters of the slots are free. */
 const COMPACT_FROM = 1024;
 
+// Shared by every table, and never written: most families hold one series or a few, and a
+// million of them must not each pay for empty arrays (an empty typed array alone is ~200 bytes).
+/** The order of an empty table. */
+const NO_SLOTS = new Int32Array(0);
+/** The order of a table whose one series is in slot 0. */
+const FIRST_SLOT = Int32Array.of(0);
+/** The value array a table does not use (`objects` of a numeric one, `numbers` of the others). */
+const UNUSED: never[] = Object.freeze([]) as never[];
+
 /** Whether a family of `type` holds a bare number per series. */
 export function isNumeric(type: MetricType): boolean {
   return type === "counter" || type === "gauge" || type === "untyped";
@@ -20,36 +29,44 @@ export function isNumeric(type: MetricType): boolean {
  * given to the next new series, and when removals leave most slots free the table is compacted
  * (every series gets a new slot). Values live in `numbers` for a counter, gauge or untyped
  * family (a plain array of doubles, which V8 stores unboxed) and in `objects` for the others.
- * The arrays are replaced when the table is compacted: read them again after a removal.
+ * The arrays are replaced when the table is compacted and when its first series is added: read
+ * them again after a removal or an addition.
  */
 export class SeriesTable {
   readonly numeric: boolean;
   /** The slot of each series, by canonical label key. */
   readonly #slots = new Map<string, number>();
   /** The key of each slot; undefined for a free slot. Read only outside this class. */
-  keysBySlot: (string | undefined)[] = [];
+  keysBySlot: (string | undefined)[] = UNUSED;
   /** False once a key with a char outside ASCII is added, until a compaction finds none left. */
   asciiKeys = true;
+  /**
+   * A histogram family's: no fewer than the buckets of its widest series. The store raises it as
+   * series widen and never lowers it; it spares the store a look at the stored series when a
+   * pushed histogram cannot take one past `--maxBucketsPerSeries`.
+   */
+  mostBuckets = 0;
   /** Values by slot for a numeric family. The store writes them in place. */
-  numbers: number[] = [];
+  numbers: number[] = UNUSED;
   /** Values by slot for a histogram or summary family, updated in place by the store. */
-  objects: (HistogramValue | SummaryValue | undefined)[] = [];
+  objects: (HistogramValue | SummaryValue | undefined)[] = UNUSED;
   /** When each slot's series was last pushed to; kept only when the store tracks it. */
   #touched: number[] | undefined;
-  #free: number[] = [];
+  /** Slots freed by removals, for the next new series; undefined when there are none yet. */
+  #free: number[] | undefined;
   /**
    * The slots in render order (sorted by key), kept up to date: removed slots are taken out at
    * once, and added ones (in `#added`) are merged in by {@linkcode SeriesTable.sorted}, or by
    * {@linkcode SeriesTable.settle} once they are many, so that no render sorts all the keys
    * again. Undefined after {@linkcode SeriesTable.unsorted} until the next `sorted()` sorts all.
    */
-  #order: Int32Array | undefined = new Int32Array(0);
+  #order: Int32Array | undefined = NO_SLOTS;
   /** Slots of the series added since `#order` was last brought up to date. */
-  #added: number[] = [];
+  #added: number[] = UNUSED;
 
   constructor(type: MetricType, tracksTouches: boolean) {
     this.numeric = isNumeric(type);
-    this.#touched = tracksTouches ? [] : undefined;
+    this.#touched = tracksTouches ? UNUSED : undefined;
   }
 
   /** How many series the table holds. */
@@ -80,17 +97,33 @@ export class SeriesTable {
 
   /** Adds the series `key`, which the table must not hold, with `value`, which it then owns. */
   add(key: string, value: SeriesValue): number {
-    const slot = this.#free.pop() ?? this.keysBySlot.length;
+    const slot = this.#free?.pop() ?? this.keysBySlot.length;
     this.#slots.set(key, slot);
-    this.keysBySlot[slot] = key;
-    if (this.asciiKeys) this.asciiKeys = isAscii(key);
-    if (this.numeric) {
-      this.numbers[slot] = value as number;
+    if (this.keysBySlot.length === 0) {
+      // The first slot: arrays of one, where a write into an empty array would make room for 17.
+      this.keysBySlot = [key];
+      if (this.numeric) this.numbers = [value as number];
+      else this.objects = [value as HistogramValue | SummaryValue];
+      if (this.#touched !== undefined) this.#touched = [0];
     } else {
-      this.objects[slot] = value as HistogramValue | SummaryValue;
+      this.keysBySlot[slot] = key;
+      if (this.numeric) {
+        this.numbers[slot] = value as number;
+      } else {
+        this.objects[slot] = value as HistogramValue | SummaryValue;
+      }
+      if (this.#touched !== undefined) this.#touched[slot] = 0;
     }
-    if (this.#touched !== undefined) this.#touched[slot] = 0;
-    if (this.#order !== undefined) this.#added.push(slot);
+    if (this.asciiKeys) this.asciiKeys = isAscii(key);
+    if (this.#order === undefined) return slot;
+    if (this.#slots.size === 1) {
+      // Alone in the table: already in order, and no list of added slots is needed.
+      this.#order = slot === 0 ? FIRST_SLOT : Int32Array.of(slot);
+    } else if (this.#added.length === 0) {
+      this.#added = [slot];
+    } else {
+      this.#added.push(slot);
+    }
     return slot;
   }
 
@@ -105,14 +138,28 @@ export class SeriesTable {
     return slot === undefined ? undefined : this.#touched?.[slot];
   }
 
+  /** Whether the table keeps the times its series were last pushed to. */
+  get tracksTouches(): boolean {
+    return this.#touched !== undefined;
+  }
+
+  /** When the series in `slot` was last pushed to, if the table tracks it. */
+  touchedAtSlot(slot: number): number | undefined {
+    return this.#touched?.[slot];
+  }
+
   /**
-   * Removes the series `doomed` picks (given each key and touch time, 0 when not tracked),
-   * calling `before` once before the first removal. Returns how many were removed.
+   * Removes the series `doomed` picks (given each key, touch time, 0 when not tracked, and
+   * slot, whose value is still there to read), calling `before` once before the first removal.
+   * Returns how many were removed.
    */
-  removeWhere(doomed: (key: string, touched: number) => boolean, before: () => void): number {
+  removeWhere(
+    doomed: (key: string, touched: number, slot: number) => boolean,
+    before: () => void,
+  ): number {
     let gone: Set<number> | undefined;
     for (const [key, slot] of this.#slots) {
-      if (!doomed(key, this.#touched?.[slot] ?? 0)) continue;
+      if (!doomed(key, this.#touched?.[slot] ?? 0, slot)) continue;
       if (gone === undefined) {
         before();
         gone = new Set();
@@ -128,7 +175,7 @@ export class SeriesTable {
       } else {
         this.objects[slot] = undefined;
       }
-      this.#free.push(slot);
+      (this.#free ??= []).push(slot);
     }
     if (this.#order !== undefined) {
       this.#order = this.#order.filter((slot) => !gone.has(slot));
@@ -165,17 +212,17 @@ export class SeriesTable {
     }
     this.keysBySlot = keys;
     this.asciiKeys = asciiKeys;
-    this.numbers = numbers;
-    this.objects = objects;
+    this.numbers = this.numeric ? numbers : UNUSED;
+    this.objects = this.numeric ? UNUSED : objects;
     this.#touched = touched;
-    this.#free = [];
+    this.#free = undefined;
     this.#order = Int32Array.from(keys, (_, i) => i);
   }
 
   /** Forgets the kept order, for a table filled in no order: the next `sorted()` sorts all. */
   unsorted(): void {
     this.#order = undefined;
-    this.#added = [];
+    this.#added = UNUSED;
   }
 
   /**
@@ -200,7 +247,7 @@ export class SeriesTable {
       order = this.#merge(order, added);
     }
     this.#order = order;
-    this.#added = [];
+    this.#added = UNUSED;
     return order;
   }
 
@@ -210,6 +257,7 @@ export class SeriesTable {
   }
 
   #slotsOf(sortedKeys: readonly string[]): Int32Array {
+    if (sortedKeys.length === 1 && this.#slots.get(sortedKeys[0]) === 0) return FIRST_SLOT;
     const slots = new Int32Array(sortedKeys.length);
     for (let i = 0; i < sortedKeys.length; i++) slots[i] = this.#slots.get(sortedKeys[i])!;
     return slots;

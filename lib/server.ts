@@ -2,9 +2,23 @@
 
 import dgram from "node:dgram";
 import type { ListenAddress } from "./config.ts";
+import {
+  ByteBudget,
+  type ConnectionLimits,
+  Http1Server,
+  type HttpHandler,
+  type HttpRequest,
+  type ServerEvents,
+} from "./http1.ts";
 import type { Logger } from "./log.ts";
 
-type Handler = (request: Request) => Response | Promise<Response>;
+type Handler = HttpHandler;
+
+/**
+ * Connections the lifecycle listener keeps open at most: health checks and one Prometheus need
+ * few, and a flood of them must not take the descriptors the API listener needs.
+ */
+export const LIFECYCLE_MAX_CONNECTIONS = 64;
 
 export interface ServerOptions {
   apiListen: ListenAddress;
@@ -22,6 +36,11 @@ export interface ServerOptions {
   prepare?: () => Promise<void>;
   /** How long shutdown waits for API requests in flight; 10 s by default. */
   drainTimeoutMs?: number;
+  /** The API listener's connection limits; the lifecycle listener's are the same but fewer. */
+  limits: ConnectionLimits;
+  /** Bytes all connections' request buffers may hold together. */
+  maxRequestBufferBytes: number;
+  events?: ServerEvents;
 }
 
 export interface Servers {
@@ -49,23 +68,42 @@ export class ListenError extends Error {
 export async function startServers(options: ServerOptions): Promise<Servers> {
   const { logger } = options;
   const drain = createDrain(options.api);
-  const lifecycle = await listen("lifecycle", options.lifecycleListen, options.lifecycle, logger);
-  let api: Deno.HttpServer<Deno.NetAddr> | undefined;
+  const budget = new ByteBudget(options.maxRequestBufferBytes);
+  const serve =
+    (name: string, limits: ConnectionLimits, handler: Handler) => (listener: Deno.Listener) =>
+      new Http1Server(listener, { name, limits, handler, budget, logger, events: options.events });
+  const lifecycleLimits = {
+    ...options.limits,
+    maxConnections: Math.min(options.limits.maxConnections, LIFECYCLE_MAX_CONNECTIONS),
+  };
+  const lifecycle = await listen(
+    "lifecycle",
+    options.lifecycleListen,
+    serve("lifecycle", lifecycleLimits, options.lifecycle),
+    logger,
+  );
+  let api: Listening | undefined;
   let udp: dgram.Socket | undefined;
   try {
     await options.prepare?.();
-    api = await listen("api", options.apiListen, drain.handler, logger);
+    api = await listen(
+      "api",
+      options.apiListen,
+      serve("api", options.limits, drain.handler),
+      logger,
+    );
     if (options.udpListen !== undefined && options.datagram !== undefined) {
       udp = await listenUdp(options.udpListen, options.datagram, logger);
     }
   } catch (error) {
-    await Promise.all([api?.shutdown(), lifecycle.shutdown()]);
+    api?.server.close();
+    lifecycle.server.close();
     throw error;
   }
   const udpAddress = udp?.address();
   return {
-    apiAddress: api.addr,
-    lifecycleAddress: lifecycle.addr,
+    apiAddress: api.address,
+    lifecycleAddress: lifecycle.address,
     udpAddress: udpAddress === undefined
       ? undefined
       : { transport: "udp", hostname: udpAddress.address, port: udpAddress.port },
@@ -73,16 +111,18 @@ export async function startServers(options: ServerOptions): Promise<Servers> {
       udp?.close();
       const timeout = options.drainTimeoutMs ?? 10_000;
       const deadline = Date.now() + timeout;
-      // Deno's server.shutdown() cancels request bodies that are still being read, so the
-      // requests in flight are let finish first.
+      // The requests in flight are let finish first: closing their connections would cut
+      // their bodies short.
       const finished = await drain.drain(timeout);
       if (!finished) logger.warn("shutdown: requests still in flight after the drain timeout");
-      // server.shutdown() also waits for responses still being written and bodies still being
-      // read: a scraper that stops reading, or a sender that trickles its body, would hold it
-      // for ever. It gets what is left of the timeout, and a moment at least.
-      const closed = Promise.all([api!.shutdown(), lifecycle.shutdown()]);
+      // Then the connections close once their responses are written. A scraper that stops
+      // reading, or a sender that trickles its body, would hold that for ever: it gets what is
+      // left of the timeout, and a moment at least, then its connection is closed.
+      const closed = Promise.all([api!.server.shutdown(), lifecycle.server.shutdown()]);
       if (!(await within(closed, Math.max(100, deadline - Date.now())))) {
         logger.warn("shutdown: connections still open after the drain timeout");
+        api!.server.close();
+        lifecycle.server.close();
       }
     },
   };
@@ -167,7 +207,7 @@ function createDrain(handler: Handler) {
   let draining = false;
   let idle: (() => void) | undefined;
   return {
-    async handler(request: Request): Promise<Response> {
+    async handler(request: HttpRequest): Promise<Response> {
       if (draining) {
         return new Response("the gateway is shutting down; retry elsewhere or later\n", {
           status: 503,
@@ -196,23 +236,28 @@ function createDrain(handler: Handler) {
   };
 }
 
+/** A listener and the server on it. */
+interface Listening {
+  server: Http1Server;
+  address: Deno.NetAddr;
+}
+
 function listen(
   name: string,
   address: ListenAddress,
-  handler: Handler,
+  serve: (listener: Deno.Listener) => Http1Server,
   logger: Logger,
-): Promise<Deno.HttpServer<Deno.NetAddr>> {
-  const serve = (hostname: string) =>
-    Deno.serve({
-      hostname,
-      port: address.port,
-      onListen: () => {},
-      onError(error) {
-        logger.error("request failed", { listener: name, error: String(error) });
-        return new Response("internal error\n", { status: 500 });
-      },
-    }, handler);
-  return bindListener(name, address, logger, serve, (server) => server.addr);
+): Promise<Listening> {
+  return bindListener(
+    name,
+    address,
+    logger,
+    (hostname): Listening => {
+      const listener = Deno.listen({ hostname, port: address.port });
+      return { server: serve(listener), address: listener.addr as Deno.NetAddr };
+    },
+    (listening) => listening.address,
+  );
 }
 
 /** Waits for `promise`, or for `ms` milliseconds: true if the promise settled first. */

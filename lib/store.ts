@@ -2,19 +2,42 @@
 // of the core; it applies pushes atomically, expires idle series, and renders itself.
 
 import { PushError } from "./errors.ts";
-import { applyDelta, copyValue, type GaugeBehavior, mergeValue } from "./merge.ts";
+import {
+  applyDelta,
+  copyValue,
+  type GaugeBehavior,
+  mergedBoundCount,
+  mergeValue,
+} from "./merge.ts";
 import {
   type Delta,
   detach,
   escapeLabelValue,
+  type HistogramValue,
   type Label,
   type MetricType,
   type Push,
   type PushFamily,
+  type SeriesValue,
 } from "./model.ts";
-import { checkCounterValue, sampleNames, seriesName } from "./push.ts";
-import { concatBytes, renderPiece } from "./render.ts";
+import {
+  checkCounterValue,
+  sampleNames,
+  seriesName,
+  shortSeriesName,
+  type StoreRoom,
+} from "./push.ts";
+import { concatBytes, type FamilyHead, renderPiece } from "./render.ts";
 import { SeriesTable } from "./series_table.ts";
+import {
+  bucketBytes,
+  familyBytes,
+  familyBytesAtMost,
+  helpBytes,
+  pushBytesAtMost,
+  seriesBytesOf,
+  utf8Bytes,
+} from "./store_bytes.ts";
 
 /** A family as the store holds it. Owned by the store: callers must not modify it. */
 export interface StoredFamily {
@@ -54,11 +77,33 @@ export class FamilyText {
   /** The index in the order of the first series not rendered yet. */
   #next = 0;
   #done = false;
+  /** Bytes of the pieces rendered so far. */
+  #bytes = 0;
   /** Open reads that have yet to read all of this text. */
-  waiting = 0;
+  readonly readers = new Set<StoreReader>();
+  /**
+   * Set by the store once the family has changed and the text is kept only for `readers`: told
+   * when the last of them lets go, so that the store stops counting its bytes.
+   */
+  onReleased: (() => void) | undefined;
 
   constructor(family: StoredFamily) {
     this.#family = family;
+  }
+
+  /** Open reads that have yet to read all of this text. */
+  get waiting(): number {
+    return this.readers.size;
+  }
+
+  /** Bytes of the pieces rendered so far. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** `reader` is done with this text. */
+  release(reader: StoreReader): void {
+    if (this.readers.delete(reader) && this.readers.size === 0) this.onReleased?.();
   }
 
   /** Pieces rendered so far. */
@@ -72,9 +117,16 @@ export class FamilyText {
     return this.#pieces[i];
   }
 
-  /** Renders what is left. */
-  finish(): void {
-    while (!this.#done) this.#renderNext();
+  /**
+   * Renders what is left, unless the text would then hold more than `room` bytes: then it stops
+   * and returns false.
+   */
+  finish(room = Infinity): boolean {
+    while (!this.#done) {
+      if (this.#bytes > room) return false;
+      this.#renderNext();
+    }
+    return this.#bytes <= room;
   }
 
   #renderNext(): void {
@@ -82,8 +134,17 @@ export class FamilyText {
     const order = this.#order ??= family.series.sorted();
     const [plain, next] = renderPiece(family, family.series, order, this.#next);
     this.#pieces.push({ plain, deflated: undefined });
+    this.#bytes += plain.byteLength;
     this.#next = next;
     this.#done = next >= order.length;
+  }
+}
+
+/** Why a read ended early: it fell too far behind the changes of the aggregate. */
+export class ScrapeCutOff extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ScrapeCutOff";
   }
 }
 
@@ -99,11 +160,13 @@ export class StoreReader {
   #piece = 0;
   #rendered = 0;
   #release: (() => void) | undefined;
+  /** Why the store cut this read off, if it did. */
+  #cutOff: Error | undefined;
 
   constructor(texts: FamilyText[], release: () => void) {
     this.#texts = texts;
     this.#release = release;
-    for (const text of texts) text.waiting++;
+    for (const text of texts) text.readers.add(this);
   }
 
   /** Pieces this read rendered, as opposed to found rendered by an earlier read. */
@@ -116,6 +179,7 @@ export class StoreReader {
    * write to their bytes.
    */
   next(): TextPiece | undefined {
+    if (this.#cutOff !== undefined) throw this.#cutOff;
     if (this.#release === undefined) return undefined;
     while (this.#family < this.#texts.length) {
       const text = this.#texts[this.#family]!;
@@ -124,7 +188,7 @@ export class StoreReader {
       this.#piece++;
       this.#rendered += text.length - before;
       if (piece !== undefined) return piece;
-      text.waiting--;
+      text.release(this);
       this.#texts[this.#family++] = undefined;
       this.#piece = 0;
     }
@@ -136,12 +200,30 @@ export class StoreReader {
   close(): void {
     if (this.#release === undefined) return;
     for (let i = this.#family; i < this.#texts.length; i++) {
-      this.#texts[i]!.waiting--;
+      this.#texts[i]!.release(this);
       this.#texts[i] = undefined;
     }
     this.#release();
     this.#release = undefined;
   }
+
+  /**
+   * Ends the read because the store will not keep its view: its next `next()` throws `reason`.
+   * What it held is let go at once, whether or not its reader ever asks again.
+   */
+  cutOff(reason: Error): void {
+    if (this.#release === undefined) return;
+    this.#cutOff = reason;
+    this.close();
+  }
+}
+
+/** A family as {@linkcode Store.capture} copied it; its arrays are in render order. */
+export interface CapturedFamily extends FamilyHead {
+  readonly keys: readonly string[];
+  readonly values: readonly SeriesValue[];
+  /** When each series was last pushed to; undefined when the store keeps no touch times. */
+  readonly touched: Float64Array | undefined;
 }
 
 /** What applying a push did, for the gateway's own metrics. */
@@ -154,10 +236,25 @@ export interface StoreOptions {
   gaugeBehavior: GaugeBehavior;
   /** The most series the store holds (`--maxSeries`); unlimited when absent. */
   maxSeries?: number;
+  /**
+   * The most bytes the store holds (`--maxStoreBytes`), as `store_bytes.ts` estimates them;
+   * unlimited when absent.
+   */
+  maxStoreBytes?: number;
+  /** The most families the store holds (`--maxFamilies`); unlimited when absent. */
+  maxFamilies?: number;
+  /** The most buckets of one histogram series (`--maxBucketsPerSeries`); unlimited when absent. */
+  maxBucketsPerSeries?: number;
   /** Drop a series no push touched for this many milliseconds (`--seriesTTL`); 0: never. */
   seriesTTL?: number;
   /** The clock, in milliseconds; `Date.now` when absent. */
   now?: () => number;
+  /**
+   * Bytes of scrape text the store keeps for reads that have yet to send a family that has
+   * changed since they began (`--maxScrapeBacklogBytes`); unlimited when absent. Past it, the
+   * reads that would need more are cut off.
+   */
+  maxScrapeBacklogBytes?: number;
 }
 
 /**
@@ -167,8 +264,12 @@ export interface StoreOptions {
  * - Atomicity: {@linkcode Store.apply} and {@linkcode Store.applyDeltas} validate the whole
  *   push against the store before they change anything. If they throw, the store is exactly
  *   as it was; if they return, all of the push is merged. There is no partial application.
- * - Limits: a push that would take the store past `maxSeries` is refused whole; a push that
- *   only touches series the store holds is never refused for the limit.
+ * - Limits: a push that would take the store past `maxSeries`, `maxFamilies` or
+ *   `maxStoreBytes` is refused whole; a push that only touches series the store holds is never
+ *   refused for them, unless it makes a histogram wider or a HELP text longer (which cost
+ *   bytes). A push that would give a histogram series more than `maxBucketsPerSeries` buckets,
+ *   its own or merged with the stored ones, is refused whole. Bytes are an estimate of what the
+ *   store keeps (see `store_bytes.ts`), counted as series come and given back as they go.
  * - Expiry: with `seriesTTL`, a series that no push touched for that long is gone before the
  *   next {@linkcode Store.render}, limit check or {@linkcode Store.expire}, and a family
  *   left empty with it.
@@ -185,15 +286,18 @@ export interface StoreOptions {
  * - Concurrency: every method runs to completion synchronously, so requests served
  *   concurrently by one event loop see each push whole or not at all.
  */
-export class Store {
+export class Store implements StoreRoom {
   readonly #gaugeBehavior: GaugeBehavior;
   readonly #maxSeries: number;
+  readonly #maxBytes: number;
+  readonly #maxFamilies: number;
+  readonly #maxBuckets: number;
   readonly #ttl: number;
   readonly #now: () => number;
   readonly #families = new Map<string, StoredFamily>();
-  /** Which family writes each sample name, to refuse a family that would collide. */
-  readonly #sampleOwners = new Map<string, string>();
   #seriesCount = 0;
+  /** The estimate of what the families and series held cost (see `store_bytes.ts`). */
+  #bytes = 0;
   #expiredCount = 0;
   #changes = 0;
   /**
@@ -205,12 +309,29 @@ export class Store {
   #order: string[] | undefined = [];
   /** Reads begun and not closed. */
   #readers = 0;
+  readonly #maxBacklog: number;
+  #backlog = 0;
+  #cutOffCount = 0;
 
   constructor(options: StoreOptions) {
     this.#gaugeBehavior = options.gaugeBehavior;
     this.#maxSeries = options.maxSeries ?? Infinity;
+    this.#maxBytes = options.maxStoreBytes ?? Infinity;
+    this.#maxFamilies = options.maxFamilies ?? Infinity;
+    this.#maxBuckets = options.maxBucketsPerSeries ?? Infinity;
     this.#ttl = options.seriesTTL ?? 0;
     this.#now = options.now ?? Date.now;
+    this.#maxBacklog = options.maxScrapeBacklogBytes ?? Infinity;
+  }
+
+  /** Bytes of scrape text kept only for reads that began before their family changed. */
+  get scrapeBacklogBytes(): number {
+    return this.#backlog;
+  }
+
+  /** Reads cut off because they fell too far behind (see `maxScrapeBacklogBytes`). */
+  get scrapesCutOff(): number {
+    return this.#cutOffCount;
   }
 
   /** Number of series held; a histogram or summary series counts once. */
@@ -220,6 +341,11 @@ export class Store {
 
   get familyCount(): number {
     return this.#families.size;
+  }
+
+  /** What the families and series held cost, as `store_bytes.ts` estimates it. */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   /** Goes up with every change to the store, so a caller can tell whether it changed. */
@@ -246,8 +372,9 @@ export class Store {
   /**
    * Merges a push into the store, all or nothing (see the contract above). Throws
    * {@linkcode PushError} when a family's type differs from the stored one, when a new family
-   * would write a sample name another family already writes, or when the push would add more
-   * series than `maxSeries` allows.
+   * would write a sample name another family already writes, when the push would take the
+   * store past `maxSeries`, `maxFamilies` or `maxStoreBytes`, or a histogram series past
+   * `maxBucketsPerSeries`.
    */
   apply(push: Push): ApplyResult {
     this.expire();
@@ -261,18 +388,21 @@ export class Store {
     for (const pushed of push) {
       const family = this.#familyFor(pushed.name, pushed.type, pushed.help);
       const { type, series } = family;
-      const { numbers, objects } = series;
       const { keys, values } = pushed;
       for (let i = 0; i < keys.length; i++) {
         const value = values[i];
         let slot = series.slotOf(keys[i]);
         if (slot === undefined) {
-          slot = series.add(keys[i], copyValue(value));
+          slot = this.#addSeries(family, keys[i], copyValue(value));
           newSeries++;
         } else if (series.numeric) {
+          // Read here, not before the loop: adding the first series replaces the arrays.
+          const numbers = series.numbers;
           numbers[slot] = mergeValue(type, numbers[slot], value, this.#gaugeBehavior) as number;
+        } else if (type === "histogram") {
+          this.#mergeHistogram(family, slot, value as HistogramValue);
         } else {
-          mergeValue(type, objects[slot]!, value, this.#gaugeBehavior); // merged in place
+          mergeValue(type, series.objects[slot]!, value, this.#gaugeBehavior); // in place
         }
         series.touch(slot, now);
         samples++;
@@ -285,28 +415,48 @@ export class Store {
 
   /**
    * Applies JSON deltas in order, all or nothing: every family they touch is checked against
-   * the store (type, sample names, series limit) before the first one is applied, and applying
-   * cannot fail. The caller has checked the deltas among themselves (see `parseDeltas`).
+   * the store (type, sample names, limits) before the first one is applied, and applying
+   * cannot fail. The caller has checked the deltas among themselves (see `parseDeltas`). A
+   * delta to a stored histogram keeps its bounds, so only new series are checked for buckets.
    */
   applyDeltas(deltas: readonly Delta[]): ApplyResult {
     this.expire();
     const checked = new Set<string>();
     const fresh = new Set<string>();
+    /** The HELP of each family the deltas give one, as the last of them gives it. */
+    const helps = new Map<string, string>();
+    let freshFamilies = 0;
+    let freshBytes = 0;
     for (const delta of deltas) {
-      if (!checked.has(delta.name)) this.#checkFamily(delta.name, delta.type);
-      checked.add(delta.name);
-      if (!this.#families.get(delta.name)?.series.has(delta.key)) {
-        fresh.add(delta.name + "{" + delta.key);
+      const family = this.#families.get(delta.name);
+      if (!checked.has(delta.name)) {
+        this.#checkFamily(delta.name, delta.type);
+        checked.add(delta.name);
+        if (family === undefined) {
+          freshFamilies++;
+          freshBytes += familyBytes(delta.name, undefined);
+        }
       }
+      if (delta.help !== undefined) helps.set(delta.name, delta.help);
+      const id = delta.name + "{" + delta.key;
+      if (family?.series.has(delta.key) || fresh.has(id)) continue;
+      fresh.add(id);
+      const buckets = delta.bounds?.length ?? 0;
+      if (buckets > this.#maxBuckets) throw this.#bucketError(delta.name, delta.key, buckets);
+      freshBytes += seriesBytesOf(delta.name, delta.type, delta.key, buckets);
     }
-    this.#checkSeriesLimit(fresh.size);
+    for (const [name, help] of helps) {
+      freshBytes += Math.max(0, helpBytes(help) - helpBytes(this.#families.get(name)?.help));
+    }
+    this.#checkLimits(freshFamilies, fresh.size, freshBytes);
     for (const name of checked) this.#changingNamed(name); // as in apply(), before any change
     const now = this.#now();
     for (const delta of deltas) {
-      const { series } = this.#familyFor(delta.name, delta.type, delta.help);
+      const family = this.#familyFor(delta.name, delta.type, delta.help);
+      const { series } = family;
       let slot = series.slotOf(delta.key);
       if (slot === undefined) {
-        slot = series.add(delta.key, applyDelta(delta, undefined));
+        slot = this.#addSeries(family, delta.key, applyDelta(delta, undefined));
       } else if (series.numeric) {
         series.numbers[slot] = applyDelta(delta, series.numbers[slot]) as number;
       } else {
@@ -327,13 +477,15 @@ export class Store {
     if (this.#families.has(family.name)) {
       throw new PushError(`metric "${family.name}" appears twice`);
     }
-    // No series limit here: what the gateway accepted before a restart is kept, even if
-    // --maxSeries is now lower; new series wait until expiry or DELETE makes room.
+    // No limits here: what the gateway accepted before a restart is kept, even if --maxSeries,
+    // --maxFamilies or --maxStoreBytes is now lower; new series wait until expiry or DELETE
+    // makes room.
     this.#checkFamily(family.name, family.type);
     const stored = this.#familyFor(family.name, family.type, family.help);
     const { series } = stored;
     series.unsorted(); // the series come sorted by family, not by key: the first render sorts
     let oldest = Infinity;
+    let bytes = 0;
     for (const [i, key] of family.keys.entries()) {
       if (series.has(key)) {
         // The family is new to the store: dropping it leaves the store as it was.
@@ -341,9 +493,12 @@ export class Store {
         throw new PushError(`series ${seriesName(family.name, key)} appears twice`);
       }
       const touched = family.touched.get(key) ?? this.#now();
-      series.touch(series.add(key, copyValue(family.values[i])), touched);
+      const value = copyValue(family.values[i]);
+      bytes += this.#costOf(stored, key, value);
+      series.touch(series.add(key, value), touched);
       oldest = Math.min(oldest, touched);
     }
+    this.#bytes += bytes; // no limit here either: counted, so that new pushes see it
     this.#added(family.keys.length, oldest);
   }
 
@@ -396,6 +551,30 @@ export class Store {
     return family.series.sortedKeys();
   }
 
+  /**
+   * A copy of every family as it is now, for a snapshot written while the store goes on
+   * changing: names, HELP and TYPE, the keys in render order (strings are immutable: only the
+   * references are copied), the values (histograms and summaries deep-copied, since pushes
+   * merge into them in place) and the touch times. Linear in the series and renders nothing,
+   * so the event loop waits only for the copy.
+   */
+  capture(): CapturedFamily[] {
+    return this.families().map((family) => {
+      const { series } = family;
+      const order = series.sorted();
+      const keys: string[] = [];
+      const values: SeriesValue[] = [];
+      const touched = series.tracksTouches ? new Float64Array(order.length) : undefined;
+      for (let i = 0; i < order.length; i++) {
+        const slot = order[i];
+        keys.push(series.keysBySlot[slot]!);
+        values.push(series.numeric ? series.numbers[slot] : copyValue(series.objects[slot]!));
+        if (touched !== undefined) touched[i] = series.touchedAtSlot(slot)!;
+      }
+      return { name: family.name, type: family.type, help: family.help, keys, values, touched };
+    });
+  }
+
   /** The whole aggregate in the text format 0.0.4, expired series gone first. */
   render(): string {
     const reader = this.read();
@@ -409,11 +588,20 @@ export class Store {
   }
 
   #validate(push: Push): void {
-    let fresh = 0;
-    // New series need counting only when the push could take the store past its limit.
+    // New series and their bytes need counting only when the push could take the store past a
+    // limit: bounds worked out per family say when, so that a push of series the store holds
+    // costs no look-up here (apply() does those).
     let pushedSeries = 0;
-    for (const pushed of push) pushedSeries += pushed.keys.length;
+    let mostBytes = 0;
+    for (const pushed of push) {
+      pushedSeries += pushed.keys.length;
+      mostBytes += familyBytesAtMost(pushed.name, pushed.help) + pushBytesAtMost(pushed);
+    }
     const countFresh = this.#seriesCount + pushedSeries > this.#maxSeries;
+    const countBytes = this.#bytes + mostBytes > this.#maxBytes;
+    let fresh = 0;
+    let freshFamilies = 0;
+    let freshBytes = 0;
     for (const pushed of push) {
       const family = this.#families.get(pushed.name);
       if (
@@ -426,23 +614,138 @@ export class Store {
       } else {
         this.#checkFamily(pushed.name, pushed.type);
       }
+      if (pushed.type === "histogram") freshBytes += this.#checkBuckets(family, pushed, countBytes);
       if (family === undefined) {
+        freshFamilies++;
         fresh += pushed.keys.length;
-      } else if (countFresh) {
-        for (const key of pushed.keys) if (!family.series.has(key)) fresh++;
+        if (countBytes) freshBytes += familyBytes(pushed.name, pushed.help) + newBytes(pushed);
+        continue;
+      }
+      if (countFresh || countBytes) {
+        const { name, type, keys, values } = pushed;
+        for (let i = 0; i < keys.length; i++) {
+          if (family.series.has(keys[i])) continue;
+          fresh++;
+          if (countBytes) freshBytes += seriesBytesOf(name, type, keys[i], bucketCount(values[i]));
+        }
+      }
+      if (countBytes && pushed.help !== undefined && pushed.help !== family.help) {
+        // A shorter HELP gives bytes back, but does not make room for the rest of the push.
+        freshBytes += Math.max(0, helpBytes(pushed.help) - helpBytes(family.help));
       }
     }
-    this.#checkSeriesLimit(fresh);
+    this.#checkLimits(freshFamilies, fresh, countBytes ? freshBytes : 0);
   }
 
-  #checkSeriesLimit(fresh: number): void {
-    if (fresh > 0 && this.#seriesCount + fresh > this.#maxSeries) {
-      throw new PushError(
-        `the push would add ${fresh} series to the ${this.#seriesCount} the gateway holds, ` +
+  /**
+   * Throws when the histogram series of `pushed` would have more than `maxBucketsPerSeries`
+   * buckets, alone or merged into `family` (the stored one, if any). Returns the bytes the
+   * merges add to stored series when `countBytes`, else 0. A stored series is looked at only
+   * when the merge could pass the limit, or bytes are counted.
+   */
+  #checkBuckets(
+    family: StoredFamily | undefined,
+    pushed: PushFamily,
+    countBytes: boolean,
+  ): number {
+    const max = this.#maxBuckets;
+    const widest = family?.series.mostBuckets ?? 0;
+    let grown = 0;
+    for (let i = 0; i < pushed.keys.length; i++) {
+      const { bounds } = pushed.values[i] as HistogramValue;
+      if (bounds.length > max) throw this.#bucketError(pushed.name, pushed.keys[i], bounds.length);
+      if (family === undefined || (!countBytes && widest + bounds.length <= max)) continue;
+      const slot = family.series.slotOf(pushed.keys[i]);
+      if (slot === undefined) continue; // a new series: its bytes are counted with the others
+      const stored = (family.series.objects[slot] as HistogramValue).bounds;
+      const merged = mergedBoundCount(stored, bounds);
+      if (merged > max) throw this.#bucketError(pushed.name, pushed.keys[i], merged, true);
+      if (countBytes && merged > stored.length) {
+        grown += (merged - stored.length) *
+          bucketBytes(pushed.name.length, utf8Bytes(pushed.keys[i]));
+      }
+    }
+    return grown;
+  }
+
+  #bucketError(name: string, key: string, buckets: number, merged = false): PushError {
+    const what = `histogram ${shortSeriesName(name, key)} ` +
+      (merged ? "merged with the gateway's would have" : "has");
+    return new PushError(
+      `${what} ${buckets} buckets, more than the limit of ${this.#maxBuckets} (--maxBucketsPerSeries)`,
+      "bucket_limit",
+    );
+  }
+
+  /**
+   * Throws when `families` new families, `series` new series or `bytes` more bytes would take
+   * the store past its limits; `atLeast` when the counts are what a push adds at least.
+   */
+  #checkLimits(families: number, series: number, bytes: number, atLeast = false): void {
+    const error = this.#limitError(families, series, bytes, atLeast);
+    if (error !== undefined) throw error;
+  }
+
+  #limitError(
+    families: number,
+    series: number,
+    bytes: number,
+    atLeast: boolean,
+  ): PushError | undefined {
+    const some = atLeast ? "at least " : "";
+    if (families > 0 && this.#families.size + families > this.#maxFamilies) {
+      return new PushError(
+        `the push would add ${some}${families} families to the ${this.#families.size} the gateway holds, ` +
+          `more than its limit of ${this.#maxFamilies} (--maxFamilies)`,
+        "family_limit",
+      );
+    }
+    if (series > 0 && this.#seriesCount + series > this.#maxSeries) {
+      return new PushError(
+        `the push would add ${some}${series} series to the ${this.#seriesCount} the gateway holds, ` +
           `more than its limit of ${this.#maxSeries} (--maxSeries)`,
         "series_limit",
       );
     }
+    if (bytes > 0 && this.#bytes + bytes > this.#maxBytes) {
+      return new PushError(
+        `the push would add ${some}${bytes} bytes to the ${this.#bytes} the gateway holds, ` +
+          `more than its limit of ${this.#maxBytes} (--maxStoreBytes)`,
+        "bytes_limit",
+      );
+    }
+    return undefined;
+  }
+
+  /**
+   * What a push can add before a limit refuses it, expired series gone first: new series,
+   * families and bytes (`Infinity` without a limit). See {@linkcode StoreRoom}.
+   */
+  room(): { series: number; families: number; bytes: number } {
+    this.expire();
+    return {
+      series: this.#maxSeries - this.#seriesCount,
+      families: this.#maxFamilies - this.#families.size,
+      bytes: this.#maxBytes - this.#bytes,
+    };
+  }
+
+  /** Whether the store holds the series `key` of the family `name`. */
+  holdsSeries(name: string, key: string): boolean {
+    return this.#families.get(name)?.series.has(key) ?? false;
+  }
+
+  /** Whether the store holds a family `name`. */
+  holdsFamily(name: string): boolean {
+    return this.#families.has(name);
+  }
+
+  /**
+   * The error {@linkcode Store.apply} would refuse a push with that adds at least `families`
+   * families, `series` series and `bytes` bytes; undefined when those fit.
+   */
+  refusal(families: number, series: number, bytes: number): PushError | undefined {
+    return this.#limitError(families, series, bytes, true);
   }
 
   /**
@@ -461,15 +764,33 @@ export class Store {
       return;
     }
     for (const sample of sampleNames(name, type)) {
-      const owner = this.#sampleOwners.get(sample);
+      const owner = this.#sampleOwner(sample);
       if (owner !== undefined) {
-        const ownerType = this.#families.get(owner)!.type;
         throw new PushError(
-          `metric "${name}" (${type}) would write samples named "${sample}", which ${ownerType} "${owner}" in the gateway already writes`,
+          `metric "${name}" (${type}) would write samples named "${sample}", which ${owner.type} "${owner.name}" in the gateway already writes`,
           "type_conflict",
         );
       }
     }
+  }
+
+  /**
+   * The family that writes samples named `sample`, if any: one of that name (unless a histogram,
+   * whose samples all have suffixes), or a histogram or summary whose `_bucket`, `_sum` or
+   * `_count` it is. Looked up from the names, as `sampleNames` writes them, rather than kept in a
+   * map of its own, which would cost every family up to three more entries and strings.
+   */
+  #sampleOwner(sample: string): StoredFamily | undefined {
+    const own = this.#families.get(sample);
+    if (own !== undefined && own.type !== "histogram") return own;
+    for (const suffix of ["_bucket", "_sum", "_count"]) {
+      if (!sample.endsWith(suffix)) continue;
+      const base = this.#families.get(sample.slice(0, -suffix.length));
+      if (base?.type === "histogram" || (base?.type === "summary" && suffix !== "_bucket")) {
+        return base;
+      }
+    }
+    return undefined;
   }
 
   /** The family `name`, created if new; marked changed, with its HELP updated if given. */
@@ -486,13 +807,45 @@ export class Store {
         text: undefined,
       };
       this.#families.set(name, family);
-      for (const sample of sampleNames(name, type)) this.#sampleOwners.set(sample, name);
+      this.#bytes += familyBytes(name, family.help);
       this.#order = undefined;
     } else {
       this.#changing(family);
-      if (help !== undefined && help !== family.help) family.help = detach(help); // latest wins
+      if (help !== undefined && help !== family.help) {
+        this.#bytes += helpBytes(help) - helpBytes(family.help);
+        family.help = detach(help); // the latest wins
+      }
     }
     return family;
+  }
+
+  /** Adds the series `key` with `value`, which the store then owns, to `family`; its slot. */
+  #addSeries(family: StoredFamily, key: string, value: SeriesValue): number {
+    this.#bytes += this.#costOf(family, key, value);
+    return family.series.add(key, value);
+  }
+
+  /**
+   * What the series `key` of `family` with `value` costs (see `store_bytes.ts`). Widens the
+   * family's `mostBuckets` to a histogram's buckets.
+   */
+  #costOf(family: StoredFamily, key: string, value: SeriesValue): number {
+    const buckets = bucketCount(value);
+    if (buckets > family.series.mostBuckets) family.series.mostBuckets = buckets;
+    return seriesBytesOf(family.name, family.type, key, buckets);
+  }
+
+  /** Merges `pushed` into the histogram series in `slot`, counting the bytes of new buckets. */
+  #mergeHistogram(family: StoredFamily, slot: number, pushed: HistogramValue): void {
+    const { series } = family;
+    const stored = series.objects[slot] as HistogramValue;
+    const before = stored.bounds.length;
+    mergeValue("histogram", stored, pushed, this.#gaugeBehavior); // merged in place
+    const after = stored.bounds.length;
+    if (after === before) return;
+    const key = series.keysBySlot[slot]!;
+    this.#bytes += (after - before) * bucketBytes(family.name.length, utf8Bytes(key));
+    if (after > series.mostBuckets) series.mostBuckets = after;
   }
 
   /** {@linkcode Store.#changing} for the family `name`, if the store holds it. */
@@ -510,7 +863,21 @@ export class Store {
     const text = family.text;
     if (text === undefined) return;
     family.text = undefined;
-    if (text.waiting > 0) text.finish();
+    if (text.waiting === 0) return;
+    // Reads that stop reading would each keep a copy of the aggregate as it was: what they keep
+    // has a budget, and the reads that would pass it are cut off instead.
+    if (text.finish(this.#maxBacklog - this.#backlog)) {
+      this.#backlog += text.bytes;
+      text.onReleased = () => this.#backlog -= text.bytes;
+      return;
+    }
+    const reason = new ScrapeCutOff(
+      `scrape cut off: it fell behind the changes of the aggregate by more than ${this.#maxBacklog} bytes (--maxScrapeBacklogBytes)`,
+    );
+    for (const reader of [...text.readers]) {
+      this.#cutOffCount++;
+      reader.cutOff(reason);
+    }
   }
 
   /** Counts `count` new series, touched at `time`, and a change. */
@@ -524,7 +891,15 @@ export class Store {
   #remove(doomed: (key: string, touched: number) => boolean): number {
     let removed = 0;
     for (const family of this.#families.values()) {
-      const count = family.series.removeWhere(doomed, () => this.#changing(family));
+      const { series } = family;
+      let freed = 0;
+      const pick = (key: string, touched: number, slot: number) => {
+        if (!doomed(key, touched)) return false;
+        freed += this.#costOf(family, key, series.numeric ? 0 : series.objects[slot]!);
+        return true;
+      };
+      const count = series.removeWhere(pick, () => this.#changing(family));
+      this.#bytes -= freed;
       removed += count;
       if (count > 0 && family.series.size === 0) this.#dropFamily(family);
     }
@@ -533,12 +908,27 @@ export class Store {
     return removed;
   }
 
-  /** Forgets a family and the sample names it wrote; its series are the caller's to count. */
+  /** Forgets a family and its own bytes; its series are the caller's to count. */
   #dropFamily(family: StoredFamily): void {
     this.#families.delete(family.name);
-    for (const sample of sampleNames(family.name, family.type)) this.#sampleOwners.delete(sample);
+    this.#bytes -= familyBytes(family.name, family.help);
     this.#order = undefined;
   }
+}
+
+/** The buckets of a histogram value; 0 for the other values. */
+function bucketCount(value: SeriesValue): number {
+  return typeof value === "object" && "bounds" in value ? value.bounds.length : 0;
+}
+
+/** What the series of `family` cost the store as new series, counted exactly. */
+function newBytes(family: PushFamily): number {
+  const { name, type, keys, values } = family;
+  let bytes = 0;
+  for (let i = 0; i < keys.length; i++) {
+    bytes += seriesBytesOf(name, type, keys[i], bucketCount(values[i]));
+  }
+  return bytes;
 }
 
 function checkCounterValues(family: PushFamily): void {

@@ -53,7 +53,14 @@ async function scrape(gw: Gateway): Promise<string> {
 
 /** The value of one self metric series, e.g. `pag_rejections_total{reason="parse"}`. */
 function selfMetric(gw: Gateway, series: string): number | undefined {
-  const text = gw.metrics.render({ seriesCount: 0, familyCount: 0, expiredCount: 0 });
+  const text = gw.metrics.render({
+    seriesCount: 0,
+    familyCount: 0,
+    bytes: 0,
+    expiredCount: 0,
+    scrapeBacklogBytes: 0,
+    scrapesCutOff: 0,
+  });
   const line = text.split("\n").find((l) => l.startsWith(series + " "));
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }

@@ -21,9 +21,24 @@ Deno.test("loadConfig() uses the defaults of the flag table", () => {
     udpListen: undefined,
     maxSeries: 1_000_000,
     labelLimits: { maxLabels: 64, maxValueLength: 4096 },
+    maxBucketsPerSeries: 256,
+    maxFamilies: 10_000,
+    maxStoreBytes: 256 * 1024 * 1024,
+    maxPushCacheBytes: 8 * 1024 * 1024,
     seriesTTL: 0,
     persistenceFile: undefined,
     persistenceInterval: 30_000,
+    connectionLimits: {
+      maxConnections: 512,
+      maxHeaderBytes: 65_536,
+      maxBodyBytes: 8 * 1024 * 1024,
+      readHeaderTimeout: 10_000,
+      readTimeout: 30_000,
+      idleTimeout: 60_000,
+      writeTimeout: 60_000,
+    },
+    maxRequestBufferBytes: 64 * 1024 * 1024,
+    maxScrapeBacklogBytes: 64 * 1024 * 1024,
   });
 });
 
@@ -57,6 +72,35 @@ Deno.test("loadConfig() writes a --cors origin as browsers send it", () => {
 Deno.test("loadConfig() joins a repeated --AuthUsers", () => {
   const config = loadConfig({ AuthUsers: ["a=1", "b=2,c=3"] }, {});
   assert.deepEqual([...config.authUsers.keys()], ["a", "b", "c"]);
+});
+
+Deno.test("loadConfig() refuses an --AuthUsers that would turn auth off", async (t) => {
+  const off = "has no user=password entry; leave the flag out to turn auth off";
+  // [flags, env, exact message]; each of these would have let every push through.
+  const cases: [Record<string, string | string[]>, Record<string, string>, string][] = [
+    [{ AuthUsers: "," }, {}, `--AuthUsers: "," ${off}`],
+    [{ AuthUsers: ",,," }, {}, `--AuthUsers: ",,," ${off}`],
+    // `--AuthUsers "$USERS"` with the variable unset or empty.
+    [{ AuthUsers: "" }, {}, `--AuthUsers: "" ${off}`],
+    [{ AuthUsers: ["", ""] }, {}, `--AuthUsers: "," ${off}`],
+    [{}, { PAG_AUTHUSERS: "," }, `PAG_AUTHUSERS: "," ${off}`],
+    [{ AuthUsers: "u=" }, {}, '--AuthUsers: user "u" has an empty password'],
+    [{ AuthUsers: "a=1,b=" }, {}, '--AuthUsers: user "b" has an empty password'],
+    [{}, { PAG_AUTHUSERS: "a=" }, 'PAG_AUTHUSERS: user "a" has an empty password'],
+    // An empty user name.
+    [{ AuthUsers: "=pw" }, {}, "--AuthUsers: entry 1 is not user=password"],
+    [{ AuthUsers: "=" }, {}, "--AuthUsers: entry 1 is not user=password"],
+  ];
+  for (const [flags, env, message] of cases) {
+    await t.step(
+      `${JSON.stringify(flags)} ${JSON.stringify(env)}`,
+      () => assert.throws(() => loadConfig(flags, env), { name: "ConfigError", message }),
+    );
+  }
+  // Auth stays off without the flag, or with an empty variable (unset, as in the Go gateway);
+  // a stray comma beside an entry is harmless.
+  assert.equal(loadConfig({}, { PAG_AUTHUSERS: "" }).authUsers.size, 0);
+  assert.deepEqual(loadConfig({ AuthUsers: "a=1," }, {}).authUsers, new Map([["a", "1"]]));
 });
 
 Deno.test("every flag has a PAG_ variable that loadConfig() reads", () => {

@@ -24,6 +24,8 @@ async function startInProcess(flags: Record<string, string> = {}) {
     api: createApiHandler({ store, metrics, logger, ...config }),
     lifecycle: createLifecycleHandler({ store, metrics, isReady: () => true }),
     logger,
+    limits: config.connectionLimits,
+    maxRequestBufferBytes: config.maxRequestBufferBytes,
   });
   const url = (address: Deno.NetAddr) =>
     address.hostname.includes(":")
@@ -207,6 +209,8 @@ Deno.test({
       api: createApiHandler({ store, metrics, logger, ...config, isAccepting: () => accepting }),
       lifecycle: createLifecycleHandler({ store, metrics, isReady: () => true }),
       logger,
+      limits: config.connectionLimits,
+      maxRequestBufferBytes: config.maxRequestBufferBytes,
       drainTimeoutMs: 200,
     });
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: servers.apiAddress.port });
@@ -246,6 +250,8 @@ Deno.test({
       api: () => new Response(new Uint8Array(64 << 20)),
       lifecycle: createLifecycleHandler({ store, metrics: new SelfMetrics(), isReady: () => true }),
       logger,
+      limits: config.connectionLimits,
+      maxRequestBufferBytes: config.maxRequestBufferBytes,
       drainTimeoutMs: 300,
     });
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: servers.apiAddress.port });

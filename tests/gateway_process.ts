@@ -27,6 +27,10 @@ export interface StartOptions {
   script?: string;
   cwd?: string;
   env?: Record<string, string>;
+  /** A program and its options that runs deno, such as `setpriv` with the privileges to drop. */
+  wrapper?: string[];
+  /** How long to wait for a log line, the listeners' included; 20 s by default. */
+  lineTimeoutMs?: number;
 }
 
 /** Runs `deno run <script> <args>` with both listeners on 127.0.0.1:0 unless args say otherwise. */
@@ -34,8 +38,11 @@ export async function startGateway(
   args: string[] = [],
   options: StartOptions = {},
 ): Promise<GatewayProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
+  // deno itself, or the wrapper with deno as its last argument.
+  const [program, ...before] = [...options.wrapper ?? [], Deno.execPath()];
+  const child = new Deno.Command(program, {
     args: [
+      ...before,
       "run",
       ...RUN_PERMISSIONS,
       options.script ?? MAIN,
@@ -73,6 +80,7 @@ export async function startGateway(
     closed();
   })();
 
+  const lineTimeout = options.lineTimeoutMs ?? LINE_TIMEOUT_MS;
   const waitFor = (test: (line: string) => boolean, what: string): Promise<string> => {
     const seen = lines.find(test);
     if (seen !== undefined) return Promise.resolve(seen);
@@ -82,8 +90,8 @@ export async function startGateway(
       // A bound, not a wait: a gateway that never logs the line fails the test, not hangs it.
       new Promise<string>((_, reject) => {
         timer = setTimeout(() => {
-          reject(new Error(`no line with ${what} in ${LINE_TIMEOUT_MS} ms:\n${lines.join("\n")}`));
-        }, LINE_TIMEOUT_MS);
+          reject(new Error(`no line with ${what} in ${lineTimeout} ms:\n${lines.join("\n")}`));
+        }, lineTimeout);
       }),
       ended.then(() => {
         const late = lines.find(test);
@@ -136,7 +144,11 @@ export async function startGateway(
   };
 }
 
-/** Runs the CLI to completion and returns its exit code and output. */
+/**
+ * Runs the CLI to completion and returns its exit code and output. A command still running
+ * after {@linkcode LINE_TIMEOUT_MS} (a gateway that started when it should have refused to)
+ * is stopped with SIGTERM, so the test fails on its exit code instead of hanging.
+ */
 export async function runCommand(
   args: string[],
   env: Record<string, string> = {},
@@ -145,6 +157,7 @@ export async function runCommand(
     args: ["run", ...RUN_PERMISSIONS, MAIN, ...args],
     env,
     stdin: "null",
+    signal: AbortSignal.timeout(LINE_TIMEOUT_MS),
   }).output();
   const decoder = new TextDecoder();
   return {

@@ -7,7 +7,15 @@ import { VERSION } from "../lib/version.ts";
 
 function handler(ready: boolean) {
   return createLifecycleHandler({
-    store: { seriesCount: 12, familyCount: 3, expiredCount: 5, expire: () => 0 },
+    store: {
+      seriesCount: 12,
+      familyCount: 3,
+      bytes: 4096,
+      expiredCount: 5,
+      scrapeBacklogBytes: 1024,
+      scrapesCutOff: 2,
+      expire: () => 0,
+    },
     metrics: new SelfMetrics(1_700_000_000_000),
     isReady: () => ready,
   });
@@ -53,6 +61,10 @@ Deno.test("/metrics serves the gateway's own metrics", async () => {
       'pag_samples_total{outcome="accepted"} 0',
       "pag_series 12",
       "pag_families 3",
+      "pag_store_bytes 4096",
+      "pag_scrape_backlog_bytes 1024",
+      "pag_scrapes_cut_off_total 2",
+      "pag_push_cache_bytes 0",
       "# TYPE pag_http_request_duration_seconds histogram",
       "# TYPE pag_scrape_render_duration_seconds histogram",
       "process_start_time_seconds 1700000000",
@@ -90,4 +102,5 @@ Deno.test("/metrics drops expired series before it counts them", async () => {
   const text = await lifecycle(get("/metrics")).text();
   assert.match(text, /^pag_series 0$/m);
   assert.match(text, /^pag_series_expired_total 2$/m);
+  assert.match(text, /^pag_store_bytes 0$/m, "expiry gives the bytes back");
 });

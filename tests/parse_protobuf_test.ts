@@ -263,3 +263,18 @@ Deno.test("parseProtobuf() keeps a leading byte-order mark in a label value", ()
   const [pushed] = parseProtobuf(body, []);
   assert.deepEqual(pushed.keys, ['a="x"', 'a="\uFEFFx"']);
 });
+
+Deno.test("parseProtobuf() refuses a histogram with more buckets than --maxBucketsPerSeries", () => {
+  const buckets = (n: number): Field[] =>
+    Array.from({ length: n }, (_, i): Field => [3, "bytes", message([2, "double", i])]);
+  const body = (n: number) =>
+    delimited(family("h", 4, message([7, "bytes", message([1, "varint", 0], ...buckets(n))])));
+  const limits = { maxLabels: 64, maxValueLength: 4096, maxBuckets: 4 };
+  // Three bounds and the +Inf that `sample_count` implies: four buckets.
+  assert.match(renderPush(parseProtobuf(body(3), [], limits)), /h_bucket\{le="\+Inf"\} 0/);
+  assert.throws(() => parseProtobuf(body(4), [], limits), {
+    name: "PushError",
+    message: "histogram h has more than 4 buckets, the limit (--maxBucketsPerSeries)",
+  });
+  assert.throws(() => parseProtobuf(body(5_000), [], limits), { name: "PushError" });
+});

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { crc32 } from "node:zlib";
 import { parseDeltas } from "../lib/parse_json.ts";
 import { parseText } from "../lib/parse_text.ts";
 import {
@@ -11,6 +12,12 @@ import {
 } from "../lib/persistence.ts";
 import { Store } from "../lib/store.ts";
 import { random } from "./seeded.ts";
+
+/** A snapshot in version 1, which had no last line: errors in it name their line. */
+function asVersion1(text: string): string {
+  return text.replace(SNAPSHOT_HEADER, "# prom-aggregation-gateway snapshot 1")
+    .replace(/# end of snapshot: .*\n$/, "");
+}
 
 /** A store with every type, special values, escapes and a stray _created family. */
 function fullStore(now: () => number): Store {
@@ -55,24 +62,24 @@ Deno.test("a snapshot restores the store exactly: values, types, HELP and touch 
 });
 
 Deno.test("a damaged snapshot is refused whole, naming the problem", async (t) => {
-  const good = encodeSnapshot(fullStore(() => 1));
+  const good = asVersion1(encodeSnapshot(fullStore(() => 1)));
   const lineOf = (start: string) => good.split("\n").findIndex((l) => l.startsWith(start)) + 1;
   // [name, text, exact message]
   const cases: [string, string, string][] = [
     [
       "an empty file",
       "",
-      'not a snapshot: the first line is not "# prom-aggregation-gateway snapshot 1"',
+      'not a snapshot: the first line is not "# prom-aggregation-gateway snapshot 2"',
     ],
     [
       "a scrape, not a snapshot",
       "# TYPE a gauge\na 1\n",
-      'not a snapshot: the first line is not "# prom-aggregation-gateway snapshot 1"',
+      'not a snapshot: the first line is not "# prom-aggregation-gateway snapshot 2"',
     ],
     [
       "a future version",
-      "# prom-aggregation-gateway snapshot 2\n",
-      'unsupported snapshot version "2" (this gateway reads 1)',
+      "# prom-aggregation-gateway snapshot 3\n",
+      'unsupported snapshot version "3" (this gateway reads 1 and 2)',
     ],
     ["a truncated file", good.slice(0, good.indexOf("h_sum")), "histogram h has no _count"],
     [
@@ -152,11 +159,10 @@ Deno.test("without --seriesTTL a snapshot stamps every sample with its own momen
   store.apply(
     parseText('a{x="1"} 1\n# TYPE h histogram\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 1\n'),
   );
-  assert.equal(
-    encodeSnapshot(store, 42),
-    `${SNAPSHOT_HEADER}\n# TYPE a untyped\na{x="1"} 1 42\n` +
-      '# TYPE h histogram\nh_bucket{le="+Inf"} 1 42\nh_sum 1 42\nh_count 1 42\n',
-  );
+  const body = `${SNAPSHOT_HEADER}\n# TYPE a untyped\na{x="1"} 1 42\n` +
+    '# TYPE h histogram\nh_bucket{le="+Inf"} 1 42\nh_sum 1 42\nh_count 1 42\n';
+  const crc = crc32(body).toString(16).padStart(8, "0");
+  assert.equal(encodeSnapshot(store, 42), `${body}# end of snapshot: 2 series, crc32 ${crc}\n`);
 });
 
 Deno.test("a large snapshot is read in pieces of whole series, pausing between them", async () => {
@@ -186,7 +192,7 @@ Deno.test("a large snapshot is read in pieces of whole series, pausing between t
   assert.equal(encodeSnapshot(restored, 42), text);
 
   // An error deep in the file names its line in the file, not in its piece.
-  const lines = text.split("\n");
+  const lines = asVersion1(text).split("\n");
   const bad = lines.findIndex((line) => line.startsWith('lat_sum{i="11000"}'));
   lines[bad] = lines[bad].replace(" 1.5 ", " x ");
   await assert.rejects(decodeSnapshot(lines.join("\n"), new Store({ gaugeBehavior: "replace" })), {
@@ -242,7 +248,7 @@ Deno.test("snapshots read in pieces of any size restore the same store (seeded)"
 
 Deno.test("a snapshot edited to an upper-case TYPE reads the same in pieces", async () => {
   const text = [
-    SNAPSHOT_HEADER,
+    "# prom-aggregation-gateway snapshot 1",
     "# TYPE h HISTOGRAM",
     'h_bucket{a="1",le="1"} 1 7',
     'h_bucket{a="1",le="+Inf"} 1 7',
@@ -259,4 +265,35 @@ Deno.test("a snapshot edited to an upper-case TYPE reads the same in pieces", as
   await decodeSnapshot(text, pieces, { pieceLines: 1, pause: () => Promise.resolve() });
   assert.equal(pieces.render(), whole.render());
   assert.equal(whole.seriesCount, 2);
+});
+
+Deno.test("decodeSnapshot() reads a snapshot fed in chunks of any size, split anywhere", async () => {
+  // Multi-byte chars split between chunks, the header and the last line split too.
+  const store = fullStore(() => 1_700_000_000_000);
+  store.apply(parseText('# HELP u Ünïcödé \u{1f600}.\n# TYPE u gauge\nu{v="\u{1f600}é"} 1\n'));
+  const text = encodeSnapshot(store);
+  for (const chunkBytes of [1, 2, 3, 5, 7, 64, 255, 256, 257, 1000]) {
+    // Keeps touch times as the original does, so it writes the same timestamps.
+    const restored = new Store({
+      gaugeBehavior: "replace",
+      seriesTTL: 3_600_000,
+      now: () => 1_700_000_000_000,
+    });
+    const series = await decodeSnapshot(text, restored, {
+      chunkBytes,
+      pieceLines: 3,
+      pause: () => Promise.resolve(),
+    });
+    assert.equal(series, store.seriesCount, `chunks of ${chunkBytes}`);
+    assert.equal(encodeSnapshot(restored), text, `chunks of ${chunkBytes}`);
+  }
+});
+
+Deno.test("an empty store's snapshot is its two lines, and reads back empty", async () => {
+  const text = encodeSnapshot(new Store({ gaugeBehavior: "replace" }));
+  const crc = crc32(SNAPSHOT_HEADER + "\n").toString(16).padStart(8, "0");
+  assert.equal(text, `${SNAPSHOT_HEADER}\n# end of snapshot: 0 series, crc32 ${crc}\n`);
+  const store = new Store({ gaugeBehavior: "replace" });
+  assert.equal(await decodeSnapshot(text, store), 0);
+  assert.equal(store.familyCount, 0);
 });
