@@ -1,7 +1,7 @@
 // Entry point of the prom-aggregation-gateway executable: runs the command line and owns
 // the process exit code.
 
-import { runCli } from "./lib/cli.ts";
+import { runCli } from "./lib/app/cli.ts";
 
 /** Who waits for the next SIGTERM or SIGINT; the listeners are added once, at the first call. */
 const waiting: ((signal: string) => void)[] = [];

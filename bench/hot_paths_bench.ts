@@ -1,10 +1,10 @@
 // deno bench for the hot paths: parse, merge into a large store, render a large store.
 // Run with `deno task bench`; figures are results, never asserted.
 
-import { parseText, parseTextBody } from "../lib/parse_text.ts";
-import { SeriesCache } from "../lib/push.ts";
-import { deflatePiece, GzipSum } from "../lib/gzip.ts";
-import { Store } from "../lib/store.ts";
+import { parseText, parseTextBody } from "../lib/ingest/parse_text.ts";
+import { SeriesCache } from "../lib/ingest/series_cache.ts";
+import { deflatePiece, GzipSum } from "../lib/expose/gzip.ts";
+import { Store } from "../lib/store/store.ts";
 import { counterLines, typicalPush } from "./bodies.ts";
 
 const typical = typicalPush();

@@ -6,9 +6,9 @@
 // and once gzipped (so the pieces of both are kept, as a scraped store keeps them), and takes
 // Deno.memoryUsage() heapUsed + external after forced garbage collections, before and after.
 
-import { deflatePiece } from "../lib/gzip.ts";
-import { parseText } from "../lib/parse_text.ts";
-import { Store } from "../lib/store.ts";
+import { deflatePiece } from "../lib/expose/gzip.ts";
+import { parseText } from "../lib/ingest/parse_text.ts";
+import { Store } from "../lib/store/store.ts";
 
 interface Case {
   /** What is counted: series, families or histogram series. */

@@ -6,11 +6,11 @@ import {
   bodyFormat,
   createApiHandler,
   rawPathname,
-} from "../lib/api.ts";
-import { createLogger } from "../lib/log.ts";
-import { concatBytes } from "../lib/render.ts";
-import { SelfMetrics } from "../lib/self_metrics.ts";
-import { Store } from "../lib/store.ts";
+} from "../lib/http/api.ts";
+import { createLogger } from "../lib/app/log.ts";
+import { concatBytes } from "../lib/expose/render.ts";
+import { SelfMetrics } from "../lib/http/self_metrics.ts";
+import { Store } from "../lib/store/store.ts";
 import { random } from "./seeded.ts";
 
 const BASE = "http://gateway.test";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { FLAGS } from "../lib/config.ts";
-import { VERSION } from "../lib/version.ts";
+import { FLAGS } from "../lib/app/config.ts";
+import { VERSION } from "../lib/core/version.ts";
 import { runCommand, startGateway } from "./gateway_process.ts";
 
 Deno.test("--help and help list every flag with its default and variable", async () => {

@@ -5,7 +5,7 @@ import {
   loadConfig,
   parseDuration,
   parseListenAddress,
-} from "../lib/config.ts";
+} from "../lib/app/config.ts";
 
 Deno.test("loadConfig() uses the defaults of the flag table", () => {
   const config = loadConfig({}, {});

@@ -2,13 +2,13 @@
 
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
-import { createApiHandler } from "../lib/api.ts";
-import { loadConfig } from "../lib/config.ts";
-import { createLifecycleHandler } from "../lib/lifecycle.ts";
-import { createLogger } from "../lib/log.ts";
-import { SelfMetrics } from "../lib/self_metrics.ts";
-import { startServers } from "../lib/server.ts";
-import { Store } from "../lib/store.ts";
+import { createApiHandler } from "../lib/http/api.ts";
+import { loadConfig } from "../lib/app/config.ts";
+import { createLifecycleHandler } from "../lib/http/lifecycle.ts";
+import { createLogger } from "../lib/app/log.ts";
+import { SelfMetrics } from "../lib/http/self_metrics.ts";
+import { startServers } from "../lib/app/server.ts";
+import { Store } from "../lib/store/store.ts";
 
 async function startInProcess(flags: Record<string, string> = {}) {
   const config = loadConfig(

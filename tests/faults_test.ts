@@ -3,8 +3,8 @@
 
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
-import { decodeSnapshot } from "../lib/persistence.ts";
-import { Store } from "../lib/store.ts";
+import { decodeSnapshot } from "../lib/app/persistence.ts";
+import { Store } from "../lib/store/store.ts";
 import { type GatewayProcess, startGateway } from "./gateway_process.ts";
 import { random } from "./seeded.ts";
 

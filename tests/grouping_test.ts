@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { RequestError } from "../lib/errors.ts";
-import { parseGroupingPath } from "../lib/grouping.ts";
-import type { Label } from "../lib/model.ts";
+import { RequestError } from "../lib/core/errors.ts";
+import { parseGroupingPath } from "../lib/ingest/grouping.ts";
+import type { Label } from "../lib/core/model.ts";
 
 Deno.test("parseGroupingPath() reads label pairs from the path", async (t) => {
   // [name, path after /metrics, labels]

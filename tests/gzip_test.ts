@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { gunzipSync } from "node:zlib";
-import { concatBytes } from "../lib/render.ts";
-import { deflatePiece, GZIP_HEADER, GzipSum } from "../lib/gzip.ts";
+import { concatBytes } from "../lib/expose/render.ts";
+import { deflatePiece, GZIP_HEADER, GzipSum } from "../lib/expose/gzip.ts";
 import { random } from "./seeded.ts";
 
 /** A gzip body of `pieces`, each compressed on its own, as the scrape builds it. */

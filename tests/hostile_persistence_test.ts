@@ -6,9 +6,9 @@
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import { crc32 } from "node:zlib";
-import { LOG_VALUE_BYTES } from "../lib/log.ts";
-import { decodeSnapshot, END_PREFIX, SNAPSHOT_HEADER } from "../lib/persistence.ts";
-import { Store } from "../lib/store.ts";
+import { LOG_VALUE_BYTES } from "../lib/app/log.ts";
+import { decodeSnapshot, END_PREFIX, SNAPSHOT_HEADER } from "../lib/app/persistence.ts";
+import { Store } from "../lib/store/store.ts";
 import { type GatewayProcess, runCommand, startGateway } from "./gateway_process.ts";
 
 async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {

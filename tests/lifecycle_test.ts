@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { createLifecycleHandler } from "../lib/lifecycle.ts";
-import { parseText } from "../lib/parse_text.ts";
-import { SelfMetrics } from "../lib/self_metrics.ts";
-import { Store } from "../lib/store.ts";
-import { VERSION } from "../lib/version.ts";
+import { createLifecycleHandler } from "../lib/http/lifecycle.ts";
+import { parseText } from "../lib/ingest/parse_text.ts";
+import { SelfMetrics } from "../lib/http/self_metrics.ts";
+import { Store } from "../lib/store/store.ts";
+import { VERSION } from "../lib/core/version.ts";
 
 function handler(ready: boolean) {
   return createLifecycleHandler({

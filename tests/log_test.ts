@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { boundLogValue, createLogger, LOG_VALUE_BYTES, type LoggerOptions } from "../lib/log.ts";
+import {
+  boundLogValue,
+  createLogger,
+  LOG_VALUE_BYTES,
+  type LoggerOptions,
+} from "../lib/app/log.ts";
 
 function capture(
   options: Omit<LoggerOptions, "write" | "now">,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { mergeGauge, mergeHistogram, mergeValue } from "../lib/merge.ts";
-import type { HistogramValue } from "../lib/model.ts";
+import { mergeGauge, mergeHistogram, mergeValue } from "../lib/core/merge.ts";
+import type { HistogramValue } from "../lib/core/model.ts";
 
 /** A histogram from `{bound: cumulative count}` pairs; count is the +Inf count. */
 function histogram(buckets: [number, number][], sum = 0): HistogramValue {

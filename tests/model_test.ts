@@ -5,7 +5,7 @@ import {
   isMetricName,
   labelKey,
   parseFloatStrict,
-} from "../lib/model.ts";
+} from "../lib/core/model.ts";
 
 Deno.test("parseFloatStrict() reads what Go's ParseFloat reads and nothing else", () => {
   // [input, expected]; undefined means rejected

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { ParseError, PushError } from "../lib/errors.ts";
-import { DEFAULT_BUCKETS, parseDeltas } from "../lib/parse_json.ts";
-import { parseText } from "../lib/parse_text.ts";
-import { Store } from "../lib/store.ts";
+import { ParseError, PushError } from "../lib/core/errors.ts";
+import { DEFAULT_BUCKETS, parseDeltas } from "../lib/ingest/parse_json.ts";
+import { parseText } from "../lib/ingest/parse_text.ts";
+import { Store } from "../lib/store/store.ts";
 
 /** Applies each JSON body in turn to a fresh store (gauges under `sum`) and renders it. */
 function aggregate(...bodies: unknown[]): string {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { ParseError, PushError } from "../lib/errors.ts";
-import { parseProtobuf } from "../lib/parse_protobuf.ts";
-import { renderPush } from "../lib/render.ts";
+import { ParseError, PushError } from "../lib/core/errors.ts";
+import { parseProtobuf } from "../lib/ingest/parse_protobuf.ts";
+import { renderPush } from "../lib/expose/render.ts";
 
 // A minimal protobuf writer, enough to build MetricFamily messages field by field, so that
 // each test states its message in the schema's own terms.

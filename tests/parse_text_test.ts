@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { ParseError } from "../lib/errors.ts";
-import type { Label } from "../lib/model.ts";
-import { parseOpenMetrics, parseText } from "../lib/parse_text.ts";
-import { SeriesCache } from "../lib/push.ts";
+import { ParseError } from "../lib/core/errors.ts";
+import type { Label } from "../lib/core/model.ts";
+import { parseOpenMetrics, parseText } from "../lib/ingest/parse_text.ts";
+import { SeriesCache } from "../lib/ingest/series_cache.ts";
 // A parsed push is rendered in input order, so that a test states the expected result as text.
-import { renderPush as render } from "../lib/render.ts";
+import { renderPush as render } from "../lib/expose/render.ts";
 
 function parse(body: string, grouping: Label[] = []): string {
   return render(parseText(body, grouping));

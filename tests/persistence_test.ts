@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { crc32 } from "node:zlib";
-import { parseDeltas } from "../lib/parse_json.ts";
-import { parseText } from "../lib/parse_text.ts";
+import { parseDeltas } from "../lib/ingest/parse_json.ts";
+import { parseText } from "../lib/ingest/parse_text.ts";
 import {
   decodeSnapshot,
   encodeSnapshot,
@@ -9,8 +9,8 @@ import {
   saveSnapshot,
   SNAPSHOT_HEADER,
   SnapshotError,
-} from "../lib/persistence.ts";
-import { Store } from "../lib/store.ts";
+} from "../lib/app/persistence.ts";
+import { Store } from "../lib/store/store.ts";
 import { random } from "./seeded.ts";
 
 /** A snapshot in version 1, which had no last line: errors in it name their line. */

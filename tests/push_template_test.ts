@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import type { Label, Push } from "../lib/model.ts";
-import { parseOpenMetrics, parseText, parseTextBody } from "../lib/parse_text.ts";
-import { SeriesCache, SeriesCacheBudget } from "../lib/push.ts";
+import type { Label, Push } from "../lib/core/model.ts";
+import { parseOpenMetrics, parseText, parseTextBody } from "../lib/ingest/parse_text.ts";
+import { SeriesCache, SeriesCacheBudget } from "../lib/ingest/series_cache.ts";
 import { random } from "./seeded.ts";
 
 /** What the API does first with a text body: read its bytes by a template of `cache`. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { SeriesTable } from "../lib/series_table.ts";
+import { SeriesTable } from "../lib/store/series_table.ts";
 
 /** The keys of `table` with their values, in the table's render order. */
 function rows(table: SeriesTable): [string, unknown][] {

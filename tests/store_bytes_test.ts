@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { parseDeltas } from "../lib/parse_json.ts";
-import { parseSnapshotText, parseText } from "../lib/parse_text.ts";
-import { Store } from "../lib/store.ts";
+import { parseDeltas } from "../lib/ingest/parse_json.ts";
+import { parseSnapshotText, parseText } from "../lib/ingest/parse_text.ts";
+import { Store } from "../lib/store/store.ts";
 import {
   FAMILY_BYTES,
   familyBytes,
@@ -11,7 +11,7 @@ import {
   seriesBytesOf,
   stringBytes,
   utf8Bytes,
-} from "../lib/store_bytes.ts";
+} from "../lib/core/store_bytes.ts";
 import { random } from "./seeded.ts";
 
 Deno.test("utf8Bytes() counts what TextEncoder writes, lone surrogates included", () => {

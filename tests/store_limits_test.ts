@@ -1,18 +1,12 @@
 import assert from "node:assert/strict";
-import { ParseError } from "../lib/errors.ts";
-import type { Push } from "../lib/model.ts";
-import { parseDeltas } from "../lib/parse_json.ts";
-import { parseText } from "../lib/parse_text.ts";
-import {
-  NO_LABEL_LIMITS,
-  PushBuilder,
-  type PushLimits,
-  SeriesCache,
-  SeriesCacheBudget,
-  targetBytes,
-} from "../lib/push.ts";
-import { Store } from "../lib/store.ts";
-import { familyBytes, seriesBytesOf } from "../lib/store_bytes.ts";
+import { ParseError } from "../lib/core/errors.ts";
+import type { Push } from "../lib/core/model.ts";
+import { parseDeltas } from "../lib/ingest/parse_json.ts";
+import { parseText } from "../lib/ingest/parse_text.ts";
+import { NO_LABEL_LIMITS, PushBuilder, type PushLimits } from "../lib/ingest/push_builder.ts";
+import { SeriesCache, SeriesCacheBudget, targetBytes } from "../lib/ingest/series_cache.ts";
+import { Store } from "../lib/store/store.ts";
+import { familyBytes, seriesBytesOf } from "../lib/core/store_bytes.ts";
 import { random } from "./seeded.ts";
 
 const long = (i: number, chars = 2000) => `big_total{v="${"x".repeat(chars)}${i}"} 1\n`;

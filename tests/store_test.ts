@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { PushError } from "../lib/errors.ts";
-import type { GaugeBehavior } from "../lib/merge.ts";
-import { formatValue, type Label } from "../lib/model.ts";
-import { parseDeltas } from "../lib/parse_json.ts";
-import { parseText } from "../lib/parse_text.ts";
-import { renderFamily, SCRATCH_BYTES } from "../lib/render.ts";
-import { Store, type TextPiece } from "../lib/store.ts";
+import { PushError } from "../lib/core/errors.ts";
+import type { GaugeBehavior } from "../lib/core/merge.ts";
+import { formatValue, type Label } from "../lib/core/model.ts";
+import { parseDeltas } from "../lib/ingest/parse_json.ts";
+import { parseText } from "../lib/ingest/parse_text.ts";
+import { renderFamily, SCRATCH_BYTES } from "../lib/expose/render.ts";
+import { Store, type TextPiece } from "../lib/store/store.ts";
 import { random } from "./seeded.ts";
 
 function storeWith(bodies: string[], gaugeBehavior: GaugeBehavior = "replace"): Store {

@@ -3,10 +3,10 @@
 // much the heap grew. The gateway keeps names, HELP, keys and cache entries from these
 // bodies; if any of them were a view into its body, every body would stay in memory.
 
-import { createApiHandler } from "../../lib/api.ts";
-import { createLogger } from "../../lib/log.ts";
-import { SelfMetrics } from "../../lib/self_metrics.ts";
-import { Store } from "../../lib/store.ts";
+import { createApiHandler } from "../../lib/http/api.ts";
+import { createLogger } from "../../lib/app/log.ts";
+import { SelfMetrics } from "../../lib/http/self_metrics.ts";
+import { Store } from "../../lib/store/store.ts";
 
 const gc = (globalThis as unknown as { gc: () => void }).gc;
 const handle = createApiHandler({

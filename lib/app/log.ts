@@ -2,20 +2,13 @@
 // The only module that writes log lines; everything else receives a Logger. It bounds every
 // message and value, since errors quote what senders sent.
 
+import type { LogFields, Logger } from "../core/logger.ts";
+
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export type LogFormat = "text" | "json";
 
 export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
 export const LOG_FORMATS: readonly LogFormat[] = ["text", "json"];
-
-export type LogFields = Record<string, string | number | boolean | undefined>;
-
-export interface Logger {
-  debug(message: string, fields?: LogFields): void;
-  info(message: string, fields?: LogFields): void;
-  warn(message: string, fields?: LogFields): void;
-  error(message: string, fields?: LogFields): void;
-}
 
 export interface LoggerOptions {
   level: LogLevel;

@@ -1,12 +1,12 @@
 // Handles pushprom JSON deltas that arrive as UDP datagrams (`--udpListen`): one delta or an
 // array per datagram. A bad datagram is logged and counted; there is nobody to answer.
 
-import { ParseError, PushError } from "./errors.ts";
-import type { Logger } from "./log.ts";
-import { parseDeltas } from "./parse_json.ts";
-import type { LabelLimits } from "./push.ts";
-import type { SelfMetrics } from "./self_metrics.ts";
-import type { Store } from "./store.ts";
+import { ParseError, PushError } from "../core/errors.ts";
+import type { Logger } from "../core/logger.ts";
+import { parseDeltas } from "../ingest/parse_json.ts";
+import type { LabelLimits } from "../ingest/push_builder.ts";
+import type { SelfMetrics } from "../http/self_metrics.ts";
+import type { Store } from "../store/store.ts";
 
 export interface DatagramOptions {
   store: Store;

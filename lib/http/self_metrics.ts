@@ -2,11 +2,11 @@
 // by outcome and reason, request durations, scrape render time, store size, build and memory.
 // One instance per gateway, passed to the handlers; no global registry.
 
-import type { RejectionReason } from "./errors.ts";
+import type { RejectionReason } from "../core/errors.ts";
 import type { ServerEvents } from "./http1.ts";
-import { type HistogramValue, labelKey, type SeriesValue } from "./model.ts";
-import { type RenderableFamily, renderFamily } from "./render.ts";
-import { COMMIT, VERSION } from "./version.ts";
+import { type HistogramValue, labelKey, type SeriesValue } from "../core/model.ts";
+import { type RenderableFamily, renderFamily } from "../expose/render.ts";
+import { COMMIT, VERSION } from "../core/version.ts";
 
 /** The buckets of the duration histograms, in seconds. */
 const DURATION_BUCKETS = [

@@ -17,11 +17,11 @@
 // the same parser and checks as a push, so a damaged file is refused, not half read.
 
 import { crc32 } from "node:zlib";
-import { ParseError, PushError } from "./errors.ts";
-import type { HistogramValue, PushFamily, SeriesValue } from "./model.ts";
-import { parseSnapshotText } from "./parse_text.ts";
-import { familyHeader, renderSeries } from "./render.ts";
-import type { CapturedFamily, Store } from "./store.ts";
+import { ParseError, PushError } from "../core/errors.ts";
+import type { HistogramValue, PushFamily, SeriesValue } from "../core/model.ts";
+import { parseSnapshotText } from "../ingest/parse_text.ts";
+import { familyHeader, renderSeries } from "../expose/render.ts";
+import type { CapturedFamily, Store } from "../store/store.ts";
 
 export const SNAPSHOT_HEADER = "# prom-aggregation-gateway snapshot 2";
 const HEADER_PREFIX = "# prom-aggregation-gateway snapshot ";

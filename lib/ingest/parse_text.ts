@@ -3,7 +3,7 @@
 // https://prometheus.io/docs/instrumenting/exposition_formats/#text-based-format
 // https://github.com/prometheus/OpenMetrics/blob/main/specification/OpenMetrics.md
 
-import { ParseError, PushError } from "./errors.ts";
+import { ParseError, PushError } from "../core/errors.ts";
 import {
   isLabelNamePart,
   isLabelNameStart,
@@ -14,14 +14,9 @@ import {
   type MetricType,
   parseFloatStrict,
   type Push,
-} from "./model.ts";
-import {
-  type FamilyDraft,
-  type KeyMode,
-  PushBuilder,
-  type PushLimits,
-  type SeriesCache,
-} from "./push.ts";
+} from "../core/model.ts";
+import { type FamilyDraft, PushBuilder, type PushLimits } from "./push_builder.ts";
+import type { KeyMode, SeriesCache } from "./series_cache.ts";
 import { type ParseRecord, PushTemplate, type ValueRole } from "./push_template.ts";
 
 const TAB = 9;

@@ -2,7 +2,7 @@
 // large body nor a gzip bomb is ever held in memory much beyond the limit.
 
 import { gunzipSync } from "node:zlib";
-import { RequestError } from "./errors.ts";
+import { RequestError } from "../core/errors.ts";
 import type { HttpRequest } from "./http1.ts";
 
 /**

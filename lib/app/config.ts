@@ -2,11 +2,11 @@
 // variables, and the validation that turns them into a Config. The only module that reads
 // the environment.
 
-import type { CorsPolicy } from "./cors.ts";
-import { GAUGE_BEHAVIORS, type GaugeBehavior } from "./merge.ts";
+import type { CorsPolicy } from "../http/cors.ts";
+import { GAUGE_BEHAVIORS, type GaugeBehavior } from "../core/merge.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
-import type { ConnectionLimits } from "./http1.ts";
-import type { LabelLimits } from "./push.ts";
+import type { ConnectionLimits } from "../http/http1.ts";
+import type { LabelLimits } from "../ingest/push_builder.ts";
 
 /** Where a listener binds. `hostname` undefined means every interface (`:8080`). */
 export interface ListenAddress {

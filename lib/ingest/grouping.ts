@@ -2,8 +2,8 @@
 // clients write them, including `<name>@base64/<base64url value>`.
 // https://github.com/prometheus/pushgateway#url
 
-import { RequestError } from "./errors.ts";
-import { isLabelName, type Label } from "./model.ts";
+import { RequestError } from "../core/errors.ts";
+import { isLabelName, type Label } from "../core/model.ts";
 
 const BASE64_SUFFIX = "@base64";
 

@@ -2,9 +2,9 @@
 // gateway's own metrics for Prometheus.
 
 import type { HttpRequest } from "./http1.ts";
-import { TEXT_CONTENT_TYPE } from "./render.ts";
+import { TEXT_CONTENT_TYPE } from "../expose/render.ts";
 import type { SelfMetrics, StoreStats } from "./self_metrics.ts";
-import { COMMIT, NAME, VERSION } from "./version.ts";
+import { COMMIT, NAME, VERSION } from "../core/version.ts";
 
 export interface LifecycleOptions {
   /** What the self metrics report of the store; expired series are dropped before each report. */

@@ -2,7 +2,7 @@
 // `--maxStoreBytes` limits. Pure arithmetic over names, keys and bucket counts, so that the store
 // can count a series when it comes and give back exactly as much when it goes.
 
-import type { HistogramValue, MetricType, PushFamily } from "./model.ts";
+import type { HistogramValue, MetricType, PushFamily } from "../core/model.ts";
 
 // The measured constants. How: `deno run --v8-flags=--expose-gc bench/store_bytes.ts` fills a
 // store with 100k series in one family (and 100k families of one series, and 100k histograms),

@@ -1,14 +1,14 @@
 // The in-memory aggregate: every family and series the gateway holds. The only stateful module
 // of the core; it applies pushes atomically, expires idle series, and renders itself.
 
-import { PushError } from "./errors.ts";
+import { PushError } from "../core/errors.ts";
 import {
   applyDelta,
   copyValue,
   type GaugeBehavior,
   mergedBoundCount,
   mergeValue,
-} from "./merge.ts";
+} from "../core/merge.ts";
 import {
   type Delta,
   detach,
@@ -19,15 +19,10 @@ import {
   type Push,
   type PushFamily,
   type SeriesValue,
-} from "./model.ts";
-import {
-  checkCounterValue,
-  sampleNames,
-  seriesName,
-  shortSeriesName,
-  type StoreRoom,
-} from "./push.ts";
-import { concatBytes, type FamilyHead, renderPiece } from "./render.ts";
+} from "../core/model.ts";
+import { checkCounterValue, sampleNames, seriesName, shortSeriesName } from "../core/checks.ts";
+import type { StoreRoom } from "../ingest/push_builder.ts";
+import { concatBytes, type FamilyHead, renderPiece } from "../expose/render.ts";
 import { SeriesTable } from "./series_table.ts";
 import {
   bucketBytes,
@@ -37,7 +32,7 @@ import {
   pushBytesAtMost,
   seriesBytesOf,
   utf8Bytes,
-} from "./store_bytes.ts";
+} from "../core/store_bytes.ts";
 
 /** A family as the store holds it. Owned by the store: callers must not modify it. */
 export interface StoredFamily {

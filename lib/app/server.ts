@@ -9,8 +9,8 @@ import {
   type HttpHandler,
   type HttpRequest,
   type ServerEvents,
-} from "./http1.ts";
-import type { Logger } from "./log.ts";
+} from "../http/http1.ts";
+import type { Logger } from "../core/logger.ts";
 
 type Handler = HttpHandler;
 

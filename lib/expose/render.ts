@@ -9,7 +9,7 @@ import {
   type Push,
   type SeriesValue,
   type SummaryValue,
-} from "./model.ts";
+} from "../core/model.ts";
 
 /** The Content-Type of the text format 0.0.4. */
 export const TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";

@@ -2,17 +2,18 @@
 // runs the command, and returns the exit code for main.ts to exit with.
 
 import { parseArgs } from "node:util";
-import { createApiHandler } from "./api.ts";
-import { rawBodyLimit } from "./body.ts";
+import { createApiHandler } from "../http/api.ts";
+import { rawBodyLimit } from "../http/body.ts";
 import { type Config, ConfigError, envName, FLAGS, loadConfig } from "./config.ts";
-import { createLifecycleHandler } from "./lifecycle.ts";
-import { createLogger, type Logger } from "./log.ts";
+import { createLifecycleHandler } from "../http/lifecycle.ts";
+import type { Logger } from "../core/logger.ts";
+import { createLogger } from "./log.ts";
 import { loadSnapshot, removeTemporaries, saveSnapshot, SnapshotError } from "./persistence.ts";
-import { SelfMetrics } from "./self_metrics.ts";
+import { SelfMetrics } from "../http/self_metrics.ts";
 import { ListenError, startServers } from "./server.ts";
-import { Store } from "./store.ts";
+import { Store } from "../store/store.ts";
 import { createDatagramHandler } from "./udp.ts";
-import { COMMIT, NAME, VERSION } from "./version.ts";
+import { COMMIT, NAME, VERSION } from "../core/version.ts";
 
 export interface CliIo {
   env: Readonly<Record<string, string>>;

@@ -3,9 +3,9 @@
 // Schema: https://github.com/prometheus/client_model/blob/master/io/prometheus/client/metrics.proto
 // Wire format: https://protobuf.dev/programming-guides/encoding/
 
-import { ParseError, PushError } from "./errors.ts";
-import { isMetricName, type Label, type MetricType, type Push } from "./model.ts";
-import { type FamilyDraft, PushBuilder, type PushLimits, reservedLabel } from "./push.ts";
+import { ParseError, PushError } from "../core/errors.ts";
+import { isMetricName, type Label, type MetricType, type Push } from "../core/model.ts";
+import { type FamilyDraft, PushBuilder, type PushLimits, reservedLabel } from "./push_builder.ts";
 
 const VARINT = 0;
 const FIXED64 = 1;

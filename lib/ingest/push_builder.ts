@@ -1,9 +1,16 @@
 // Builds a validated Push from the samples a parser reads. Every input format feeds this one
 // builder, so grouping labels, series keys and the per-push rules are written once.
 
-import { PushError } from "./errors.ts";
 import {
-  detach,
+  checkCounterValue,
+  checkHistogramValues,
+  checkSampleNames,
+  checkSummaryValues,
+  seriesName,
+  shortSeriesName,
+} from "../core/checks.ts";
+import { PushError } from "../core/errors.ts";
+import {
   formatValue,
   type HistogramValue,
   isLabelName,
@@ -14,41 +21,8 @@ import {
   type PushFamily,
   type SeriesValue,
   type SummaryValue,
-} from "./model.ts";
-import type { PushTemplate } from "./push_template.ts";
-import { familyBytes, seriesBytes, seriesBytesAtMost } from "./store_bytes.ts";
-
-/** The sample names a family of `type` renders, used to keep families from colliding. */
-export function sampleNames(name: string, type: MetricType): string[] {
-  switch (type) {
-    case "histogram":
-      return [name + "_bucket", name + "_sum", name + "_count"];
-    case "summary":
-      return [name, name + "_sum", name + "_count"];
-    default:
-      return [name];
-  }
-}
-
-/**
- * Throws when two of `families` (distinct names) would write the same sample name, as a
- * histogram `h` and a gauge `h_count` would.
- */
-export function checkSampleNames(families: Iterable<{ name: string; type: MetricType }>): void {
-  const owners = new Map<string, string>();
-  for (const family of families) {
-    for (const sample of sampleNames(family.name, family.type)) {
-      const owner = owners.get(sample);
-      if (owner !== undefined) {
-        throw new PushError(
-          `metric "${family.name}" (${family.type}) and metric "${owner}" both write samples named "${sample}"`,
-          "type_conflict",
-        );
-      }
-      owners.set(sample, family.name);
-    }
-  }
-}
+} from "../core/model.ts";
+import { familyBytes, seriesBytes, seriesBytesAtMost } from "../core/store_bytes.ts";
 
 /** Limits on the labels of one series (`--maxLabelsPerSeries`, `--maxLabelValueLength`). */
 export interface LabelLimits {
@@ -83,215 +57,6 @@ export interface StoreRoom {
    * series and `bytes` bytes (as `store_bytes.ts` counts them); undefined if those fit.
    */
   refusal(families: number, series: number, bytes: number): PushError | undefined;
-}
-
-/**
- * How a sample's labels are keyed: a plain value, a histogram bucket (its `le` taken out), a
- * summary quantile (its `quantile` taken out), or the `_sum`/`_count` of a histogram or a
- * summary (which must not carry `le` or `quantile`).
- */
-export type KeyMode = "value" | "bucket" | "quantile" | "histogram" | "summary";
-
-/** What a cache remembers of a series text: its name, key mode, key and bucket bound. */
-export interface CachedSeries {
-  readonly name: string;
-  /** Undefined for a sample that is dropped (a `_created`), which has no key. */
-  readonly mode: KeyMode | undefined;
-  readonly key: string;
-  /** A bucket's bound; NaN for the other modes. */
-  readonly le: number;
-}
-
-/** The default of `--maxPushCacheBytes`: 8 MiB. */
-export const DEFAULT_PUSH_CACHE_BYTES = 8 * 1024 * 1024;
-
-// What the per-path caches hold beyond their text, in bytes, measured as the store's constants
-// are (see `store_bytes.ts`): heapUsed after forced garbage collections, divided by the count.
-// 100k cached lines of 61 chars measured 272 bytes each and count 398 (texts count two bytes a
-// char, what V8 holds at most; ASCII takes one); 100k paths of two labels measured 520 and
-// count 639.
-/** A cached series beyond its texts: its Map entry, its record, its raw text's string headers. */
-const CACHE_ENTRY_BYTES = 160;
-/** A push path beyond its text: its Map entry, its record, its series cache's empty records. */
-const TARGET_BYTES = 384;
-/** A grouping label beyond its text: its pair and its strings' headers. */
-const GROUPING_LABEL_BYTES = 64;
-
-/**
- * What the target of a push path costs the budget: the path, its grouping labels and the
- * records that hold them. Strings count two bytes a char, what V8 holds at most.
- */
-export function targetBytes(path: string, grouping: readonly Label[]): number {
-  let bytes = TARGET_BYTES + 2 * path.length;
-  for (const [name, value] of grouping) {
-    bytes += GROUPING_LABEL_BYTES + 2 * (name.length + value.length);
-  }
-  return bytes;
-}
-
-/** Something that spends from a {@linkcode SeriesCacheBudget}, and lets go when told. */
-export interface CacheHolder {
-  clear(): void;
-}
-
-/**
- * The bytes all series caches of one gateway, and the push paths they are kept for, may hold
- * together (`--maxPushCacheBytes`). When they reach the limit, every holder that spent is
- * emptied and the count starts over, so the caches keep the series senders push again, and
- * cost little, and never more than the limit, when every push is new (a cache whose sender
- * never comes back is emptied too, and so is a cache of series the store refused).
- */
-export class SeriesCacheBudget {
-  #used = 0;
-  /** The holders that spent from the budget since it last started over. */
-  #holders = new Set<CacheHolder>();
-  constructor(readonly limit: number = DEFAULT_PUSH_CACHE_BYTES) {}
-
-  /** Bytes spent since the budget last started over. */
-  get used(): number {
-    return this.#used;
-  }
-
-  /** Spends `bytes` for `holder`, emptying every holder first if they would pass the limit. */
-  spend(holder: CacheHolder, bytes: number): void {
-    if (this.#used + bytes > this.limit) this.reset();
-    this.#holders.add(holder);
-    this.#used += bytes;
-  }
-
-  /**
-   * Empties every holder that spent from the budget and forgets them, so that caches their
-   * owner dropped hold nothing and can be collected.
-   */
-  reset(): void {
-    for (const holder of this.#holders) holder.clear();
-    this.#holders.clear();
-    this.#used = 0;
-  }
-}
-
-/**
- * Remembers what earlier pushes' text meant, for one grouping:
- * - the raw text of a sample's series (`name{labels}` as it stands on the line) with its name,
- *   key mode and canonical key, so that a sender that pushes the same series again skips
- *   parsing, checking, sorting and escaping its labels. Only keys that passed every check are
- *   stored, and a hit is used only when the name resolves to the same key mode in the current
- *   push;
- * - the {@linkcode PushTemplate}s of a few whole bodies whose series were all seen before, so
- *   that a sender that pushes the same body with new values skips the parse altogether.
- *
- * A key includes the grouping labels and passed the label limits, so a cache is valid for one
- * grouping and one set of limits: its owner keeps one per grouping, all drawing on one
- * {@linkcode SeriesCacheBudget}. Cached text is copied out of the body it came from, so that
- * an entry does not keep a whole request body alive; a template keeps its body, and costs the
- * budget for its length as well as its values.
- */
-export class SeriesCache {
-  /** The most templates a cache keeps, most recently used first. */
-  static readonly TEMPLATES = 4;
-  readonly #entries = new Map<string, CachedSeries>();
-  #templates: PushTemplate[] = [];
-  readonly #budget: SeriesCacheBudget;
-  /** Templates made since one was last used; past 4, only every 16th chance makes one. */
-  #unused = 0;
-  #chances = 0;
-
-  /** The name of the entry set last, which the next entry shares if it can. */
-  #lastName = "";
-
-  constructor(budget: SeriesCacheBudget = new SeriesCacheBudget()) {
-    this.#budget = budget;
-  }
-
-  /** Series texts and templates held. */
-  get size(): number {
-    return this.#entries.size + this.#templates.length;
-  }
-
-  /** Whether the cache holds a template for OpenMetrics bodies (`openMetrics`) or text ones. */
-  hasTemplate(openMetrics: boolean): boolean {
-    return this.#templates.some((template) => template.openMetrics === openMetrics);
-  }
-
-  get(raw: string): CachedSeries | undefined {
-    return this.#entries.get(raw);
-  }
-
-  /**
-   * Keeps `series` for the text `raw`; it costs the budget two bytes a char of the text, the
-   * key and a name it does not share with the entry before, and the entry's records. An entry
-   * that would cost more than a quarter of the budget is not kept.
-   */
-  set(raw: string, series: CachedSeries): void {
-    // The lines of a family follow one another: they share one copy of its name.
-    const sameName = series.name === this.#lastName;
-    const bytes = CACHE_ENTRY_BYTES +
-      2 * (raw.length + series.key.length + (sameName ? 0 : series.name.length));
-    if (bytes > this.#budget.limit / 4) return;
-    this.#budget.spend(this, bytes);
-    if (!sameName) this.#lastName = detach(series.name);
-    this.#entries.set(detach(raw), { ...series, name: this.#lastName });
-  }
-
-  /**
-   * The push a body makes, read from its bytes by a template of this cache; undefined if none
-   * fits.
-   */
-  readByTemplate(body: Uint8Array, openMetrics: boolean): Push | undefined {
-    const templates = this.#templates;
-    for (let i = 0; i < templates.length; i++) {
-      const template = templates[i];
-      if (template.openMetrics !== openMetrics) continue;
-      const push = template.read(body);
-      if (push === undefined) continue;
-      if (i > 0) templates.unshift(...templates.splice(i, 1));
-      this.#unused = 0;
-      return push;
-    }
-    return undefined;
-  }
-
-  /**
-   * Whether a template of the body about to be parsed in full is worth making (if its series
-   * turn out all known). A sender whose bodies differ beyond their values each time (a
-   * timestamp on each line, say) would have one made for every push and used for none: after
-   * 4 unused, one full parse in 16 may make one.
-   */
-  wantsTemplate(): boolean {
-    return this.#unused < 4 || ++this.#chances % 16 === 0;
-  }
-
-  /**
-   * Keeps `template`, dropping the least recently used beyond {@linkcode SeriesCache.TEMPLATES}.
-   * A template that would cost more than a quarter of the budget is not kept.
-   */
-  addTemplate(template: PushTemplate): void {
-    if (template.cost > this.#budget.limit / 4) return;
-    this.#budget.spend(this, template.cost);
-    this.#unused++;
-    this.#templates.unshift(template);
-    if (this.#templates.length > SeriesCache.TEMPLATES) this.#templates.pop();
-  }
-
-  /** Forgets everything; the budget calls this when it starts over. */
-  clear(): void {
-    this.#entries.clear();
-    this.#templates = [];
-    this.#lastName = "";
-  }
-}
-
-/** How a series is written in messages: `name{labels}`. */
-export function seriesName(name: string, key: string): string {
-  return key === "" ? name : `${name}{${key}}`;
-}
-
-/**
- * {@linkcode seriesName} with the labels cut short after 200 chars: a message about a limit must
- * not echo a series with labels of megabytes.
- */
-export function shortSeriesName(name: string, key: string): string {
-  return seriesName(name, key.length > 200 ? key.slice(0, 200) + "…" : key);
 }
 
 interface HistogramDraft {
@@ -665,13 +430,6 @@ function byName(a: Label, b: Label): number {
   return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
 }
 
-/** A counter never decreases and is a number: negative and NaN values are refused. */
-export function checkCounterValue(name: string, key: string, value: number): void {
-  if (value >= 0) return;
-  const why = Number.isNaN(value) ? "value NaN" : `negative value ${formatValue(value)}`;
-  throw new PushError(`counter ${seriesName(name, key)} has ${why}`);
-}
-
 function duplicate(name: string, key: string, detail = ""): PushError {
   return new PushError(`series ${seriesName(name, key)}${detail} appears twice in the push`);
 }
@@ -709,30 +467,6 @@ function finishHistogram(name: string, key: string, draft: HistogramDraft): Hist
   return histogram;
 }
 
-/**
- * The checks of a complete histogram that depend on its values: a count that is a number and
- * not negative, a `_count` equal to the `+Inf` bucket, and buckets that never fall.
- */
-export function checkHistogramValues(name: string, key: string, value: HistogramValue): void {
-  const { bounds, counts, count } = value;
-  const what = () => `histogram ${seriesName(name, key)}`;
-  if (!(count >= 0)) throw new PushError(`${what()} has invalid _count ${formatValue(count)}`);
-  const inf = counts[counts.length - 1];
-  if (count !== inf) {
-    throw new PushError(
-      `${what()} has _count ${formatValue(count)} but ${formatValue(inf)} in its le="+Inf" bucket`,
-    );
-  }
-  for (let i = 0; i < counts.length; i++) {
-    if (counts[i] >= 0 && (i === 0 || counts[i] >= counts[i - 1])) continue;
-    const le = `le="${formatValue(bounds[i])}"`;
-    if (!(counts[i] >= 0)) {
-      throw new PushError(`${what()} has invalid count ${formatValue(counts[i])} at ${le}`);
-    }
-    throw new PushError(`${what()} is not cumulative: the count falls at ${le}`);
-  }
-}
-
 function finishSummary(name: string, key: string, draft: SummaryDraft): SummaryValue {
   const what = `summary ${seriesName(name, key)}`;
   if (draft.count === undefined) throw new PushError(`${what} has no _count`);
@@ -740,13 +474,4 @@ function finishSummary(name: string, key: string, draft: SummaryDraft): SummaryV
   const summary = { count: draft.count, sum: draft.sum };
   checkSummaryValues(name, key, summary);
   return summary;
-}
-
-/** The check of a complete summary that depends on its values: a count that is not negative. */
-export function checkSummaryValues(name: string, key: string, value: SummaryValue): void {
-  if (!(value.count >= 0)) {
-    throw new PushError(
-      `summary ${seriesName(name, key)} has invalid _count ${formatValue(value.count)}`,
-    );
-  }
 }

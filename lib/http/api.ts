@@ -4,25 +4,20 @@
 import { createAuthenticator } from "./auth.ts";
 import { readBody } from "./body.ts";
 import { corsHeaders, type CorsPolicy, preflightHeaders } from "./cors.ts";
-import { deflatePiece, GZIP_HEADER, GzipSum } from "./gzip.ts";
-import { ParseError, PushError, type RejectionReason, RequestError } from "./errors.ts";
-import { parseGroupingPath } from "./grouping.ts";
+import { deflatePiece, GZIP_HEADER, GzipSum } from "../expose/gzip.ts";
+import { ParseError, PushError, type RejectionReason, RequestError } from "../core/errors.ts";
+import { parseGroupingPath } from "../ingest/grouping.ts";
 import type { HttpRequest } from "./http1.ts";
-import type { Logger } from "./log.ts";
-import { parseDeltas } from "./parse_json.ts";
-import { parseProtobuf } from "./parse_protobuf.ts";
-import type { Label } from "./model.ts";
-import {
-  type LabelLimits,
-  type PushLimits,
-  SeriesCache,
-  SeriesCacheBudget,
-  targetBytes,
-} from "./push.ts";
-import { parseTextBody } from "./parse_text.ts";
-import { TEXT_CONTENT_TYPE } from "./render.ts";
+import type { Logger } from "../core/logger.ts";
+import { parseDeltas } from "../ingest/parse_json.ts";
+import { parseProtobuf } from "../ingest/parse_protobuf.ts";
+import type { Label } from "../core/model.ts";
+import type { LabelLimits, PushLimits } from "../ingest/push_builder.ts";
+import { SeriesCache, SeriesCacheBudget, targetBytes } from "../ingest/series_cache.ts";
+import { parseTextBody } from "../ingest/parse_text.ts";
+import { TEXT_CONTENT_TYPE } from "../expose/render.ts";
 import type { SelfMetrics } from "./self_metrics.ts";
-import { ScrapeCutOff, type Store, type StoreReader } from "./store.ts";
+import { ScrapeCutOff, type Store, type StoreReader } from "../store/store.ts";
 
 export interface ApiOptions {
   store: Store;

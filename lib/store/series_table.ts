@@ -2,7 +2,7 @@
 // of keys, values and touch times, and the family keeps its slots sorted by key, so that a scrape
 // walks arrays in order instead of looking up every series in a hash map.
 
-import type { HistogramValue, MetricType, SeriesValue, SummaryValue } from "./model.ts";
+import type { HistogramValue, MetricType, SeriesValue, SummaryValue } from "../core/model.ts";
 
 /** Tables with more slots than this are compacted once three quarters of the slots are free. */
 const COMPACT_FROM = 1024;

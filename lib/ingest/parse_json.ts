@@ -1,9 +1,10 @@
 // Parses pushprom JSON deltas: one change to one metric per object, as PHP and other senders
 // that keep no state send them. https://github.com/messagebird/pushprom#delta-format
 
-import { ParseError, PushError } from "./errors.ts";
-import { type Delta, isMetricName } from "./model.ts";
-import { checkSampleNames, PushBuilder, type PushLimits, reservedLabel } from "./push.ts";
+import { ParseError, PushError } from "../core/errors.ts";
+import { type Delta, isMetricName } from "../core/model.ts";
+import { checkSampleNames } from "../core/checks.ts";
+import { PushBuilder, type PushLimits, reservedLabel } from "./push_builder.ts";
 
 type DeltaType = Delta["type"];
 

@@ -5,8 +5,8 @@
 // descriptors) survived with a back-off, as Go's net/http does.
 // https://www.rfc-editor.org/rfc/rfc9112 (message syntax), rfc9110 (semantics)
 
-import { RequestError } from "./errors.ts";
-import type { Logger } from "./log.ts";
+import { RequestError } from "../core/errors.ts";
+import type { Logger } from "../core/logger.ts";
 
 /** The headers of a request, by case-insensitive name, as the handlers read them. */
 export interface RequestHeaders {

@@ -6,16 +6,16 @@
 // building. It reads the body's bytes as they came, before any decoding. Anything else falls
 // back to the full parse.
 
-import { PushError } from "./errors.ts";
+import { PushError } from "../core/errors.ts";
 import {
   type HistogramValue,
   parseFloatStrict,
   type Push,
   type PushFamily,
   type SeriesValue,
-} from "./model.ts";
-import { checkCounterValue, checkHistogramValues, checkSummaryValues } from "./push.ts";
-import { pushBytesAtMost } from "./store_bytes.ts";
+} from "../core/model.ts";
+import { checkCounterValue, checkHistogramValues, checkSummaryValues } from "../core/checks.ts";
+import { pushBytesAtMost } from "../core/store_bytes.ts";
 
 /** What a value of a sample line is for, once its line is parsed. */
 export type ValueRole = "value" | "bucket" | "sum" | "count" | "dropped";
