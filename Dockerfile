@@ -6,7 +6,8 @@ WORKDIR /src
 COPY deno.json deno.lock main.ts ./
 COPY lib ./lib
 ARG COMMIT=unknown
-RUN sed -i "s/^export const COMMIT = \"unknown\";/export const COMMIT = \"${COMMIT}\";/" lib/version.ts \
+RUN sed -i "s/^export const COMMIT = \"unknown\";/export const COMMIT = \"${COMMIT}\";/" lib/core/version.ts \
+ && grep -q "^export const COMMIT = \"${COMMIT}\";" lib/core/version.ts \
  && deno task compile \
  && mkdir -p /state
 

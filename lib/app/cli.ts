@@ -4,11 +4,19 @@
 import { parseArgs } from "node:util";
 import { createApiHandler } from "../http/api.ts";
 import { rawBodyLimit } from "../http/body.ts";
-import { type Config, ConfigError, envName, FLAGS, loadConfig } from "./config.ts";
+import {
+  type Config,
+  ConfigError,
+  connectionLimitsOf,
+  envName,
+  FLAGS,
+  labelLimitsOf,
+  loadConfig,
+} from "./config.ts";
 import { createLifecycleHandler } from "../http/lifecycle.ts";
-import type { Logger } from "../core/logger.ts";
 import { createLogger } from "./log.ts";
-import { loadSnapshot, removeTemporaries, saveSnapshot, SnapshotError } from "./persistence.ts";
+import { SnapshotError } from "../store/snapshot.ts";
+import { createSnapshotter } from "./snapshotter.ts";
 import { SelfMetrics } from "../http/self_metrics.ts";
 import { ListenError, startServers } from "./server.ts";
 import { Store } from "../store/store.ts";
@@ -111,27 +119,24 @@ async function start(config: Config, io: CliIo): Promise<number> {
       metrics,
       logger,
       cors: config.cors,
-      authUsers: config.authUsers,
+      authUsers: config.AuthUsers,
       maxBodyBytes: config.maxBodyBytes,
-      labelLimits: config.labelLimits,
+      labelLimits: labelLimitsOf(config),
       maxBucketsPerSeries: config.maxBucketsPerSeries,
       maxPushCacheBytes: config.maxPushCacheBytes,
       isAccepting: () => accepting,
     }),
     lifecycle: createLifecycleHandler({ store, metrics, isReady: () => ready }),
     udpListen: config.udpListen,
-    datagram: createDatagramHandler({ store, metrics, logger, labelLimits: config.labelLimits }),
+    datagram: createDatagramHandler({ store, metrics, logger, labelLimits: labelLimitsOf(config) }),
     prepare: () => snapshots?.load() ?? Promise.resolve(),
     logger,
-    limits: {
-      ...config.connectionLimits,
-      maxBodyBytes: rawBodyLimit(config.connectionLimits.maxBodyBytes),
-    },
+    limits: { ...connectionLimitsOf(config), maxBodyBytes: rawBodyLimit(config.maxBodyBytes) },
     maxRequestBufferBytes: config.maxRequestBufferBytes,
     events: metrics.connectionEvents,
   });
   ready = true;
-  if (config.udpListen !== undefined && config.authUsers.size > 0) {
+  if (config.udpListen !== undefined && config.AuthUsers.size > 0) {
     logger.warn("--udpListen takes deltas without auth: --AuthUsers guards HTTP only", {
       udpListen: `${config.udpListen.hostname ?? ""}:${config.udpListen.port}`,
     });
@@ -139,7 +144,7 @@ async function start(config: Config, io: CliIo): Promise<number> {
   logger.info("started", {
     version: VERSION,
     gaugeBehavior: config.gaugeBehavior,
-    auth: config.authUsers.size > 0 ? "basic" : "off",
+    auth: config.AuthUsers.size > 0 ? "basic" : "off",
     persistenceFile: config.persistenceFile,
   });
   // Expiry also runs at every scrape; the timer frees memory between scrapes.
@@ -169,67 +174,6 @@ async function start(config: Config, io: CliIo): Promise<number> {
   const saved = (await snapshots?.save({ final: true })) ?? true;
   logger.info("stopped");
   return saved ? 0 : 1;
-}
-
-/** Loads and writes the snapshot, one write at a time, logging and counting each. */
-function createSnapshotter(path: string, store: Store, metrics: SelfMetrics, logger: Logger) {
-  let writing: Promise<boolean> | undefined;
-  let savedChanges = -1;
-  const write = async (): Promise<boolean> => {
-    const changes = store.changes;
-    const started = performance.now();
-    try {
-      const bytes = await saveSnapshot(path, store);
-      savedChanges = changes;
-      metrics.observeSnapshot((performance.now() - started) / 1000, bytes);
-      logger.debug("snapshot written", { path, bytes, series: store.seriesCount });
-      return true;
-    } catch (error) {
-      metrics.observeSnapshot((performance.now() - started) / 1000, undefined);
-      logger.error("snapshot failed", { path, error: String(error) });
-      return false;
-    }
-  };
-  return {
-    async load(): Promise<void> {
-      const series = await loadSnapshot(path, store);
-      savedChanges = store.changes;
-      try {
-        for (const temporary of await removeTemporaries(path)) {
-          logger.info("removed a temporary file of an interrupted snapshot", { path: temporary });
-        }
-      } catch (error) {
-        // Only disk space is at stake: the next snapshots are written all the same.
-        logger.warn("cannot remove temporary files of interrupted snapshots", {
-          path,
-          error: String(error),
-        });
-      }
-      if (series === undefined) {
-        logger.info("no snapshot yet: starting empty", { path });
-      } else {
-        metrics.markSnapshotCurrent();
-        logger.info("snapshot loaded", { path, series });
-      }
-    },
-    /** Writes the store if it changed since the last write; the final write always runs. */
-    async save(options: { final?: boolean } = {}): Promise<boolean> {
-      while (writing !== undefined) {
-        if (!options.final) return true; // the interval's next tick will catch up
-        await writing;
-      }
-      if (store.changes === savedChanges && !options.final) {
-        metrics.markSnapshotCurrent(); // the file on disk is the store as it is
-        return true;
-      }
-      writing = write();
-      try {
-        return await writing;
-      } finally {
-        writing = undefined;
-      }
-    },
-  };
 }
 
 /** A one-line reason for a parseArgs error, which node:util words at length. */

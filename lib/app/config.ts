@@ -3,8 +3,8 @@
 // the environment.
 
 import type { CorsPolicy } from "../http/cors.ts";
-import { GAUGE_BEHAVIORS, type GaugeBehavior } from "../core/merge.ts";
-import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
+import { GAUGE_BEHAVIORS } from "../core/merge.ts";
+import { LOG_FORMATS, LOG_LEVELS } from "./log.ts";
 import type { ConnectionLimits } from "../http/http1.ts";
 import type { LabelLimits } from "../ingest/push_builder.ts";
 
@@ -14,186 +14,232 @@ export interface ListenAddress {
   port: number;
 }
 
-export interface Config {
-  apiListen: ListenAddress;
-  lifecycleListen: ListenAddress;
-  cors: CorsPolicy;
-  authUsers: Map<string, string>;
-  gaugeBehavior: GaugeBehavior;
-  logLevel: LogLevel;
-  logFormat: LogFormat;
-  maxBodyBytes: number;
-  /** Undefined: no UDP listener. */
-  udpListen: ListenAddress | undefined;
-  maxSeries: number;
-  labelLimits: LabelLimits;
-  maxBucketsPerSeries: number;
-  maxFamilies: number;
-  maxStoreBytes: number;
-  maxPushCacheBytes: number;
-  /** Milliseconds; 0: series never expire. */
-  seriesTTL: number;
-  /** Undefined: no persistence. */
-  persistenceFile: string | undefined;
-  /** Milliseconds between snapshots. */
-  persistenceInterval: number;
-  /** The API listener's connection limits (times in milliseconds). */
-  connectionLimits: ConnectionLimits;
-  maxRequestBufferBytes: number;
-  maxScrapeBacklogBytes: number;
+/** Where a value came from: `explicit` when given on the command line. */
+export interface FlagSource {
+  explicit: boolean;
 }
 
-/** A command-line flag; its environment variable is `PAG_` + the name in upper case. */
-export interface FlagSpec {
-  name: string;
+/**
+ * A command-line flag; its environment variable is `PAG_` + the name in upper case. This table
+ * is the one place a flag is defined: it feeds the argument parser, `--help`, the docs' flag
+ * list (scripts/docs_flags.ts) and the {@linkcode Config} type.
+ */
+export interface FlagSpec<N extends string = string, T = unknown> {
+  name: N;
   default: string;
   description: string;
   /** May be given more than once; the values are joined with commas. */
   multiple?: boolean;
+  /** Turns the text into the value; throws {@linkcode ConfigError} naming what is wrong. */
+  parse: (value: string, source: FlagSource) => T;
 }
 
-export const FLAGS: readonly FlagSpec[] = [
-  {
+/** Keeps a flag's name and value type for {@linkcode Config}. */
+function flag<const N extends string, T>(spec: FlagSpec<N, T>): FlagSpec<N, T> {
+  return spec;
+}
+
+export const FLAGS = [
+  flag({
     name: "apiListen",
     default: ":8080",
     description: "Listen for pushes and scrapes on this host:port",
-  },
-  {
+    parse: parseListenAddress,
+  }),
+  flag({
     name: "lifecycleListen",
     default: ":8888",
     description: "Listen for health checks and the gateway's own metrics on this host:port",
-  },
-  {
+    parse: parseListenAddress,
+  }),
+  flag({
     name: "maxSeries",
     default: "1000000",
     description: "Most series the gateway holds; a push that would add more is refused (429)",
-  },
-  {
+    parse: parsePositiveInteger,
+  }),
+  flag({
     name: "maxLabelsPerSeries",
     default: "64",
     description: "Most labels on one series, path labels included (400 beyond)",
-  },
-  {
+    parse: parsePositiveInteger,
+  }),
+  flag({
     name: "maxLabelValueLength",
     default: "4096",
     description: "Longest label value, in characters (400 beyond)",
-  },
-  {
+    parse: parsePositiveInteger,
+  }),
+  flag({
     name: "maxBucketsPerSeries",
     default: "256",
     description:
       'Most buckets of one histogram series, le="+Inf" included, pushed or merged with the stored bounds (400 beyond)',
-  },
-  {
+    parse: parsePositiveInteger,
+  }),
+  flag({
     name: "maxFamilies",
     default: "10000",
     description:
       "Most metric families the gateway holds; a push that would add more is refused (429)",
-  },
-  {
+    parse: parsePositiveInteger,
+  }),
+  flag({
     name: "maxStoreBytes",
     default: "268435456",
     description:
-      "Most bytes the aggregate may take in memory, as estimated from its names, labels, values and scrape text; a push that would take more is refused (429)",
-  },
-  {
+      "Bytes the aggregate may take in memory, estimated from names, labels, values and scrape text (429 beyond)",
+    parse: parsePositiveInteger,
+  }),
+  flag({
     name: "maxPushCacheBytes",
     default: "8388608",
     description:
-      "Bytes the per-path caches of pushed series text and push paths may take together; past it they start over",
-  },
-  {
+      "Bytes the per-path caches of pushed series text, templates and push paths may take; past it they start over",
+    parse: parsePositiveInteger,
+  }),
+  flag({
     name: "seriesTTL",
     default: "0",
     description: "Drop a series no push touched for this long, such as 30m or 1h30m; 0: never",
-  },
-  {
+    parse: parseDuration,
+  }),
+  flag({
     name: "persistenceFile",
     default: "",
     description: "Keep the aggregate across restarts in this file (off when empty)",
-  },
-  {
+    parse: (v) => v === "" ? undefined : v,
+  }),
+  flag({
     name: "persistenceInterval",
     default: "30s",
-    description: "How often the aggregate is written to --persistenceFile, such as 30s or 5m",
-  },
-  {
+    description:
+      "How often the aggregate is written to --persistenceFile if it changed, such as 30s or 5m",
+    parse: parseInterval,
+  }),
+  flag({
     name: "udpListen",
     default: "",
     description: "Also take JSON deltas as UDP datagrams on this host:port (off when empty)",
-  },
-  {
+    parse: (v) => v === "" ? undefined : parseListenAddress(v),
+  }),
+  flag({
     name: "cors",
     default: "*",
-    description: "Origins allowed to call the API: * or a comma-separated list of origins",
-  },
-  {
+    description:
+      "Origins allowed to call the API: * or a comma-separated list such as https://app.example.com",
+    parse: parseCors,
+  }),
+  flag({
     name: "AuthUsers",
     default: "",
     multiple: true,
-    description: "Require HTTP Basic auth for pushes and deletes: user=pass,user2=pass2",
-  },
-  {
+    description:
+      "Require HTTP Basic auth for pushes and deletes: user=pass,user2=pass2; may be repeated",
+    parse: (v, source) => parseAuthUsers(v, source.explicit),
+  }),
+  flag({
     name: "gaugeBehavior",
     default: "replace",
     description: "How pushed gauges combine: replace, sum, max or min",
-  },
-  {
+    parse: (v) => parseChoice(v, GAUGE_BEHAVIORS),
+  }),
+  flag({
     name: "logLevel",
     default: "info",
-    description: "Least severe log level: debug, info, warn or error",
-  },
-  { name: "logFormat", default: "text", description: "Log line format: text (logfmt) or json" },
-  {
+    description: "Least severe log level: debug (logs every push), info, warn or error",
+    parse: (v) => parseChoice(v, LOG_LEVELS),
+  }),
+  flag({
+    name: "logFormat",
+    default: "text",
+    description: "Log format, one line per event on stderr: text (logfmt) or json",
+    parse: (v) => parseChoice(v, LOG_FORMATS),
+  }),
+  flag({
     name: "maxBodyBytes",
     default: "8388608",
     description: "Largest push body in bytes, after gzip decompression (413 beyond)",
-  },
-  {
+    parse: parsePositiveInteger,
+  }),
+  flag({
     name: "maxConnections",
     default: "512",
     description:
       "Most connections the API listener keeps open; more are closed at once (the lifecycle listener keeps 64)",
-  },
-  {
+    parse: parsePositiveInteger,
+  }),
+  flag({
     name: "maxHeaderBytes",
     default: "65536",
     description: "Largest request line and headers in bytes (431 beyond)",
-  },
-  {
+    parse: parsePositiveInteger,
+  }),
+  flag({
     name: "maxRequestBufferBytes",
     default: "67108864",
     description:
       "Bytes all connections together may hold of requests being read; a request that needs more is a 503",
-  },
-  {
+    parse: parsePositiveInteger,
+  }),
+  flag({
     name: "readHeaderTimeout",
     default: "10s",
-    description: "Close a connection whose request line and headers take longer than this",
-  },
-  {
+    description:
+      "Answer 408 and close a connection whose request line and headers take longer than this",
+    parse: parseTimeout,
+  }),
+  flag({
     name: "readTimeout",
     default: "30s",
-    description: "Close a connection whose request (headers and body) takes longer than this",
-  },
-  {
+    description:
+      "Answer 408 and close a connection whose request (headers and body) takes longer; nothing is applied",
+    parse: parseTimeout,
+  }),
+  flag({
     name: "idleTimeout",
     default: "60s",
     description: "Close a keep-alive connection that waits longer than this for its next request",
-  },
-  {
+    parse: parseTimeout,
+  }),
+  flag({
     name: "writeTimeout",
     default: "60s",
     description:
       "Close a connection whose response (a scrape to a slow reader) takes longer than this to send",
-  },
-  {
+    parse: parseTimeout,
+  }),
+  flag({
     name: "maxScrapeBacklogBytes",
     default: "67108864",
     description:
-      "Bytes of scrape text kept for scrapes still being sent after their families changed; scrapes that need more are cut off",
-  },
-];
+      "Bytes of scrape text kept for scrapes still being sent after their families changed; more cuts them off",
+    parse: parsePositiveInteger,
+  }),
+] as const;
+
+/** The settings: each flag's parsed value, by flag name. */
+export type Config = {
+  -readonly [F in (typeof FLAGS)[number] as F["name"]]: ReturnType<F["parse"]>;
+};
+
+/** The label limits of a series (`--maxLabelsPerSeries`, `--maxLabelValueLength`). */
+export function labelLimitsOf(config: Config): LabelLimits {
+  return { maxLabels: config.maxLabelsPerSeries, maxValueLength: config.maxLabelValueLength };
+}
+
+/** The API listener's connection limits, times in milliseconds. */
+export function connectionLimitsOf(config: Config): ConnectionLimits {
+  return {
+    maxConnections: config.maxConnections,
+    maxHeaderBytes: config.maxHeaderBytes,
+    maxBodyBytes: config.maxBodyBytes,
+    readHeaderTimeout: config.readHeaderTimeout,
+    readTimeout: config.readTimeout,
+    idleTimeout: config.idleTimeout,
+    writeTimeout: config.writeTimeout,
+  };
+}
 
 /** A flag or environment value that cannot be used; the message names it. */
 export class ConfigError extends Error {
@@ -230,53 +276,17 @@ export function loadConfig(
       raw[spec.name] = { value: spec.default, source: `--${spec.name}` };
     }
   }
-  const read = <T>(name: string, parse: (value: string) => T): T => {
-    const { value, source } = raw[name];
+  const config: Record<string, unknown> = {};
+  for (const spec of FLAGS) {
+    const { value, source } = raw[spec.name];
     try {
-      return parse(value);
+      config[spec.name] = spec.parse(value, { explicit: flags[spec.name] !== undefined });
     } catch (error) {
       if (error instanceof ConfigError) throw new ConfigError(`${source}: ${error.message}`);
       throw error;
     }
-  };
-  return {
-    apiListen: read("apiListen", parseListenAddress),
-    lifecycleListen: read("lifecycleListen", parseListenAddress),
-    cors: read("cors", parseCors),
-    authUsers: read("AuthUsers", (v) => parseAuthUsers(v, flags.AuthUsers !== undefined)),
-    gaugeBehavior: read("gaugeBehavior", (v) => parseChoice(v, GAUGE_BEHAVIORS)),
-    logLevel: read("logLevel", (v) => parseChoice(v, LOG_LEVELS)),
-    logFormat: read("logFormat", (v) => parseChoice(v, LOG_FORMATS)),
-    maxBodyBytes: read("maxBodyBytes", parsePositiveInteger),
-    udpListen: read("udpListen", (v) => v === "" ? undefined : parseListenAddress(v)),
-    maxSeries: read("maxSeries", parsePositiveInteger),
-    labelLimits: {
-      maxLabels: read("maxLabelsPerSeries", parsePositiveInteger),
-      maxValueLength: read("maxLabelValueLength", parsePositiveInteger),
-    },
-    maxBucketsPerSeries: read("maxBucketsPerSeries", parsePositiveInteger),
-    maxFamilies: read("maxFamilies", parsePositiveInteger),
-    maxStoreBytes: read("maxStoreBytes", parsePositiveInteger),
-    maxPushCacheBytes: read("maxPushCacheBytes", parsePositiveInteger),
-    seriesTTL: read("seriesTTL", parseDuration),
-    persistenceFile: read("persistenceFile", (v) => v === "" ? undefined : v),
-    connectionLimits: {
-      maxConnections: read("maxConnections", parsePositiveInteger),
-      maxHeaderBytes: read("maxHeaderBytes", parsePositiveInteger),
-      maxBodyBytes: read("maxBodyBytes", parsePositiveInteger),
-      readHeaderTimeout: read("readHeaderTimeout", parseTimeout),
-      readTimeout: read("readTimeout", parseTimeout),
-      idleTimeout: read("idleTimeout", parseTimeout),
-      writeTimeout: read("writeTimeout", parseTimeout),
-    },
-    maxRequestBufferBytes: read("maxRequestBufferBytes", parsePositiveInteger),
-    maxScrapeBacklogBytes: read("maxScrapeBacklogBytes", parsePositiveInteger),
-    persistenceInterval: read("persistenceInterval", (v) => {
-      const ms = parseDuration(v);
-      if (ms < 100) throw new ConfigError(`"${v}" is shorter than 100ms`);
-      return ms;
-    }),
-  };
+  }
+  return config as Config;
 }
 
 /** Parses `host:port`, `:port` or `[ipv6]:port`; port 0 picks a free port. */
@@ -358,6 +368,13 @@ export function parseDuration(value: string): number {
     throw new ConfigError(`"${value}" is not a duration such as 30s, 5m or 1h30m`);
   }
   return parts.reduce((ms, [, n, unit]) => ms + Number(n) * DURATION_UNITS[unit], 0);
+}
+
+/** The time between snapshots: at least 100 ms. */
+function parseInterval(value: string): number {
+  const ms = parseDuration(value);
+  if (ms < 100) throw new ConfigError(`"${value}" is shorter than 100ms`);
+  return ms;
 }
 
 /** A duration of at least 10 ms: a timeout of 0 would close every connection at once. */

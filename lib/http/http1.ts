@@ -377,18 +377,18 @@ class Connection {
   /** Reads and parses the next request head; undefined when the connection ends first. */
   async #readHead(): Promise<RequestHead | undefined> {
     const { limits } = this.#server;
-    let searched = this.#start;
+    // How far past the start the head was searched; an offset, since reading may move the bytes.
+    let searched = 0;
     for (;;) {
-      const end = findHeadEnd(this.#buffer, searched, this.#end);
+      const end = findHeadEnd(this.#buffer, this.#start + searched, this.#end);
       if (end !== -1) return this.#parseHead(end);
-      searched = Math.max(this.#start, this.#end - 3);
+      searched = Math.max(0, this.#end - this.#start - 3);
       if (this.#end - this.#start >= limits.maxHeaderBytes) {
         await this.#refuse(431, "request head too large");
         return undefined;
       }
       if (this.#end === this.#start && this.phase === "idle" && this.#start > 0) {
         this.#start = this.#end = 0;
-        searched = 0;
       }
       const read = await this.#fill(limits.maxHeaderBytes);
       if (read === "full") {
@@ -579,16 +579,18 @@ class Connection {
 
   /** The next line (without CR LF) of at most `max` bytes. */
   async #readLine(max: number): Promise<string> {
-    for (let searched = this.#start;;) {
-      const lf = this.#buffer.subarray(searched, this.#end).indexOf(LF);
+    // How far past the start the line was searched; an offset, since reading may move the bytes.
+    for (let searched = 0;;) {
+      const from = this.#start + searched;
+      const lf = this.#buffer.subarray(from, this.#end).indexOf(LF);
       if (lf !== -1) {
-        const end = searched + lf;
+        const end = from + lf;
         const line = stripCr(latin1(this.#buffer, this.#start, end));
         this.#start = end + 1;
         return line;
       }
-      searched = this.#end;
-      if (this.#end - this.#start > max) throw incomplete("line too long in a chunked body");
+      searched = this.#end - this.#start;
+      if (searched > max) throw incomplete("line too long in a chunked body");
       await this.#needMore(max + 2);
     }
   }
