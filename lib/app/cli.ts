@@ -123,6 +123,7 @@ async function start(config: Config, io: CliIo): Promise<number> {
       maxBodyBytes: config.maxBodyBytes,
       labelLimits: labelLimitsOf(config),
       maxBucketsPerSeries: config.maxBucketsPerSeries,
+      maxSamplesPerPush: config.maxSamplesPerPush,
       maxPushCacheBytes: config.maxPushCacheBytes,
       isAccepting: () => accepting,
     }),

@@ -78,6 +78,13 @@ export const FLAGS = [
     parse: parsePositiveInteger,
   }),
   flag({
+    name: "maxSamplesPerPush",
+    default: "100000",
+    description:
+      "Most samples (lines) one push may hold; a larger push is refused whole with 413 as it is read",
+    parse: parsePositiveInteger,
+  }),
+  flag({
     name: "maxFamilies",
     default: "10000",
     description:

@@ -18,7 +18,8 @@ export type RejectionReason =
   | "bytes_limit"
   | "family_limit"
   | "bucket_limit"
-  | "overloaded";
+  | "overloaded"
+  | "push_limit";
 
 /** A syntax error in a pushed body; `line` is 1-based, 0 when the error has no line. */
 export class ParseError extends SyntaxError {

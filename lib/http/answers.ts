@@ -21,6 +21,7 @@ export const STATUS_BY_REASON: Record<RejectionReason, number> = {
   family_limit: 429,
   bucket_limit: 400,
   overloaded: 503,
+  push_limit: 413,
 };
 
 /** Headers that a refusal for a reason carries besides its message. */

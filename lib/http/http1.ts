@@ -294,6 +294,8 @@ class Connection {
   #start = 0;
   #end = 0;
   #closed = false;
+  /** Budget bytes taken for the current request's decoded chunked body. */
+  #bodyBytes = 0;
   /** Set when a deadline passed: only the 408 may still be written. */
   #expired = false;
   /** When the current phase must be over, in the server's clock. */
@@ -371,6 +373,7 @@ class Connection {
     } finally {
       this.close();
       this.#server.options.budget.give(this.#buffer.length);
+      this.#releaseBody();
     }
   }
 
@@ -503,6 +506,7 @@ class Connection {
     if (hasToken(response.headers.get("connection"), "close")) keepAlive = false;
     await this.#writeResponse(response, head, keepAlive);
     this.#shrink();
+    this.#releaseBody();
     return keepAlive && !this.#closed;
   }
 
@@ -540,7 +544,9 @@ class Connection {
     limit: number,
     tooLarge: () => RequestError,
   ): Promise<Uint8Array<ArrayBuffer>> {
-    const chunks: Uint8Array<ArrayBuffer>[] = [];
+    // The decoded body grows in one buffer that draws on the byte budget like the connection's,
+    // and gives it back once the request is answered (see `#releaseBody`).
+    let body = new Uint8Array(0);
     let size = 0;
     for (;;) {
       const line = await this.#readLine(4096);
@@ -551,7 +557,15 @@ class Connection {
       if (length === 0) break;
       if (size + length > limit) throw tooLarge();
       await this.#need(length + 2, limit - size + 2);
-      chunks.push(this.#buffer.slice(this.#start, this.#start + length));
+      if (size + length > body.length) {
+        const grown = Math.min(Math.max(2 * body.length, size + length, 4096), limit);
+        if (!this.#server.options.budget.take(grown - body.length)) throw overloaded();
+        this.#bodyBytes += grown - body.length;
+        const larger = new Uint8Array(grown);
+        larger.set(body.subarray(0, size));
+        body = larger;
+      }
+      body.set(this.#buffer.subarray(this.#start, this.#start + length), size);
       if (
         this.#buffer[this.#start + length] !== CR || this.#buffer[this.#start + length + 1] !== LF
       ) {
@@ -568,13 +582,13 @@ class Connection {
       trailerBytes += line.length;
       if (trailerBytes > this.#server.limits.maxHeaderBytes) throw incomplete("trailer too large");
     }
-    const body = new Uint8Array(size);
-    let offset = 0;
-    for (const chunk of chunks) {
-      body.set(chunk, offset);
-      offset += chunk.length;
-    }
-    return body;
+    return size === body.length ? body : body.slice(0, size);
+  }
+
+  /** Gives back to the budget what the last request's decoded body took. */
+  #releaseBody(): void {
+    this.#server.options.budget.give(this.#bodyBytes);
+    this.#bodyBytes = 0;
   }
 
   /** The next line (without CR LF) of at most `max` bytes. */
@@ -602,12 +616,7 @@ class Connection {
 
   async #needMore(most: number): Promise<void> {
     const read = await this.#fill(most);
-    if (read === "full") {
-      throw new RequestError(
-        "the gateway is reading too many requests at once (--maxRequestBufferBytes); retry later",
-        "overloaded",
-      );
-    }
+    if (read === "full") throw overloaded();
     if (read === "end") throw incomplete("the sender closed the connection or took too long");
   }
 
@@ -846,6 +855,13 @@ function concat(...parts: Uint8Array[]): Uint8Array {
     offset += part.length;
   }
   return whole;
+}
+
+function overloaded(): RequestError {
+  return new RequestError(
+    "the gateway is reading too many requests at once (--maxRequestBufferBytes); retry later",
+    "overloaded",
+  );
 }
 
 function incomplete(why: string): RequestError {

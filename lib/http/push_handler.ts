@@ -23,6 +23,8 @@ export interface PushOptions {
   labelLimits: LabelLimits;
   /** `--maxBucketsPerSeries`, checked as a push is parsed; none when absent. */
   maxBucketsPerSeries?: number;
+  /** `--maxSamplesPerPush`, checked as a push is parsed; none when absent. */
+  maxSamplesPerPush?: number;
   /**
    * `--maxPushCacheBytes`: what the per-path series caches and the paths they are kept for may
    * take together; `DEFAULT_PUSH_CACHE_BYTES` when absent.
@@ -72,6 +74,7 @@ export class PushHandler {
     this.#limits = {
       ...options.labelLimits,
       maxBuckets: options.maxBucketsPerSeries,
+      maxSamples: options.maxSamplesPerPush,
       room: options.store,
     };
   }

@@ -46,6 +46,13 @@ export function parseDeltas(text: string, limits?: PushLimits): Delta[] {
   }
   const isArray = Array.isArray(json);
   const items: unknown[] = isArray ? json as unknown[] : [json];
+  const maxSamples = limits?.maxSamples ?? Infinity;
+  if (items.length > maxSamples) {
+    throw new PushError(
+      `the push holds ${items.length} deltas, more than the limit of ${maxSamples} (--maxSamplesPerPush)`,
+      "push_limit",
+    );
+  }
   const keys = new PushBuilder([], limits && { ...limits, room: undefined });
   const maxBuckets = limits?.maxBuckets ?? Infinity;
   const deltas: Delta[] = [];

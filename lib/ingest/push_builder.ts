@@ -37,6 +37,12 @@ export const NO_LABEL_LIMITS: LabelLimits = { maxLabels: Infinity, maxValueLengt
 export interface PushLimits extends LabelLimits {
   /** The most buckets of one histogram series (`--maxBucketsPerSeries`); none when absent. */
   maxBuckets?: number;
+  /**
+   * The most samples (lines, or protobuf and JSON values) one push may hold
+   * (`--maxSamplesPerPush`); none when absent. A push is parsed and applied in one go, so this
+   * bounds how long one push keeps the gateway from everything else.
+   */
+  maxSamples?: number;
   /** The store the push is for, to refuse early a push that cannot fit it. */
   room?: StoreRoom;
 }
@@ -97,6 +103,8 @@ export class PushBuilder {
   readonly #groupingKey: string;
   readonly #limits: LabelLimits;
   readonly #maxBuckets: number;
+  readonly #maxSamples: number;
+  #samples = 0;
   readonly #room: RoomCheck | undefined;
   readonly #snapshot: boolean;
   /**
@@ -118,6 +126,7 @@ export class PushBuilder {
   ) {
     this.#limits = limits;
     this.#maxBuckets = limits.maxBuckets ?? Infinity;
+    this.#maxSamples = snapshot ? Infinity : limits.maxSamples ?? Infinity;
     this.#snapshot = snapshot;
     // Checked here, not only where a line's labels join the grouping's: a line with no labels
     // of its own is keyed by the grouping alone.
@@ -128,6 +137,15 @@ export class PushBuilder {
     this.#grouping = grouping.toSorted(byName);
     this.#groupingNames = new Set(grouping.map(([name]) => name));
     this.#groupingKey = labelKey(this.#grouping);
+  }
+
+  /** Counts a sample, and stops the parse at the first one past `maxSamples`. */
+  #countSample(): void {
+    if (++this.#samples <= this.#maxSamples) return;
+    throw new PushError(
+      `the push holds more than ${this.#maxSamples} samples, the limit (--maxSamplesPerPush)`,
+      "push_limit",
+    );
   }
 
   /** Returns the family `name`, declaring it with `type` if the push has not seen it. */
@@ -149,6 +167,7 @@ export class PushBuilder {
 
   /** Adds the value of a counter, gauge or untyped series. */
   addValue(family: FamilyDraft, key: string, value: number): void {
+    this.#countSample();
     if (family.series.has(key)) throw duplicate(family.name, key);
     if (family.type === "counter") checkCounterValue(family.name, key, value);
     family.series.set(key, value);
@@ -158,6 +177,7 @@ export class PushBuilder {
 
   /** Adds one cumulative bucket of a histogram series. */
   addBucket(family: FamilyDraft, key: string, le: number, value: number): void {
+    this.#countSample();
     if (Number.isNaN(le)) {
       throw new PushError(`histogram ${seriesName(family.name, key)} has a bucket with le="NaN"`);
     }
@@ -179,6 +199,7 @@ export class PushBuilder {
 
   /** Adds the `_sum` of a histogram or summary series. */
   addSum(family: FamilyDraft, key: string, value: number): void {
+    this.#countSample();
     const draft = family.type === "histogram"
       ? this.#histogram(family, key)
       : this.#summary(family, key);
@@ -189,6 +210,7 @@ export class PushBuilder {
 
   /** Adds the `_count` of a histogram or summary series. */
   addCount(family: FamilyDraft, key: string, value: number): void {
+    this.#countSample();
     const draft = family.type === "histogram"
       ? this.#histogram(family, key)
       : this.#summary(family, key);
@@ -202,6 +224,7 @@ export class PushBuilder {
    * a summary pushed with quantiles only is reported as missing its `_count`, not ignored.
    */
   addQuantile(family: FamilyDraft, key: string): void {
+    this.#countSample();
     this.#summary(family, key);
   }
 

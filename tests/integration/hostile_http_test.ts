@@ -269,3 +269,70 @@ Deno.test("scrapers that stop reading keep no copies of the aggregate past --max
   const text = await fetch(gateway.api + "/metrics").then((r) => r.text());
   assert.equal(text.split("\n").filter((line) => line.startsWith("wide_total{")).length, 200_000);
 });
+
+Deno.test("a chunked body of tiny chunks takes its bytes from --maxRequestBufferBytes, like any other", async () => {
+  await using gateway = await startGateway();
+  assert.equal(await push(gateway), 202);
+  const before = await residentBytes(gateway.child.pid);
+  // 3 connections at once, each 6 MB of 3-byte chunks: kept one array per chunk, they took
+  // hundreds of MB; decoded into one budgeted buffer, about 2 MB each.
+  const body = encoder.encode("3\r\nabc\r\n".repeat(750_000) + "0\r\n\r\n");
+  const send = async () => {
+    const conn = await connect(gateway.api);
+    await conn.write(
+      encoder.encode(
+        "POST /metrics/job/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n" +
+          "Connection: close\r\n\r\n",
+      ),
+    );
+    const writeAll = async () => {
+      for (let written = 0; written < body.length;) {
+        written += await conn.write(body.subarray(written));
+      }
+    };
+    const [, answer] = await Promise.all([writeAll(), readUntilClosed(conn, 30_000)]);
+    return answer.split("\r\n")[0];
+  };
+  // Read whole, the body is refused for what it holds (no sample value), not for its size.
+  assert.deepEqual(await Promise.all([send(), send(), send()]), [
+    "HTTP/1.1 400 Bad Request",
+    "HTTP/1.1 400 Bad Request",
+    "HTTP/1.1 400 Bad Request",
+  ]);
+  const after = await residentBytes(gateway.child.pid);
+  assert.ok(
+    after - before < 96 << 20,
+    `resident memory grew by ${((after - before) / 2 ** 20).toFixed(1)} MiB`,
+  );
+});
+
+Deno.test("--maxSamplesPerPush: a push of more samples is refused as it is read, whole", async () => {
+  await using gateway = await startGateway();
+  const lines = (n: number, from = 0) =>
+    Array.from({ length: n }, (_, i) => `m{i="${from + i}"} 1\n`).join("");
+  const timed = async (body: string) => {
+    const started = performance.now();
+    const response = await fetch(gateway.api + "/metrics/job/many", { method: "POST", body });
+    return {
+      status: response.status,
+      text: await response.text(),
+      ms: performance.now() - started,
+    };
+  };
+  const accepted = await timed(lines(100_000));
+  assert.equal(accepted.status, 202, accepted.text);
+  // Five times the limit, of series the store does not hold: refused at sample 100001.
+  const refused = await timed(lines(500_000, 100_000));
+  assert.equal(refused.status, 413);
+  assert.equal(
+    refused.text,
+    "line 100001: the push holds more than 100000 samples, the limit (--maxSamplesPerPush)\n",
+  );
+  assert.ok(
+    refused.ms < 3 * accepted.ms,
+    `refused in ${refused.ms.toFixed(0)} ms, a push at the limit took ${accepted.ms.toFixed(0)} ms`,
+  );
+  assert.equal(await selfMetric(gateway, 'pag_rejections_total{reason="push_limit"}'), 1);
+  const text = await fetch(gateway.api + "/metrics").then((r) => r.text());
+  assert.equal(text.split("\n").filter((l) => l.startsWith("m{")).length, 100_000);
+});

@@ -136,7 +136,12 @@ Deno.test("a histogram past --maxBucketsPerSeries (default 256) is refused early
     const refused = await push(gateway, "/metrics/job/h", many);
     assert.equal(refused.status, 400, refused.text);
     // The same push where the limit lets it in: parsed, built and merged whole.
-    await using wide = await startGateway(["--maxBucketsPerSeries", "1000000"]);
+    await using wide = await startGateway([
+      "--maxBucketsPerSeries",
+      "1000000",
+      "--maxSamplesPerPush",
+      "1000000",
+    ]);
     const taken = await push(wide, "/metrics/job/h", many);
     assert.equal(taken.status, 202, taken.text);
     assert.equal(
@@ -238,7 +243,13 @@ Deno.test("with the store full, an 8 MiB push of new series is refused before it
     for (let i = 0; i < series; i++) lines[i] = `${name}{i="${String(i).padStart(6, "0")}"} 1\n`;
     return lines.join("");
   };
-  await using gateway = await startGateway(["--maxSeries", String(series)]);
+  // Pushes this large need --maxSamplesPerPush raised: the default refuses them at 100k.
+  await using gateway = await startGateway([
+    "--maxSeries",
+    String(series),
+    "--maxSamplesPerPush",
+    "1000000",
+  ]);
   const taken = await push(gateway, "/metrics", body("a"));
   assert.equal(taken.status, 202, taken.text);
   const refused = await push(gateway, "/metrics", body("b"));

@@ -23,6 +23,7 @@ Deno.test("loadConfig() uses the defaults of the flag table", () => {
     maxLabelsPerSeries: 64,
     maxLabelValueLength: 4096,
     maxBucketsPerSeries: 256,
+    maxSamplesPerPush: 100_000,
     maxFamilies: 10_000,
     maxStoreBytes: 256 * 1024 * 1024,
     maxPushCacheBytes: 8 * 1024 * 1024,
