@@ -255,19 +255,6 @@ function encodeAll(texts: readonly string[]): Uint8Array<ArrayBuffer> {
   return written === bytes.length ? bytes : bytes.slice(0, written);
 }
 
-/** The pieces as one array, in order. */
-export function concatBytes(pieces: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
-  let size = 0;
-  for (const piece of pieces) size += piece.byteLength;
-  const whole = new Uint8Array(size);
-  let offset = 0;
-  for (const piece of pieces) {
-    whole.set(piece, offset);
-    offset += piece.byteLength;
-  }
-  return whole;
-}
-
 /** The HELP line (when known) and the TYPE line of a family. */
 export function familyHeader(family: FamilyHead): string {
   const help = family.help === undefined

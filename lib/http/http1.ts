@@ -5,6 +5,7 @@
 // descriptors) survived with a back-off, as Go's net/http does.
 // https://www.rfc-editor.org/rfc/rfc9112 (message syntax), rfc9110 (semantics)
 
+import { concatBytes } from "../core/bytes.ts";
 import { RequestError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 
@@ -676,7 +677,7 @@ class Connection {
     this.phase = "write";
     this.deadline = this.#server.now() + this.#server.limits.writeTimeout;
     try {
-      await this.#write(concat(encoder.encode(head), body));
+      await this.#write(concatBytes([encoder.encode(head), body]));
     } catch {
       // the client is gone; nothing to tell it
     }
@@ -720,7 +721,7 @@ class Connection {
         // The whole body in hand: sent with its length.
         const bytes = first.done ? new Uint8Array(0) : first.value;
         if (!hasLength) text += `content-length: ${bytes.length}\r\n`;
-        await this.#write(concat(encoder.encode(text + "\r\n"), bytes));
+        await this.#write(concatBytes([encoder.encode(text + "\r\n"), bytes]));
         return;
       }
       if (head.minor === 0) {
@@ -733,7 +734,7 @@ class Connection {
         return;
       }
       text += "transfer-encoding: chunked\r\n\r\n";
-      await this.#write(concat(encoder.encode(text), chunk(first.value!)));
+      await this.#write(concatBytes([encoder.encode(text), chunk(first.value!)]));
       await this.#write(chunk(second.value));
       for (let next; !(next = await reader.read()).done;) {
         if (next.value.length > 0) await this.#write(chunk(next.value));
@@ -840,22 +841,10 @@ function hasToken(value: string | null, token: string): boolean {
 }
 
 function chunk(bytes: Uint8Array): Uint8Array {
-  return concat(encoder.encode(bytes.length.toString(16) + "\r\n"), bytes, CRLF);
+  return concatBytes([encoder.encode(bytes.length.toString(16) + "\r\n"), bytes, CRLF]);
 }
 
 const CRLF = encoder.encode("\r\n");
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const part of parts) size += part.length;
-  const whole = new Uint8Array(size);
-  let offset = 0;
-  for (const part of parts) {
-    whole.set(part, offset);
-    offset += part.length;
-  }
-  return whole;
-}
 
 function overloaded(): RequestError {
   return new RequestError(

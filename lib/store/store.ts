@@ -22,7 +22,8 @@ import {
 } from "../core/model.ts";
 import { checkCounterValue, sampleNames, seriesName, shortSeriesName } from "../core/checks.ts";
 import type { StoreRoom } from "../ingest/push_builder.ts";
-import { concatBytes, type FamilyHead } from "../expose/render.ts";
+import { concatBytes } from "../core/bytes.ts";
+import type { FamilyHead } from "../expose/render.ts";
 import { SeriesTable } from "./series_table.ts";
 import { FamilyText, ScrapeCutOff, type StoredFamily, StoreReader } from "./store_reader.ts";
 import {

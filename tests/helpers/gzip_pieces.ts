@@ -1,6 +1,6 @@
 // Test helper: gzip bodies built as the scrape builds them, from pieces compressed one by one.
 
-import { concatBytes } from "../../lib/expose/render.ts";
+import { concatBytes } from "../../lib/core/bytes.ts";
 import { deflatePiece, GZIP_HEADER, GzipSum } from "../../lib/expose/gzip.ts";
 import { random } from "./seeded.ts";
 

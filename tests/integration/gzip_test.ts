@@ -2,7 +2,7 @@
 // them with zlib and DecompressionStream, in process.
 
 import assert from "node:assert/strict";
-import { concatBytes } from "../../lib/expose/render.ts";
+import { concatBytes } from "../../lib/core/bytes.ts";
 import { gzipOf, randomPieces } from "../helpers/gzip_pieces.ts";
 
 Deno.test("gzip(1) reads the body, and finds nothing after it", async () => {

@@ -4,7 +4,7 @@ import { type ApiOptions, createApiHandler } from "../../lib/http/api.ts";
 import { bodyFormat } from "../../lib/http/formats.ts";
 import { rawPathname } from "../../lib/http/routes.ts";
 import { acceptsGzip } from "../../lib/http/scrape.ts";
-import { concatBytes } from "../../lib/expose/render.ts";
+import { concatBytes } from "../../lib/core/bytes.ts";
 import { SelfMetrics } from "../../lib/http/self_metrics.ts";
 import { Store } from "../../lib/store/store.ts";
 import { random } from "../helpers/seeded.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { gunzipSync } from "node:zlib";
-import { concatBytes } from "../../lib/expose/render.ts";
+import { concatBytes } from "../../lib/core/bytes.ts";
 import { gzipOf, randomPieces } from "../helpers/gzip_pieces.ts";
 
 const encoder = new TextEncoder();
