@@ -137,11 +137,6 @@ export class Http1Server {
     this.#accepting = this.#acceptLoop();
   }
 
-  /** Connections open now. */
-  get connections(): number {
-    return this.#connections.size;
-  }
-
   /**
    * Stops accepting and closes idle connections; the others close after the response they are
    * serving. Resolves once every connection is closed; {@linkcode Http1Server.close} ends those
@@ -299,6 +294,8 @@ class Connection {
   #bodyBytes = 0;
   /** Set when a deadline passed: only the 408 may still be written. */
   #expired = false;
+  /** When the current request's first byte came (or the connection, for its first request). */
+  #requestStart = 0;
   /** When the current phase must be over, in the server's clock. */
   deadline = Infinity;
   phase: TimeoutPhase = "header";
@@ -349,7 +346,9 @@ class Connection {
       while (!this.#closed) {
         this.idle = true;
         this.phase = first ? "header" : "idle";
-        this.deadline = this.#server.now() +
+        // Refined in #readHead when the next request's first byte arrives.
+        this.#requestStart = this.#server.now();
+        this.deadline = this.#requestStart +
           (first ? limits.readHeaderTimeout : limits.idleTimeout);
         if (this.#server.closing && !first) return;
         let head: RequestHead | undefined;
@@ -396,7 +395,7 @@ class Connection {
       }
       const read = await this.#fill(limits.maxHeaderBytes);
       if (read === "full") {
-        await this.#refuse(503, "the gateway's request buffers are full; retry later");
+        await this.#refuse(503, overloaded().message);
         return undefined;
       }
       if (read === "end") return undefined;
@@ -404,13 +403,14 @@ class Connection {
         // The first byte of a request: its head is due within the header timeout.
         this.idle = false;
         this.phase = "header";
-        this.deadline = this.#server.now() + limits.readHeaderTimeout;
+        this.#requestStart = this.#server.now();
+        this.deadline = this.#requestStart + limits.readHeaderTimeout;
       }
     }
   }
 
   /** Parses the head that ends at `end` (after its blank line) and consumes it. */
-  #parseHead(end: number): RequestHead | undefined {
+  #parseHead(end: number): RequestHead {
     const bytes = this.#buffer;
     let start = this.#start;
     // A request may be preceded by blank lines (RFC 9112, 2.2).
@@ -451,7 +451,8 @@ class Connection {
     const { limits } = server;
     const headers = new Headers1(head.headers);
     this.idle = false;
-    const readDeadline = server.now() + limits.readTimeout;
+    // --readTimeout counts the head too, from the request's first byte.
+    const readDeadline = this.#requestStart + limits.readTimeout;
     let framing: BodyFraming;
     try {
       framing = bodyFraming(headers);
@@ -477,7 +478,7 @@ class Connection {
       url,
       headers,
       bytes: () => {
-        read ??= this.#readBody(framing, readDeadline, expectContinue).then((body) => {
+        read ??= this.#readBody(framing, expectContinue).then((body) => {
           consumed = true;
           return body;
         });
@@ -511,10 +512,9 @@ class Connection {
     return keepAlive && !this.#closed;
   }
 
-  /** Reads a body as `framing` says, by `deadline`. */
+  /** Reads a body as `framing` says; the request's read deadline is already set. */
   async #readBody(
     framing: BodyFraming,
-    deadline: number,
     expectContinue: boolean,
   ): Promise<Uint8Array<ArrayBuffer>> {
     const { limits } = this.#server;
@@ -524,8 +524,6 @@ class Connection {
     if (expectContinue && this.#end === this.#start) {
       await this.#write(encoder.encode("HTTP/1.1 100 Continue\r\n\r\n"));
     }
-    this.phase = "body";
-    this.deadline = deadline;
     try {
       if (framing.length >= 0) {
         await this.#need(framing.length, framing.length);
