@@ -3,8 +3,8 @@
 
 import { parseArgs } from "node:util";
 import { createApiHandler } from "../http/api.ts";
-import { rawBodyLimit } from "../http/body.ts";
 import {
+  apiOptionsOf,
   type Config,
   ConfigError,
   connectionLimitsOf,
@@ -118,13 +118,7 @@ async function start(config: Config, io: CliIo): Promise<number> {
       store,
       metrics,
       logger,
-      cors: config.cors,
-      authUsers: config.AuthUsers,
-      maxBodyBytes: config.maxBodyBytes,
-      labelLimits: labelLimitsOf(config),
-      maxBucketsPerSeries: config.maxBucketsPerSeries,
-      maxSamplesPerPush: config.maxSamplesPerPush,
-      maxPushCacheBytes: config.maxPushCacheBytes,
+      ...apiOptionsOf(config),
       isAccepting: () => accepting,
     }),
     lifecycle: createLifecycleHandler({ store, metrics, isReady: () => ready }),
@@ -132,7 +126,7 @@ async function start(config: Config, io: CliIo): Promise<number> {
     datagram: createDatagramHandler({ store, metrics, logger, labelLimits: labelLimitsOf(config) }),
     prepare: () => snapshots?.load() ?? Promise.resolve(),
     logger,
-    limits: { ...connectionLimitsOf(config), maxBodyBytes: rawBodyLimit(config.maxBodyBytes) },
+    limits: connectionLimitsOf(config),
     maxRequestBufferBytes: config.maxRequestBufferBytes,
     events: metrics.connectionEvents,
   });

@@ -5,6 +5,8 @@
 import type { CorsPolicy } from "../http/cors.ts";
 import { GAUGE_BEHAVIORS } from "../core/merge.ts";
 import { LOG_FORMATS, LOG_LEVELS } from "./log.ts";
+import type { ApiOptions } from "../http/api.ts";
+import { rawBodyLimit } from "../http/body.ts";
 import type { ConnectionLimits } from "../http/http1.ts";
 import type { LabelLimits } from "../ingest/push_builder.ts";
 
@@ -235,12 +237,30 @@ export function labelLimitsOf(config: Config): LabelLimits {
   return { maxLabels: config.maxLabelsPerSeries, maxValueLength: config.maxLabelValueLength };
 }
 
-/** The API listener's connection limits, times in milliseconds. */
+/** What the API handler takes from the settings (all but its store, metrics and logger). */
+export function apiOptionsOf(
+  config: Config,
+): Omit<ApiOptions, "store" | "metrics" | "logger" | "isAccepting"> {
+  return {
+    cors: config.cors,
+    authUsers: config.AuthUsers,
+    maxBodyBytes: config.maxBodyBytes,
+    labelLimits: labelLimitsOf(config),
+    maxBucketsPerSeries: config.maxBucketsPerSeries,
+    maxSamplesPerPush: config.maxSamplesPerPush,
+    maxPushCacheBytes: config.maxPushCacheBytes,
+  };
+}
+
+/**
+ * The API listener's connection limits, times in milliseconds. The server reads a body up to
+ * what a gzip body of `--maxBodyBytes` may take as sent; the handler checks the exact limit.
+ */
 export function connectionLimitsOf(config: Config): ConnectionLimits {
   return {
     maxConnections: config.maxConnections,
     maxHeaderBytes: config.maxHeaderBytes,
-    maxBodyBytes: config.maxBodyBytes,
+    maxBodyBytes: rawBodyLimit(config.maxBodyBytes),
     readHeaderTimeout: config.readHeaderTimeout,
     readTimeout: config.readTimeout,
     idleTimeout: config.idleTimeout,

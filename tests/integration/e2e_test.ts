@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
 import { createApiHandler } from "../../lib/http/api.ts";
-import { connectionLimitsOf, labelLimitsOf, loadConfig } from "../../lib/app/config.ts";
+import { apiOptionsOf, connectionLimitsOf, loadConfig } from "../../lib/app/config.ts";
 import { createLifecycleHandler } from "../../lib/http/lifecycle.ts";
 import { SelfMetrics } from "../../lib/http/self_metrics.ts";
 import { startServers } from "../../lib/app/server.ts";
@@ -28,9 +28,7 @@ async function startInProcess(flags: Record<string, string> = {}) {
       store,
       metrics,
       logger,
-      ...config,
-      authUsers: config.AuthUsers,
-      labelLimits: labelLimitsOf(config),
+      ...apiOptionsOf(config),
     }),
     lifecycle: createLifecycleHandler({ store, metrics, isReady: () => true }),
     logger,
@@ -216,9 +214,7 @@ Deno.test({
         store,
         metrics,
         logger,
-        ...config,
-        authUsers: config.AuthUsers,
-        labelLimits: labelLimitsOf(config),
+        ...apiOptionsOf(config),
         isAccepting: () => accepting,
       }),
       lifecycle: createLifecycleHandler({ store, metrics, isReady: () => true }),
