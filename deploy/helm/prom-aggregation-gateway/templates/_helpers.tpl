@@ -1,0 +1,266 @@
+{{/* The chart's names, labels, and the checks and computed values the templates share. */}}
+
+{{- define "pag.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "pag.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "pag.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "pag.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "pag.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "pag.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "pag.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default (printf "v%s" .Chart.AppVersion) .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Fails the render on values that make no sense together. Included by every workload template.
+*/}}
+{{- define "pag.validate" -}}
+{{- if .Values.persistence.enabled }}
+{{- if eq .Values.kind "DaemonSet" }}
+{{- fail "persistence.enabled needs kind: Deployment: one snapshot file has one writer, and a DaemonSet runs a pod per node" }}
+{{- end }}
+{{- if gt (int .Values.replicas) 1 }}
+{{- fail (printf "persistence.enabled needs replicas: 1, not %d: one snapshot file has one writer; run one release per replica instead" (int .Values.replicas)) }}
+{{- end }}
+{{- end }}
+{{- $managed := dict "apiListen" "ports.api" "lifecycleListen" "ports.lifecycle" "persistenceFile" "persistence" "persistenceInterval" "persistence.interval" "AuthUsers" "auth" "webConfigFile" "webConfig" "rulesFile" "rules" }}
+{{- range $flag, $value := .Values.config }}
+{{- if hasKey $managed $flag }}
+{{- fail (printf "config.%s is set by the chart: use %s instead" $flag (get $managed $flag)) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.auth.users .Values.auth.existingSecret }}
+{{- fail "auth: give users or existingSecret, not both" }}
+{{- end }}
+{{- if and .Values.webConfig.content .Values.webConfig.existingSecret }}
+{{- fail "webConfig: give content or existingSecret, not both" }}
+{{- end }}
+{{- if and .Values.serviceMonitor.enabled .Values.podMonitor.enabled }}
+{{- fail "serviceMonitor and podMonitor would both scrape every pod: enable one" }}
+{{- end }}
+{{- end }}
+
+{{/*
+The memory limit: resources.limits.memory if set, else twice the gateway's four byte budgets
+(from config, or the flags' defaults) plus 240 MiB for the runtime, in Mi. values.yaml explains.
+*/}}
+{{- define "pag.memoryLimit" -}}
+{{- if .Values.resources.limits.memory }}
+{{- .Values.resources.limits.memory }}
+{{- else }}
+{{- $c := .Values.config }}
+{{- $sum := 0 }}
+{{- range $flag, $default := dict "maxStoreBytes" 268435456 "maxRequestBufferBytes" 67108864 "maxScrapeBacklogBytes" 67108864 "maxPushCacheBytes" 8388608 }}
+{{- $sum = add $sum (int64 (default $default (get $c $flag))) }}
+{{- end }}
+{{- printf "%dMi" (add (div (mul 2 $sum) 1048576) 240) }}
+{{- end }}
+{{- end }}
+
+{{/* Whether the web config turns TLS on, and whether it requires client certificates. */}}
+{{- define "pag.tls" -}}
+{{- if and .Values.webConfig.content (hasKey .Values.webConfig.content "tls_server_config") }}true{{ end }}
+{{- end }}
+{{- define "pag.clientCertRequired" -}}
+{{- if include "pag.tls" . }}
+{{- $type := default "" (get .Values.webConfig.content.tls_server_config "client_auth_type") }}
+{{- if has $type (list "RequireAnyClientCert" "RequireAndVerifyClientCert") }}true{{ end }}
+{{- end }}
+{{- end }}
+
+{{- define "pag.webConfigSecret" -}}
+{{- default (printf "%s-web-config" (include "pag.fullname" .)) .Values.webConfig.existingSecret }}
+{{- end }}
+{{- define "pag.authSecret" -}}
+{{- default (printf "%s-auth" (include "pag.fullname" .)) .Values.auth.existingSecret }}
+{{- end }}
+
+{{- define "pag.probe" -}}
+{{- $root := index . 0 }}
+{{- $path := index . 1 }}
+{{- if include "pag.clientCertRequired" $root }}
+tcpSocket:
+  port: lifecycle
+{{- else }}
+httpGet:
+  path: {{ $path }}
+  port: lifecycle
+  scheme: {{ if include "pag.tls" $root }}HTTPS{{ else }}HTTP{{ end }}
+{{- end }}
+{{- end }}
+
+{{/* The pod template, shared by the Deployment and the DaemonSet. */}}
+{{- define "pag.podTemplate" -}}
+metadata:
+  labels:
+    {{- include "pag.selectorLabels" . | nindent 4 }}
+    {{- with .Values.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- with .Values.podAnnotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+spec:
+  automountServiceAccountToken: false
+  enableServiceLinks: false
+  terminationGracePeriodSeconds: {{ .Values.terminationGracePeriodSeconds }}
+  securityContext:
+    {{- toYaml .Values.podSecurityContext | nindent 4 }}
+  {{- with .Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.priorityClassName }}
+  priorityClassName: {{ . }}
+  {{- end }}
+  containers:
+    - name: gateway
+      image: {{ include "pag.image" . }}
+      imagePullPolicy: {{ .Values.image.pullPolicy }}
+      args: [start]
+      ports:
+        - name: api
+          containerPort: {{ .Values.ports.api }}
+          protocol: TCP
+        - name: lifecycle
+          containerPort: {{ .Values.ports.lifecycle }}
+          protocol: TCP
+      env:
+        - name: PAG_APILISTEN
+          value: {{ printf ":%d" (int .Values.ports.api) | quote }}
+        - name: PAG_LIFECYCLELISTEN
+          value: {{ printf ":%d" (int .Values.ports.lifecycle) | quote }}
+        {{- range $flag, $value := .Values.config }}
+        - name: {{ printf "PAG_%s" (upper $flag) }}
+          value: {{ if kindIs "slice" $value }}{{ join "," $value | quote }}{{ else if kindIs "float64" $value }}{{ int64 $value | toString | quote }}{{ else }}{{ toString $value | quote }}{{ end }}
+        {{- end }}
+        {{- if .Values.persistence.enabled }}
+        - name: PAG_PERSISTENCEFILE
+          value: /var/lib/pag/aggregate.prom
+        - name: PAG_PERSISTENCEINTERVAL
+          value: {{ .Values.persistence.interval | quote }}
+        {{- end }}
+        {{- if or .Values.auth.users .Values.auth.existingSecret }}
+        - name: PAG_AUTHUSERS
+          valueFrom:
+            secretKeyRef:
+              name: {{ include "pag.authSecret" . }}
+              key: authUsers
+        {{- end }}
+        {{- if or .Values.webConfig.content .Values.webConfig.existingSecret }}
+        - name: PAG_WEBCONFIGFILE
+          value: /etc/prom-aggregation-gateway/web/web-config.yml
+        {{- end }}
+        {{- if .Values.rules }}
+        - name: PAG_RULESFILE
+          value: /etc/prom-aggregation-gateway/rules/rules.yml
+        {{- end }}
+        {{- with .Values.extraEnv }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      livenessProbe:
+        {{- include "pag.probe" (list . "/-/healthy") | trim | nindent 8 }}
+        {{- toYaml .Values.livenessProbe | nindent 8 }}
+      readinessProbe:
+        {{- include "pag.probe" (list . "/-/ready") | trim | nindent 8 }}
+        {{- toYaml .Values.readinessProbe | nindent 8 }}
+      resources:
+        requests:
+          {{- toYaml .Values.resources.requests | nindent 10 }}
+        limits:
+          {{- with (omit .Values.resources.limits "memory") }}
+          {{- toYaml . | nindent 10 }}
+          {{- end }}
+          memory: {{ include "pag.memoryLimit" . }}
+      securityContext:
+        {{- toYaml .Values.securityContext | nindent 8 }}
+      volumeMounts:
+        - name: tmp
+          mountPath: /tmp
+        {{- if .Values.persistence.enabled }}
+        - name: state
+          mountPath: /var/lib/pag
+        {{- end }}
+        {{- if or .Values.webConfig.content .Values.webConfig.existingSecret }}
+        - name: web-config
+          mountPath: /etc/prom-aggregation-gateway/web
+          readOnly: true
+        {{- end }}
+        {{- if .Values.webConfig.tlsSecret }}
+        - name: tls
+          mountPath: /etc/prom-aggregation-gateway/tls
+          readOnly: true
+        {{- end }}
+        {{- if .Values.rules }}
+        - name: rules
+          mountPath: /etc/prom-aggregation-gateway/rules
+          readOnly: true
+        {{- end }}
+  volumes:
+    # The root filesystem is read-only; the gateway writes nowhere else but the snapshot.
+    - name: tmp
+      emptyDir:
+        sizeLimit: 16Mi
+    {{- if .Values.persistence.enabled }}
+    - name: state
+      persistentVolumeClaim:
+        claimName: {{ default (printf "%s-state" (include "pag.fullname" .)) .Values.persistence.existingClaim }}
+    {{- end }}
+    {{- if or .Values.webConfig.content .Values.webConfig.existingSecret }}
+    - name: web-config
+      secret:
+        secretName: {{ include "pag.webConfigSecret" . }}
+        items:
+          - key: web-config.yml
+            path: web-config.yml
+    {{- end }}
+    {{- if .Values.webConfig.tlsSecret }}
+    - name: tls
+      secret:
+        secretName: {{ .Values.webConfig.tlsSecret }}
+    {{- end }}
+    {{- if .Values.rules }}
+    - name: rules
+      configMap:
+        name: {{ include "pag.fullname" . }}-rules
+    {{- end }}
+  {{- with .Values.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
