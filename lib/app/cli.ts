@@ -22,6 +22,7 @@ import { ListenError, startServers } from "./server.ts";
 import { Store } from "../store/store.ts";
 import { createDatagramHandler } from "./udp.ts";
 import { COMMIT, NAME, VERSION } from "../core/version.ts";
+import { completionScript, isShell, SHELLS } from "./completion.ts";
 
 export interface CliIo {
   env: Readonly<Record<string, string>>;
@@ -31,7 +32,7 @@ export interface CliIo {
   stopSignal: () => Promise<string>;
 }
 
-const COMMANDS = ["start", "version", "help"];
+const COMMANDS = ["start", "version", "help", "completion"];
 
 /** Runs the command line; resolves to the process exit code. */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
@@ -55,6 +56,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return 2;
   }
   const command = positionals[0] ?? "start";
+  if (command === "completion" && !values.help) return printCompletion(positionals, io);
   if (positionals.length > 1 || !COMMANDS.includes(command)) {
     const what = COMMANDS.includes(command)
       ? `unexpected argument "${positionals[1]}"`
@@ -171,6 +173,17 @@ async function start(config: Config, io: CliIo): Promise<number> {
   return saved ? 0 : 1;
 }
 
+/** `completion SHELL`: the completion script of the commands and flags, on stdout. */
+function printCompletion(positionals: string[], io: CliIo): number {
+  const shell = positionals[1];
+  if (positionals.length !== 2 || !isShell(shell)) {
+    io.stderr(`${NAME}: completion needs one shell: ${SHELLS.join(", ")}; see --help\n`);
+    return 2;
+  }
+  io.stdout(completionScript(shell, COMMANDS, FLAGS));
+  return 0;
+}
+
 /** A one-line reason for a parseArgs error, which node:util words at length. */
 function describeArgsError(error: Error & { code?: string }): string {
   const flag = error.message.match(/'(-[^' ]+)/)?.[1];
@@ -191,6 +204,8 @@ Commands:
   start     run the gateway (the default)
   version   print the version and exit
   help      print this help and exit
+  completion bash|zsh|fish
+            print a shell completion script for the commands and flags
 
 Flags (each also read from its environment variable; a flag given on the command line wins):
 `;

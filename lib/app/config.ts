@@ -32,6 +32,8 @@ export interface FlagSpec<N extends string = string, T = unknown> {
   description: string;
   /** May be given more than once; the values are joined with commas. */
   multiple?: boolean;
+  /** The values it takes, when they are a fixed list: shell completion offers them. */
+  choices?: readonly string[];
   /** Turns the text into the value; throws {@linkcode ConfigError} naming what is wrong. */
   parse: (value: string, source: FlagSource) => T;
 }
@@ -151,18 +153,21 @@ export const FLAGS = [
     name: "gaugeBehavior",
     default: "replace",
     description: "How pushed gauges combine: replace, sum, max or min",
+    choices: GAUGE_BEHAVIORS,
     parse: (v) => parseChoice(v, GAUGE_BEHAVIORS),
   }),
   flag({
     name: "logLevel",
     default: "info",
     description: "Least severe log level: debug (logs every push), info, warn or error",
+    choices: LOG_LEVELS,
     parse: (v) => parseChoice(v, LOG_LEVELS),
   }),
   flag({
     name: "logFormat",
     default: "text",
     description: "Log format, one line per event on stderr: text (logfmt) or json",
+    choices: LOG_FORMATS,
     parse: (v) => parseChoice(v, LOG_FORMATS),
   }),
   flag({
