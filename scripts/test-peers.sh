@@ -17,6 +17,7 @@ peers=(
   "prometheus|command -v prometheus && command -v promtool"     # scrapes; checks the text
   "chromium|test -x /usr/bin/chromium"                          # driven by playwright-core
   "util-linux|command -v prlimit && command -v setpriv"         # limits and privileges
+  "systemd|command -v systemd-analyze"                          # verifies the unit
   "zsh|command -v zsh"                                          # loads the zsh completion
   "fish|command -v fish"                                        # runs the fish completion
 )
