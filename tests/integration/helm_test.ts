@@ -23,6 +23,7 @@ import { PodMonitor } from "npm:@kubernetes-models/prometheus-operator@6.0.0/mon
 // deno-lint-ignore no-import-prefix
 import { ServiceMonitor } from "npm:@kubernetes-models/prometheus-operator@6.0.0/monitoring.coreos.com/v1/ServiceMonitor";
 import { envName, FLAGS, loadConfig } from "../../lib/app/config.ts";
+import { startGateway } from "../helpers/gateway_process.ts";
 import { withTempDir } from "../helpers/temp_dir.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -153,9 +154,19 @@ function environment(docs: Doc[]): Record<string, string> {
   return env;
 }
 
+/**
+ * `env` without the variables that name files the kubelet mounts from a Secret or ConfigMap
+ * (the web configuration, the rules), which the gateway reads when it loads its settings and
+ * which exist only in the pod.
+ */
+function withoutMountedFiles(env: Record<string, string>): Record<string, string> {
+  const { PAG_WEBCONFIGFILE: _web, PAG_RULESFILE: _rules, ...rest } = env;
+  return rest;
+}
+
 /** The memory limit values.yaml explains: twice the four byte budgets, plus 240 MiB. */
 function expectedMemoryLimit(env: Record<string, string>): string {
-  const config = loadConfig({}, env);
+  const config = loadConfig({}, withoutMountedFiles(env));
   const budgets = config.maxStoreBytes + config.maxRequestBufferBytes +
     config.maxScrapeBacklogBytes + config.maxPushCacheBytes;
   return `${Math.floor((2 * budgets) / MiB) + 240}Mi`;
@@ -197,7 +208,7 @@ function assertBaseline(docs: Doc[]): void {
   assert.equal(env.PAG_APILISTEN, ":8080");
   assert.equal(env.PAG_LIFECYCLELISTEN, ":8888");
   // The gateway takes the rendered environment as it is.
-  loadConfig({}, env);
+  loadConfig({}, withoutMountedFiles(env));
   assert.equal(c.resources.limits.memory, expectedMemoryLimit(env));
   assert.ok(c.resources.requests.memory !== undefined && c.resources.requests.cpu !== undefined);
 }
@@ -324,6 +335,40 @@ Deno.test("persistence puts the snapshot on a claim, one pod, Recreate", async (
   assert.deepEqual(mine.persistentVolumeClaim, { claimName: "mine" });
 });
 
+Deno.test("the rendered pod's environment runs the gateway; its probes and snapshot work", async () => {
+  const docs = await render(VALUE_SETS.persistence);
+  const c = container(docs);
+  const lifecyclePort = c.ports.find((p: Doc) => p.name === "lifecycle").containerPort;
+  await withTempDir(async (volume) => {
+    // The claim's mount path, /var/lib/pag, is this folder here.
+    const mount = c.volumeMounts.find((m: Doc) => m.name === "state").mountPath;
+    const env = Object.fromEntries(
+      Object.entries(environment(docs)).map(([k, v]) => [k, v.replace(mount, volume)]),
+    );
+    await using gateway = await startGateway([], { env });
+    // startGateway listens on free ports; the rendered one is the lifecycle port's.
+    assert.equal(env.PAG_LIFECYCLELISTEN, `:${lifecyclePort}`);
+    for (const probe of [c.livenessProbe, c.readinessProbe]) {
+      assert.equal(probe.httpGet.port, "lifecycle");
+      assert.equal(probe.httpGet.scheme, "HTTP");
+      const response = await fetch(`${gateway.lifecycle}${probe.httpGet.path}`);
+      await response.body?.cancel();
+      assert.equal(response.status, 200, probe.httpGet.path);
+    }
+    const push = await fetch(`${gateway.api}/metrics/job/helm`, {
+      method: "POST",
+      body: "# TYPE helm_pushes_total counter\nhelm_pushes_total 3\n",
+    });
+    await push.body?.cancel();
+    assert.equal(push.status, 202);
+    const status = await gateway.stop("SIGTERM");
+    assert.equal(status.code, 0, gateway.lines.join("\n"));
+    // The last snapshot is on the volume, where the next pod loads it.
+    const snapshot = await Deno.readTextFile(`${volume}/aggregate.prom`);
+    assert.match(snapshot, /^helm_pushes_total\{job="helm"\} 3 \d+$/m);
+  });
+});
+
 Deno.test("a DaemonSet with a PodMonitor scrapes the aggregate and the gateway's own metrics", async () => {
   const docs = await render(VALUE_SETS["DaemonSet and PodMonitor"]);
   assertBaseline(docs);
@@ -353,7 +398,7 @@ Deno.test("auth and a TLS web config come from Secrets; the probes speak HTTPS",
   });
   const env = environment(docs);
   assert.deepEqual(
-    [...loadConfig({}, env).AuthUsers],
+    [...loadConfig({}, withoutMountedFiles(env)).AuthUsers],
     [["alice", "s3cret"], ["bob", "hunter2"]],
   );
 
