@@ -513,6 +513,10 @@ Deno.test("every flag can be set through config, as its PAG_ variable", async ()
   for (const [name, value] of Object.entries(config)) assert.equal(env[envName(name)], value, name);
   loadConfig({}, env);
 
+  // Numbers as YAML gives them, large or not whole, and switches, as the flag's text.
+  const typed = environment(await render({ config: { a: 5000000000, b: 0.25, c: true } }));
+  assert.deepEqual([typed.PAG_A, typed.PAG_B, typed.PAG_C], ["5000000000", "0.25", "true"]);
+
   for (const flag of FLAGS.filter((f) => f.name in managed)) {
     const message = await renderError({ config: { [flag.name]: "x" } });
     assert.ok(
@@ -554,8 +558,8 @@ Deno.test("values that make no sense fail the render with the reason", async () 
     [{ kind: "StatefulSet" }, 'kind: kind must be one of the following: "Deployment", "DaemonSet"'],
     [{ replica: 2 }, "Additional property replica is not allowed"],
     [
-      { config: { maxStoreBytes: true } },
-      "config.maxStoreBytes: Must validate one and only one schema",
+      { config: { maxStoreBytes: { bytes: 1 } } },
+      "config.maxStoreBytes: Must validate at least one schema (anyOf)",
     ],
   ];
   for (const [values, message] of cases) {

@@ -159,7 +159,7 @@ spec:
           value: {{ printf ":%d" (int .Values.ports.lifecycle) | quote }}
         {{- range $flag, $value := .Values.config }}
         - name: {{ printf "PAG_%s" (upper $flag) }}
-          value: {{ if kindIs "slice" $value }}{{ join "," $value | quote }}{{ else if kindIs "float64" $value }}{{ int64 $value | toString | quote }}{{ else }}{{ toString $value | quote }}{{ end }}
+          value: {{ if kindIs "slice" $value }}{{ join "," $value | quote }}{{ else if and (kindIs "float64" $value) (eq $value (float64 (int64 $value))) }}{{ int64 $value | toString | quote }}{{ else }}{{ toString $value | quote }}{{ end }}
         {{- end }}
         {{- if .Values.persistence.enabled }}
         - name: PAG_PERSISTENCEFILE
