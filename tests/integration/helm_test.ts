@@ -464,6 +464,10 @@ Deno.test("auth and a TLS web config come from Secrets; the probes speak HTTPS",
   );
   // Without tls_server_config in content the chart cannot tell: plain HTTP probes.
   assert.equal(container(existing).readinessProbe.httpGet.scheme, "HTTP");
+  // ... unless told.
+  const told = await render({ webConfig: { existingSecret: "my-web", probe: "HTTPS" } });
+  assert.equal(container(told).readinessProbe.httpGet.scheme, "HTTPS");
+  assert.equal(container(told).livenessProbe.httpGet.scheme, "HTTPS");
 });
 
 Deno.test("rules come from a ConfigMap mounted as the rules file", async () => {

@@ -101,17 +101,30 @@ The memory limit: resources.limits.memory if set, else twice the gateway's four 
 {{- default (printf "%s-auth" (include "pag.fullname" .)) .Values.auth.existingSecret }}
 {{- end }}
 
+{{/*
+How the kubelet probes: webConfig.probe if set, else from webConfig.content: TCP when client
+certificates are required (the kubelet has none), HTTPS with TLS, else HTTP.
+*/}}
+{{- define "pag.probeKind" -}}
+{{- if .Values.webConfig.probe }}{{ .Values.webConfig.probe }}
+{{- else if include "pag.clientCertRequired" . }}TCP
+{{- else if include "pag.tls" . }}HTTPS
+{{- else }}HTTP
+{{- end }}
+{{- end }}
+
 {{- define "pag.probe" -}}
 {{- $root := index . 0 }}
 {{- $path := index . 1 }}
-{{- if include "pag.clientCertRequired" $root }}
+{{- $kind := include "pag.probeKind" $root }}
+{{- if eq $kind "TCP" }}
 tcpSocket:
   port: lifecycle
 {{- else }}
 httpGet:
   path: {{ $path }}
   port: lifecycle
-  scheme: {{ if include "pag.tls" $root }}HTTPS{{ else }}HTTP{{ end }}
+  scheme: {{ $kind }}
 {{- end }}
 {{- end }}
 
