@@ -1,6 +1,6 @@
 // `prom-aggregation-gateway completion bash|zsh|fish`: the scripts the command prints, loaded
-// by the real shells. bash and fish are asked what they complete; zsh, which completes only
-// in an interactive line editor, loads the script and registers it.
+// by the real shells and asked what they complete: bash through its completion variables, fish
+// with `complete -C`, zsh in a pseudo-terminal, as a user types.
 
 import assert from "node:assert/strict";
 import { FLAGS } from "../../lib/app/config.ts";
@@ -112,6 +112,52 @@ Deno.test("completion fish completes commands, flags and their values in a real 
     const flags = await completes("--");
     for (const flag of FLAGS) assert.ok(flags.includes(`--${flag.name}`), flag.name);
     assert.ok(flags.includes("--help") && flags.includes("--version"));
+  });
+});
+
+/**
+ * Drives an interactive zsh in a pseudo-terminal (zsh/zpty): loads compinit and the script,
+ * types the line and a tab, and records every match the completion functions add. The inner
+ * shell exits after the completion (comppostfuncs), which ends the read loop.
+ */
+const ZSH_DRIVER = `
+zmodload zsh/zpty
+zpty z zsh -f -i
+zpty -w z "PROMPT=''; autoload -U compinit; compinit -u -D"
+zpty -w z "source \${(q)1}"
+zpty -w z "compadd () { local -a h; builtin compadd -O h \\"\\$@\\"; print -rl -- \\$h >> \${(q)3}; builtin compadd \\"\\$@\\" }"
+zpty -w z "comppostfuncs=( exit )"
+zpty -w z "bindkey '^I' complete-word"
+zpty -n -w z "$2"$'\\t'
+while zpty -r z chunk; do :; done
+zpty -d z
+`;
+
+Deno.test("completion zsh completes commands, flags and their values in a real zsh", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/_${NAME}`, await script("zsh"));
+    await Deno.writeTextFile(`${dir}/driver.zsh`, ZSH_DRIVER);
+    await Deno.writeTextFile(`${dir}/snap.prom`, "");
+    const completes = async (line: string) => {
+      const hits = `${dir}/hits`;
+      await Deno.writeTextFile(hits, "");
+      const out = await new Deno.Command("zsh", {
+        args: ["-f", "driver.zsh", `${dir}/_${NAME}`, `${NAME} ${line}`, hits],
+        cwd: dir,
+        env: { HOME: dir, TERM: "dumb" },
+        clearEnv: true,
+        stdin: "null",
+        signal: AbortSignal.timeout(20_000),
+      }).output();
+      assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+      const words = (await Deno.readTextFile(hits)).split("\n").filter((w) => w !== "");
+      return [...new Set(words)].sort();
+    };
+    assert.deepEqual(await completes(""), ["completion", "help", "start", "version"]);
+    assert.deepEqual(await completes("--gaugeBehavior "), ["max", "min", "replace", "sum"]);
+    assert.deepEqual(await completes("--log"), ["--logFormat", "--logLevel"]);
+    assert.deepEqual(await completes("--persistenceFile=sn"), ["snap.prom"]);
+    assert.deepEqual(await completes("completion "), ["bash", "fish", "zsh"]);
   });
 });
 
