@@ -5,6 +5,8 @@
 
 import assert from "node:assert/strict";
 import { parse } from "yaml";
+// deno-lint-ignore no-import-prefix
+import { validateWorkflow } from "npm:@action-validator/core@0.6.0";
 import { withTempDir } from "../helpers/temp_dir.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -36,6 +38,16 @@ async function bash(script: string, env: Record<string, string>, cwd = ROOT) {
   const decode = (b: Uint8Array) => new TextDecoder().decode(b);
   return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
 }
+
+Deno.test("the workflows pass the GitHub workflow schema", async () => {
+  for (const name of ["ci.yml", "release.yml"]) {
+    const text = await Deno.readTextFile(`${ROOT}.github/workflows/${name}`);
+    assert.deepEqual(validateWorkflow(text).errors, [], name);
+    // The validator does find mistakes: a misspelt key.
+    const broken = validateWorkflow(text.replace("runs-on:", "runs-onn:")).errors;
+    assert.ok(broken.length > 0, name);
+  }
+});
 
 Deno.test("ci.yml runs .ci/run on pull requests, on Debian", async () => {
   const ci = await workflow("ci.yml");
