@@ -3,6 +3,7 @@
 // queue and one sender per receiver, with retries, backoff, timeouts and self metrics.
 // Spec: https://prometheus.io/docs/specs/prw/remote_write_spec/
 
+import { concatBytes } from "../core/bytes.ts";
 import type { Logger } from "../core/logger.ts";
 import { type Label, labelKey } from "../core/model.ts";
 import type { RenderableFamily } from "../expose/render.ts";
@@ -17,8 +18,8 @@ const MIN_BACKOFF_MS = 250;
 const MAX_BACKOFF_MS = 30_000;
 /** The longest `Retry-After` obeyed; a longer one waits this long. */
 const MAX_RETRY_AFTER_MS = 5 * 60_000;
-/** Bytes of a refusal's body kept for the log. */
-const MAX_ERROR_BODY_CHARS = 256;
+/** Bytes of a refusal's body read and kept for the log. */
+const MAX_ERROR_BODY_BYTES = 256;
 /** Bytes of a password or token file read at most. */
 const MAX_SECRET_BYTES = 64 * 1024;
 
@@ -249,14 +250,28 @@ class Receiver {
   }
 }
 
-/** The start of a refusal's body, for the log, read within the request's timeout. */
+/**
+ * The start of a refusal's body, for the log: at most `MAX_ERROR_BODY_BYTES` are read, within
+ * the request's timeout, and the rest is cancelled, so a receiver cannot make the gateway hold
+ * a large answer.
+ */
 async function readErrorBody(response: Response): Promise<string> {
+  if (response.body === null) return "";
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let length = 0;
   try {
-    const text = await response.text();
-    return text.slice(0, MAX_ERROR_BODY_CHARS).trim();
+    while (length < MAX_ERROR_BODY_BYTES) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      length += value.length;
+    }
+    await reader.cancel();
   } catch {
-    return "";
+    // a body cut short still has its start
   }
+  return new TextDecoder().decode(concatBytes(chunks).subarray(0, MAX_ERROR_BODY_BYTES)).trim();
 }
 
 function describeError(error: unknown): string {

@@ -120,7 +120,7 @@ Deno.test("remote write retries 500 and 429 (after Retry-After), not 400, with t
     if (n === 1) return new Response("overloaded", { status: 500 });
     if (n === 2) return new Response("slow down", { status: 429, headers: { "Retry-After": "1" } });
     if (n === 3) return new Response(null, { status: 204 });
-    return new Response("out of order sample", { status: 400 });
+    return new Response("out of order sample" + " ".repeat(1 << 20) + "unread", { status: 400 });
   });
   try {
     await withTempDir(async (dir) => {
@@ -174,7 +174,8 @@ Deno.test("remote write retries 500 and 429 (after Retry-After), not 400, with t
         `pag_remote_write_last_success_timestamp_seconds{url="${url}"}`,
       );
       assert.ok(Math.abs(last * 1000 - third.at) < 5000, `last success ${last}`);
-      await gateway.waitForLine("remote write refused: samples dropped");
+      const refused = await gateway.waitForLine("remote write refused: samples dropped");
+      assert.ok(refused.includes('body="out of order sample"'), refused);
       assert.ok(!gateway.lines.join("\n").includes("s3cret"), "the token is never logged");
     });
   } finally {
