@@ -250,6 +250,14 @@ export const FLAGS = [
     parse: parseRemoteWriteLabels,
   }),
   flag({
+    name: "remoteWriteHeader",
+    default: "",
+    multiple: true,
+    description:
+      "Send this Name=value HTTP header with every remote write request, such as X-Scope-OrgID=team-a; may be repeated",
+    parse: parseRemoteWriteHeaders,
+  }),
+  flag({
     name: "remoteWriteTimeout",
     default: "30s",
     description: "Give up a remote write request after this long and try it again",
@@ -544,6 +552,39 @@ function parseRemoteWriteLabels(value: string): Label[] {
   return labels.sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0);
 }
 
+/** Headers the remote write protocol or the auth flags set: not to be given as extra headers. */
+const RESERVED_HEADERS = [
+  "authorization",
+  "content-encoding",
+  "content-length",
+  "content-type",
+  "host",
+  "user-agent",
+  "x-prometheus-remote-write-version",
+];
+
+/** Parses `Name=value,…` into header pairs. */
+function parseRemoteWriteHeaders(value: string): [string, string][] {
+  const headers: [string, string][] = [];
+  for (const entry of value.split(",")) {
+    if (entry === "") continue;
+    const eq = entry.indexOf("=");
+    const name = entry.slice(0, eq);
+    if (eq <= 0 || eq === entry.length - 1) {
+      throw new ConfigError(`"${name || entry}" is not Name=value with a non-empty value`);
+    }
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+      throw new ConfigError(`"${name}" is not an HTTP header name`);
+    }
+    if (RESERVED_HEADERS.includes(name.toLowerCase())) {
+      throw new ConfigError(`"${name}" is set by the gateway; it cannot be given`);
+    }
+    if (/[\r\n\0]/.test(entry)) throw new ConfigError(`header "${name}" has a line break`);
+    headers.push([name, entry.slice(eq + 1)]);
+  }
+  return headers;
+}
+
 /**
  * The receivers' credentials, from the remote write flags: Basic (a user name and one password
  * source) or a bearer token (one source), never both. Throws {@linkcode ConfigError}.
@@ -587,6 +628,7 @@ export function remoteWriteOptionsOf(config: Config): RemoteWriteOptions | undef
     urls: config.remoteWriteURL,
     intervalMs: config.remoteWriteInterval,
     labels: config.remoteWriteLabel,
+    headers: config.remoteWriteHeader,
     auth: remoteWriteAuthOf(config),
     timeoutMs: config.remoteWriteTimeout,
     maxSamplesPerRequest: config.remoteWriteMaxSamplesPerRequest,

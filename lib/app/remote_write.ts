@@ -1,7 +1,7 @@
 // Sends the aggregate by Prometheus remote write 1.0 every interval to each `--remoteWriteURL`:
 // captures the store, encodes and compresses it in bounded batches, and keeps one bounded
 // queue and one sender per receiver, with retries, backoff, timeouts and self metrics.
-// Spec: https://prometheus.io/docs/specs/prw/remote_write_spec/
+// Spec: https://prometheus.io/docs/specs/remote_write_spec/
 
 import { concatBytes } from "../core/bytes.ts";
 import type { Logger } from "../core/logger.ts";
@@ -36,6 +36,8 @@ export interface RemoteWriteOptions {
   intervalMs: number;
   /** Added to every series that lacks them, sorted by name. */
   labels: readonly Label[];
+  /** Extra headers sent with every request (`--remoteWriteHeader`), such as a tenant's. */
+  headers: readonly [string, string][];
   auth: RemoteWriteAuth | undefined;
   timeoutMs: number;
   maxSamplesPerRequest: number;
@@ -201,6 +203,7 @@ class Receiver {
    */
   async #send(batch: Batch): Promise<number | undefined> {
     const headers: Record<string, string> = {
+      ...Object.fromEntries(this.#options.headers),
       "Content-Encoding": "snappy",
       "Content-Type": "application/x-protobuf",
       "User-Agent": "prom-aggregation-gateway",

@@ -1,7 +1,7 @@
 // Encodes the aggregate as Prometheus remote-write 1.0 requests: protobuf `WriteRequest`
 // messages of classic series, cut into bounded batches, and the stale markers of series that
 // left. Pure; `app/remote_write.ts` compresses, queues and sends them.
-// Spec: https://prometheus.io/docs/specs/prw/remote_write_spec/
+// Spec: https://prometheus.io/docs/specs/remote_write_spec/
 // Schema: https://github.com/prometheus/prometheus/blob/main/prompb/remote.proto and types.proto
 // Wire format: https://protobuf.dev/programming-guides/encoding/
 

@@ -132,6 +132,8 @@ Deno.test("remote write retries 500 and 429 (after Retry-After), not 400, with t
         "1s",
         "--remoteWriteBearerTokenFile",
         `${dir}/token`,
+        "--remoteWriteHeader",
+        "X-Scope-OrgID=team-a",
       ]);
       await push(gateway.api, "/metrics/job/rw", PUSH);
       await waitUntil(
@@ -141,14 +143,20 @@ Deno.test("remote write retries 500 and 429 (after Retry-After), not 400, with t
       );
       const [first, second, third, fourth, fifth] = receiver.requests;
       const headers = Object.fromEntries(
-        ["content-encoding", "content-type", "x-prometheus-remote-write-version", "authorization"]
-          .map((h) => [h, first.headers.get(h)]),
+        [
+          "content-encoding",
+          "content-type",
+          "x-prometheus-remote-write-version",
+          "authorization",
+          "x-scope-orgid",
+        ].map((h) => [h, first.headers.get(h)]),
       );
       assert.deepEqual(headers, {
         "content-encoding": "snappy",
         "content-type": "application/x-protobuf",
         "x-prometheus-remote-write-version": "0.1.0",
         "authorization": "Bearer s3cret-token",
+        "x-scope-orgid": "team-a",
       });
       // 500 and 429 are tried again with the same batch; 429 waits its Retry-After.
       const stamp = (r: typeof first) => r.samples[0].timestamp;

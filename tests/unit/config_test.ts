@@ -41,6 +41,7 @@ Deno.test("loadConfig() uses the defaults of the flag table", () => {
     remoteWriteURL: [],
     remoteWriteInterval: 30_000,
     remoteWriteLabel: [],
+    remoteWriteHeader: [],
     remoteWriteTimeout: 30_000,
     remoteWriteMaxSamplesPerRequest: 2000,
     remoteWriteMaxQueueBytes: 64 * 1024 * 1024,

@@ -7,7 +7,9 @@ Deno.test("loadConfig() reads repeated remote write URLs and labels, from flags 
   const config = loadConfig({
     remoteWriteURL: ["http://a:9090/api/v1/write", "https://b.example/api/v1/push"],
     remoteWriteLabel: ["replica=r1", "cluster=eu"],
+    remoteWriteHeader: ["X-Scope-OrgID=team-a"],
   }, {});
+  assert.deepEqual(config.remoteWriteHeader, [["X-Scope-OrgID", "team-a"]]);
   assert.deepEqual(config.remoteWriteURL.map(String), [
     "http://a:9090/api/v1/write",
     "https://b.example/api/v1/push",
@@ -97,6 +99,21 @@ Deno.test("loadConfig() refuses bad remote write settings with exact messages", 
       { remoteWriteBearerTokenFile: "/t", remoteWriteUsername: "u" },
       {},
       "remote write takes Basic auth or a bearer token, not both",
+    ],
+    [
+      { remoteWriteHeader: "Authorization=Basic eA==" },
+      {},
+      '--remoteWriteHeader: "Authorization" is set by the gateway; it cannot be given',
+    ],
+    [
+      { remoteWriteHeader: "X Tenant=a" },
+      {},
+      '--remoteWriteHeader: "X Tenant" is not an HTTP header name',
+    ],
+    [
+      { remoteWriteHeader: "X-Scope-OrgID=" },
+      {},
+      '--remoteWriteHeader: "X-Scope-OrgID" is not Name=value with a non-empty value',
     ],
     [
       { remoteWriteInterval: "50ms" },
