@@ -276,3 +276,39 @@ Deno.test("a remote write secret file that cannot be read stops the start with i
     "prom-aggregation-gateway: remote write: cannot read a secret: No such file or directory (os error 2): open '/nonexistent/pw'\n",
   );
 });
+
+Deno.test("remote write leaves the scrape's kept text alone and pushes unhindered", async () => {
+  const receiver = startReceiver(() => new Response(null, { status: 200 }));
+  try {
+    await using gateway = await startGateway([
+      "--remoteWriteURL",
+      receiver.url,
+      "--remoteWriteInterval",
+      "100ms",
+    ]);
+    await push(gateway.api, "/metrics/job/rw", PUSH);
+    const first = await (await fetch(gateway.api + "/metrics")).text();
+    const count = async () => {
+      const text = await fetch(gateway.lifecycle + "/metrics").then((r) => r.text());
+      return sampleValue(text, "pag_scrape_render_duration_seconds_count");
+    };
+    const before = await count();
+    assert.ok(before !== undefined && before >= 1, `renders: ${before}`);
+    // Ten intervals sent while the aggregate stays as it is.
+    const sent = receiver.requests.length;
+    await waitUntil("ten more sends", () => receiver.requests.length >= sent + 10);
+    assert.equal(await (await fetch(gateway.api + "/metrics")).text(), first);
+    assert.equal(await count(), before, "the unchanged aggregate was not rendered again");
+    // Pushes go on between sends, and the next send carries them.
+    await push(gateway.api, "/metrics/job/rw", PUSH);
+    await waitUntil(
+      "a send of the new total",
+      () =>
+        receiver.requests.some((r) =>
+          r.samples.some((s) => s.labels.__name__ === "requests_total" && s.value === 6)
+        ),
+    );
+  } finally {
+    await receiver.server.shutdown();
+  }
+});

@@ -43,6 +43,13 @@ Deno.test("encodeSeries() writes a TimeSeries entry that decodes to its labels a
   assert.equal(nan.stale, false, "a pushed NaN is no stale marker");
 });
 
+Deno.test("encodeSeries() writes UTF-8 as TextEncoder does, lone surrogates as U+FFFD", () => {
+  for (const value of ["grüße ✓", "emoji 😀 ok", "lone \ud800 x", "end \udc00", "ascii"]) {
+    const [sample] = decodeWriteRequest(encodeSeries([["v", value]], 1, T).bytes);
+    assert.equal(sample.labels.v, new TextDecoder().decode(new TextEncoder().encode(value)));
+  }
+});
+
 Deno.test("RemoteWriteEncoder.encode() writes classic series with sorted and external labels", () => {
   const encoder = new RemoteWriteEncoder([["Zone", "z"], ["job", "external"], ["replica", "r1"]]);
   const samples = samplesOf(encoder, [
