@@ -35,8 +35,11 @@ export async function haproxyConfig(
     return `    server gw${i + 1} ${api.host} port ${new URL(b.lifecycle).port}`;
   });
   const count = (pattern: RegExp) => text.match(pattern)?.length ?? 0;
-  if (count(/^\s*bind .*$/gm) !== 1 || count(/^\s*server .*$/gm) === 0) {
-    throw new Error(`${HAPROXY_TEMPLATE}: expected one bind line and server lines`);
+  if (
+    count(/^\s*bind .*$/gm) !== 1 || count(/^\s*server .*$/gm) === 0 ||
+    count(/^\s*default-server .*$/gm) !== 1 || count(/^\s*balance .*$/gm) !== 1
+  ) {
+    throw new Error(`${HAPROXY_TEMPLATE}: expected one bind, default-server and balance line`);
   }
   text = text.replace(/^(\s*)bind .*$/m, `$1bind 127.0.0.1:${port}`);
   text = text.replace(/^\s*server .*\n/gm, "");

@@ -78,7 +78,6 @@ latency_seconds_count 1
     assert.equal(parts.reduce((a, b) => a + b), requests);
 
     const targets = gateways.map((g) => `"${new URL(g.api).host}"`).join(", ");
-    await Deno.copyFile(RULES, `${dir}/rules.yml`);
     // The scrape job of docs/scaling.md: each replica's series get gateway_replica; instance is
     // the same on every replica, so that only gateway_replica tells them apart.
     const config = `global:
