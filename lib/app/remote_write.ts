@@ -4,6 +4,7 @@
 // Spec: https://prometheus.io/docs/specs/remote_write_spec/
 
 import { concatBytes } from "../core/bytes.ts";
+import { NAME, VERSION } from "../core/version.ts";
 import type { Logger } from "../core/logger.ts";
 import { type Label, labelKey } from "../core/model.ts";
 import type { RenderableFamily } from "../expose/render.ts";
@@ -206,7 +207,8 @@ class Receiver {
       ...Object.fromEntries(this.#options.headers),
       "Content-Encoding": "snappy",
       "Content-Type": "application/x-protobuf",
-      "User-Agent": "prom-aggregation-gateway",
+      // The spec asks for the sender's name and version.
+      "User-Agent": `${NAME}/${VERSION}`,
       "X-Prometheus-Remote-Write-Version": "0.1.0",
     };
     let response: Response;

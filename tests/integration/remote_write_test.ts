@@ -4,6 +4,7 @@
 
 import assert from "node:assert/strict";
 import { runCommand, startGateway } from "../helpers/gateway_process.ts";
+import { VERSION } from "../../lib/core/version.ts";
 import { freePort, startPrometheus } from "../helpers/prometheus_process.ts";
 import { residentBytes } from "../helpers/process_memory.ts";
 import { sampleValue, selfMetric } from "../helpers/self_metrics.ts";
@@ -149,6 +150,7 @@ Deno.test("remote write retries 500 and 429 (after Retry-After), not 400, with t
           "x-prometheus-remote-write-version",
           "authorization",
           "x-scope-orgid",
+          "user-agent",
         ].map((h) => [h, first.headers.get(h)]),
       );
       assert.deepEqual(headers, {
@@ -157,6 +159,7 @@ Deno.test("remote write retries 500 and 429 (after Retry-After), not 400, with t
         "x-prometheus-remote-write-version": "0.1.0",
         "authorization": "Bearer s3cret-token",
         "x-scope-orgid": "team-a",
+        "user-agent": `prom-aggregation-gateway/${VERSION}`,
       });
       // 500 and 429 are tried again with the same batch; 429 waits its Retry-After.
       const stamp = (r: typeof first) => r.samples[0].timestamp;
