@@ -120,7 +120,11 @@ class Receiver {
   readonly #stopped: AbortSignal;
   /** Wakes the loop when a batch arrives or the one in retry is dropped. */
   #wake: (() => void) | undefined;
-  #loop: Promise<void> | undefined;
+  /**
+   * Whether the loop runs. It is cleared by the loop itself, in the same step as its last look
+   * at the queue, so that a batch queued at any moment either is seen by the loop or starts one.
+   */
+  #running = false;
 
   constructor(url: URL, options: RemoteWriteOptions, logger: Logger, stopped: AbortSignal) {
     this.url = url;
@@ -155,30 +159,40 @@ class Receiver {
         dropped,
       });
     }
-    this.#loop ??= this.#run().finally(() => this.#loop = undefined);
+    if (!this.#running) {
+      this.#running = true;
+      this.#run(); // never rejects: a failed send is logged and retried
+    }
     this.#wake?.();
-  }
-
-  /** Resolves once the loop ended (the queue is empty or the writer stopped). */
-  idle(): Promise<void> {
-    return this.#loop ?? Promise.resolve();
   }
 
   async #run(): Promise<void> {
     let backoff = MIN_BACKOFF_MS;
-    while (this.#queue.length > 0 && !this.#stopped.aborted) {
-      const batch = this.#queue[0];
-      const wait = await this.#send(batch);
-      if (this.#queue[0] !== batch) continue; // dropped while in flight: counted as dropped
-      if (wait === undefined) {
-        this.#queue.shift();
-        this.#queueBytes -= batch.body.length;
-        backoff = MIN_BACKOFF_MS;
-        continue;
+    try {
+      while (this.#queue.length > 0 && !this.#stopped.aborted) {
+        const batch = this.#queue[0];
+        let wait: number | undefined;
+        try {
+          wait = await this.#send(batch);
+        } catch (error) {
+          // Nothing here may reject: an unhandled rejection would end the process.
+          this.#logger.error("remote write: unexpected error: retrying", { error: String(error) });
+          wait = 0;
+        }
+        if (this.#queue[0] !== batch) continue; // dropped while in flight: counted as dropped
+        if (wait === undefined) {
+          this.#queue.shift();
+          this.#queueBytes -= batch.body.length;
+          backoff = MIN_BACKOFF_MS;
+          continue;
+        }
+        this.stats.retries++;
+        await this.#sleep(wait === 0 ? backoff : wait, batch);
+        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
       }
-      this.stats.retries++;
-      await this.#sleep(wait === 0 ? backoff : wait, batch);
-      backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+    } finally {
+      // In the same step as the loop's last look at the queue: no await in between.
+      this.#running = false;
     }
   }
 
@@ -352,11 +366,6 @@ export class RemoteWriter {
   stop(): void {
     clearInterval(this.#timer);
     this.#stop.abort();
-  }
-
-  /** Resolves once every receiver's queue is empty (for tests and benchmarks). */
-  async drained(): Promise<void> {
-    await Promise.all(this.#receivers.map((r) => r.idle()));
   }
 
   /** The self metrics of remote write, by receiver URL. */
