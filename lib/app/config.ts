@@ -9,6 +9,8 @@ import type { ApiOptions } from "../http/api.ts";
 import { rawBodyLimit } from "../http/body.ts";
 import type { ConnectionLimits } from "../http/http1.ts";
 import type { LabelLimits } from "../ingest/push_builder.ts";
+import { isLabelName, type Label } from "../core/model.ts";
+import type { RemoteWriteAuth, RemoteWriteOptions, Secret } from "./remote_write.ts";
 
 /** Where a listener binds. `hostname` undefined means every interface (`:8080`). */
 export interface ListenAddress {
@@ -230,6 +232,87 @@ export const FLAGS = [
       "Bytes of scrape text kept for scrapes still being sent after their families changed; more cuts them off",
     parse: parsePositiveInteger,
   }),
+  flag({
+    name: "remoteWriteURL",
+    default: "",
+    multiple: true,
+    description:
+      "Also send the aggregate by Prometheus remote write 1.0 to this http(s) URL; may be repeated or comma-separated",
+    parse: parseRemoteWriteUrls,
+  }),
+  flag({
+    name: "remoteWriteInterval",
+    default: "30s",
+    description: "How often the aggregate is sent to each --remoteWriteURL, such as 15s or 1m",
+    parse: parseInterval,
+  }),
+  flag({
+    name: "remoteWriteLabel",
+    default: "",
+    multiple: true,
+    description:
+      "Add this name=value label to every series sent by remote write (series' own labels win); may be repeated",
+    parse: parseRemoteWriteLabels,
+  }),
+  flag({
+    name: "remoteWriteHeader",
+    default: "",
+    multiple: true,
+    description:
+      "Send this Name=value HTTP header with every remote write request, such as X-Scope-OrgID=team-a; may be repeated",
+    parse: parseRemoteWriteHeaders,
+  }),
+  flag({
+    name: "remoteWriteTimeout",
+    default: "30s",
+    description: "Give up a remote write request after this long and try it again",
+    parse: parseTimeout,
+  }),
+  flag({
+    name: "remoteWriteMaxSamplesPerRequest",
+    default: "2000",
+    description: "Most samples in one remote write request (and at most 1 MiB before compression)",
+    parse: parsePositiveInteger,
+  }),
+  flag({
+    name: "remoteWriteMaxQueueBytes",
+    default: "67108864",
+    description:
+      "Compressed bytes waiting for each remote write receiver at most; the oldest requests are dropped beyond",
+    parse: parsePositiveInteger,
+  }),
+  flag({
+    name: "remoteWriteUsername",
+    default: "",
+    description: "HTTP Basic user name for the remote write receivers (with a password)",
+    parse: (v) => v,
+  }),
+  flag({
+    name: "remoteWritePasswordFile",
+    default: "",
+    description: "File holding the HTTP Basic password for remote write, read at each request",
+    parse: (v) => v,
+  }),
+  flag({
+    name: "remoteWritePassword",
+    default: "",
+    description:
+      "HTTP Basic password for remote write; prefer the _FILE flag or the environment variable",
+    parse: (v) => v,
+  }),
+  flag({
+    name: "remoteWriteBearerTokenFile",
+    default: "",
+    description: "File holding a bearer token for the remote write receivers, read at each request",
+    parse: (v) => v,
+  }),
+  flag({
+    name: "remoteWriteBearerToken",
+    default: "",
+    description:
+      "Bearer token for the remote write receivers; prefer the _FILE flag or the environment variable",
+    parse: (v) => v,
+  }),
 ] as const;
 
 /** The settings: each flag's parsed value, by flag name. */
@@ -318,6 +401,7 @@ export function loadConfig(
       throw error;
     }
   }
+  remoteWriteAuthOf(config as Config);
   return config as Config;
 }
 
@@ -427,4 +511,132 @@ function parsePositiveInteger(value: string): number {
     throw new ConfigError(`"${value}" is not a positive whole number`);
   }
   return n;
+}
+
+/** Parses comma-separated http(s) URLs; credentials belong in the auth flags, not the URL. */
+function parseRemoteWriteUrls(value: string): URL[] {
+  const urls: URL[] = [];
+  for (const entry of value.split(",")) {
+    if (entry.trim() === "") continue;
+    let url: URL;
+    try {
+      url = new URL(entry.trim());
+    } catch {
+      throw new ConfigError(`"${entry}" is not a URL such as http://prometheus:9090/api/v1/write`);
+    }
+    if (url.username !== "" || url.password !== "") {
+      // Not echoed: it holds a password.
+      throw new ConfigError(
+        "a URL holds credentials: give them with --remoteWriteUsername and --remoteWritePasswordFile",
+      );
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      throw new ConfigError(`"${entry}" is not an http or https URL`);
+    }
+    urls.push(url);
+  }
+  return urls;
+}
+
+/** Parses `name=value,…` into labels sorted by name. */
+function parseRemoteWriteLabels(value: string): Label[] {
+  const labels: Label[] = [];
+  for (const entry of value.split(",")) {
+    if (entry === "") continue;
+    const eq = entry.indexOf("=");
+    const name = entry.slice(0, eq);
+    if (eq <= 0 || eq === entry.length - 1) {
+      throw new ConfigError(`"${entry}" is not name=value with a non-empty value`);
+    }
+    if (!isLabelName(name) || name.startsWith("__")) {
+      throw new ConfigError(`"${name}" is not a label name (reserved: __ at the start)`);
+    }
+    if (labels.some(([n]) => n === name)) throw new ConfigError(`label "${name}" is given twice`);
+    labels.push([name, entry.slice(eq + 1)]);
+  }
+  return labels.sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0);
+}
+
+/** Headers the remote write protocol or the auth flags set: not to be given as extra headers. */
+const RESERVED_HEADERS = [
+  "authorization",
+  "content-encoding",
+  "content-length",
+  "content-type",
+  "host",
+  "user-agent",
+  "x-prometheus-remote-write-version",
+];
+
+/** Parses `Name=value,…` into header pairs. */
+function parseRemoteWriteHeaders(value: string): [string, string][] {
+  const headers: [string, string][] = [];
+  for (const entry of value.split(",")) {
+    if (entry === "") continue;
+    const eq = entry.indexOf("=");
+    const name = entry.slice(0, eq);
+    if (eq <= 0 || eq === entry.length - 1) {
+      throw new ConfigError(`"${name || entry}" is not Name=value with a non-empty value`);
+    }
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+      throw new ConfigError(`"${name}" is not an HTTP header name`);
+    }
+    if (RESERVED_HEADERS.includes(name.toLowerCase())) {
+      throw new ConfigError(`"${name}" is set by the gateway; it cannot be given`);
+    }
+    if (/[\r\n\0]/.test(entry)) throw new ConfigError(`header "${name}" has a line break`);
+    headers.push([name, entry.slice(eq + 1)]);
+  }
+  return headers;
+}
+
+/**
+ * The receivers' credentials, from the remote write flags: Basic (a user name and one password
+ * source) or a bearer token (one source), never both. Throws {@linkcode ConfigError}.
+ */
+export function remoteWriteAuthOf(config: Config): RemoteWriteAuth | undefined {
+  const secret = (value: string, file: string, what: string): Secret | undefined => {
+    if (value !== "" && file !== "") {
+      throw new ConfigError(`give the ${what} as a value or as a file, not both`);
+    }
+    return value !== "" ? { value } : file !== "" ? { file } : undefined;
+  };
+  const password = secret(
+    config.remoteWritePassword,
+    config.remoteWritePasswordFile,
+    "remote write password",
+  );
+  const token = secret(
+    config.remoteWriteBearerToken,
+    config.remoteWriteBearerTokenFile,
+    "remote write bearer token",
+  );
+  const username = config.remoteWriteUsername;
+  if (token !== undefined && (password !== undefined || username !== "")) {
+    throw new ConfigError("remote write takes Basic auth or a bearer token, not both");
+  }
+  if (token !== undefined) return { kind: "bearer", token };
+  if (password === undefined && username === "") return undefined;
+  if (password === undefined) {
+    throw new ConfigError("--remoteWriteUsername needs --remoteWritePasswordFile");
+  }
+  if (username === "" || username.includes(":")) {
+    throw new ConfigError('a remote write password needs --remoteWriteUsername, without ":"');
+  }
+  return { kind: "basic", username, password };
+}
+
+/** What the remote writer takes from the settings; undefined when no URL is given. */
+export function remoteWriteOptionsOf(config: Config): RemoteWriteOptions | undefined {
+  if (config.remoteWriteURL.length === 0) return undefined;
+  return {
+    urls: config.remoteWriteURL,
+    intervalMs: config.remoteWriteInterval,
+    labels: config.remoteWriteLabel,
+    headers: config.remoteWriteHeader,
+    auth: remoteWriteAuthOf(config),
+    timeoutMs: config.remoteWriteTimeout,
+    maxSamplesPerRequest: config.remoteWriteMaxSamplesPerRequest,
+    maxQueueBytes: config.remoteWriteMaxQueueBytes,
+  };
 }

@@ -59,6 +59,8 @@ export class SelfMetrics {
   /** The budget of the per-path push caches, once the API handler reports it. */
   #pushCache: { readonly used: number } | undefined;
   #connectionsRefused = 0;
+  /** Families other modules keep, such as remote write's, rendered with these. */
+  readonly #sources: (() => RenderableFamily[])[] = [];
   readonly #timeouts = new Map<string, number>(
     ["header", "body", "idle", "write"].map((phase) => [labelKey([["phase", phase]]), 0]),
   );
@@ -82,6 +84,11 @@ export class SelfMetrics {
   /** Reports the budget of the per-path push caches, whose use `pag_push_cache_bytes` shows. */
   trackPushCache(budget: { readonly used: number }): void {
     this.#pushCache = budget;
+  }
+
+  /** Adds the families that `source` returns to every render (remote write's, for one). */
+  addFamilies(source: () => RenderableFamily[]): void {
+    this.#sources.push(source);
   }
 
   /** Counts a push and its samples; a rejected push counts its reason too. */
@@ -233,6 +240,7 @@ export class SelfMetrics {
         this.#startTime / 1000,
       ),
     ];
+    for (const source of this.#sources) families.push(...source());
     return families.map((family) => renderFamily(family)).join("");
   }
 }

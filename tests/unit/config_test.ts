@@ -38,6 +38,18 @@ Deno.test("loadConfig() uses the defaults of the flag table", () => {
     writeTimeout: 60_000,
     maxRequestBufferBytes: 64 * 1024 * 1024,
     maxScrapeBacklogBytes: 64 * 1024 * 1024,
+    remoteWriteURL: [],
+    remoteWriteInterval: 30_000,
+    remoteWriteLabel: [],
+    remoteWriteHeader: [],
+    remoteWriteTimeout: 30_000,
+    remoteWriteMaxSamplesPerRequest: 2000,
+    remoteWriteMaxQueueBytes: 64 * 1024 * 1024,
+    remoteWriteUsername: "",
+    remoteWritePasswordFile: "",
+    remoteWritePassword: "",
+    remoteWriteBearerTokenFile: "",
+    remoteWriteBearerToken: "",
   });
 });
 
@@ -107,6 +119,10 @@ Deno.test("every flag has a PAG_ variable that loadConfig() reads", () => {
     const env = { [`PAG_${flag.name.toUpperCase()}`]: "%bad%" };
     if (flag.name === "persistenceFile") {
       assert.equal(loadConfig({}, env).persistenceFile, "%bad%", "any path is a path");
+      continue;
+    }
+    if (flag.name === "remoteWriteBearerToken" || flag.name === "remoteWriteBearerTokenFile") {
+      assert.doesNotThrow(() => loadConfig({}, env), "any text is a token, any path a path");
       continue;
     }
     assert.throws(() => loadConfig({}, env), ConfigError, flag.name);
