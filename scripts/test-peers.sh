@@ -17,6 +17,7 @@ peers=(
   "prometheus|command -v prometheus && command -v promtool"     # scrapes; checks the text
   "chromium|test -x /usr/bin/chromium"                          # driven by playwright-core
   "util-linux|command -v prlimit && command -v setpriv"         # limits and privileges
+  "openssl|command -v openssl"                                  # makes the TLS tests' certificates
 )
 
 missing=()

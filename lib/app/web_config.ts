@@ -88,7 +88,7 @@ export function parseWebConfig(text: string, file: string): WebConfig {
   try {
     document = parseYaml(text, { uniqueKeys: true, maxAliasCount: 10 });
   } catch (error) {
-    fail(`not valid YAML: ${(error as Error).message.split("\n")[0]}`);
+    fail(`not valid YAML: ${(error as Error).message.split("\n")[0].replace(/:$/, "")}`);
   }
   document ??= {};
   const top = mapping(document, "the file", fail);

@@ -32,12 +32,15 @@ export interface BcryptLimits {
   maxRunning: number;
   /** Comparisons waiting for a turn; one more is `busy`. */
   maxWaiting: number;
+  /** How long a slot rests after a comparison, as a share of the comparison's time. */
+  restRatio: number;
 }
 
 export const BCRYPT_LIMITS: BcryptLimits = {
   maxCacheBytes: 256 * 1024,
-  maxRunning: 2,
+  maxRunning: 1,
   maxWaiting: 16,
+  restRatio: 1,
 };
 
 /** What one cached credential is counted as: its 64-char key, and the map's entry. */
@@ -49,9 +52,9 @@ const MAX_BCRYPT_PASSWORD = 72;
  * Checks Basic credentials against bcrypt hashes (`basic_auth_users`). bcrypt is slow on
  * purpose (about 100 ms at cost 10 here), so a sender of wrong passwords could burn the CPU:
  * a successful check is cached, keyed by a SHA-256 of user and password, in at most
- * `maxCacheBytes` (oldest dropped first); at most `maxRunning` comparisons run at once (bcryptjs
- * yields to other requests every 100 ms of work), `maxWaiting` more queue, and any beyond are
- * `busy` at once. Credentials seen before are answered from the cache without waiting, so a
+ * `maxCacheBytes` (oldest dropped first); at most `maxRunning` comparisons run at once, each
+ * followed by a pause as long as it took (bcrypt takes at most half of the thread),
+ * `maxWaiting` more queue, and any beyond are `busy` at once. Credentials seen before are answered from the cache without waiting, so a
  * flood of wrong passwords delays only first checks. An unknown user costs a comparison too,
  * as in exporter-toolkit, so that timing does not tell which users exist.
  */
@@ -89,16 +92,18 @@ export class BcryptAuthenticator {
     const hash = this.#users.get(user);
     if (!(await this.#turn())) return "busy";
     let match: boolean;
+    const started = performance.now();
     try {
       match = await bcrypt.compare(password, hash ?? this.#decoy);
     } catch {
       match = false;
-    } finally {
-      // The slot passes to the next in line, or is freed.
-      const next = this.#waiting.shift();
-      if (next === undefined) this.#running--;
-      else next();
     }
+    // bcryptjs works on the main thread in slices of up to 100 ms, and the next comparison in
+    // line would start at once: the slot is held as long again, idle, so that requests with
+    // cached credentials get at least half of the thread however many comparisons wait.
+    const rest = (performance.now() - started) * this.#limits.restRatio;
+    if (rest > 0) setTimeout(() => this.#release(), rest);
+    else this.#release();
     if (!match || hash === undefined) return "wrong";
     this.#verified.set(key, true);
     const most = Math.max(1, Math.floor(this.#limits.maxCacheBytes / CACHE_ENTRY_BYTES));
@@ -106,6 +111,13 @@ export class BcryptAuthenticator {
       this.#verified.delete(this.#verified.keys().next().value!);
     }
     return "ok";
+  }
+
+  /** Passes the comparison slot to the next in line, or frees it. */
+  #release(): void {
+    const next = this.#waiting.shift();
+    if (next === undefined) this.#running--;
+    else next();
   }
 
   /** Waits for a free comparison slot; false at once when too many wait already. */
