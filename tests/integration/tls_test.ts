@@ -451,6 +451,19 @@ Deno.test("a rotated certificate is served without a restart; a bad one keeps th
   });
 });
 
+/** Everything `conn` sends until it closes, as text. */
+async function readAll(conn: Deno.Conn): Promise<string> {
+  const chunks: Uint8Array<ArrayBuffer>[] = [];
+  const buffer = new Uint8Array(16 * 1024);
+  for (;;) {
+    const n = await conn.read(buffer).catch(() => null);
+    if (n === null) break;
+    chunks.push(buffer.slice(0, n));
+  }
+  conn.close();
+  return new TextDecoder().decode(await new Blob(chunks).arrayBuffer());
+}
+
 Deno.test("a TLS handshake that stalls is closed after --readHeaderTimeout; the cap holds", async () => {
   await withTempDir(async (dir) => {
     await makeCertificates(dir);
@@ -481,10 +494,22 @@ Deno.test("a TLS handshake that stalls is closed after --readHeaderTimeout; the 
     }
     const seconds = (performance.now() - started) / 1000;
     assert.ok(seconds < 5, `closed after ${seconds} s`);
+    // After the handshake, the head's deadline and size limit hold as over plain HTTP.
+    const ca = await Deno.readTextFile(`${dir}/ca.pem`);
+    const slow = await Deno.connectTls({ hostname: "127.0.0.1", port, caCerts: [ca] });
+    await slow.write(new TextEncoder().encode("GET /metrics HTTP/1.1\r\nHost: a\r\n"));
+    const answer = await readAll(slow);
+    assert.match(answer, /^HTTP\/1\.1 408 Request Timeout\r\n/);
+    assert.ok(answer.endsWith("the request took longer than --readHeaderTimeout\n"), answer);
+    const large = await Deno.connectTls({ hostname: "127.0.0.1", port, caCerts: [ca] });
+    await large.write(
+      new TextEncoder().encode(`GET / HTTP/1.1\r\nX-Big: ${"a".repeat(70_000)}\r\n\r\n`),
+    ).catch(() => {});
+    assert.match(await readAll(large), /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
     // And the listener serves again.
-    using http = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(`${dir}/ca.pem`)] });
+    using http = Deno.createHttpClient({ caCerts: [ca] });
     const own = await (await fetch(`${https(gateway).lifecycle}/metrics`, { client: http })).text();
-    assert.equal(sampleValue(own, 'pag_connection_timeouts_total{phase="header"}'), 4);
+    assert.equal(sampleValue(own, 'pag_connection_timeouts_total{phase="header"}'), 5);
     assert.ok(sampleValue(own, "pag_connections_refused_total")! >= 1);
   });
 });
