@@ -146,9 +146,9 @@ function parseTls(
   }
   if (clientAuth !== "NoClientCert") {
     fail(
-      `${where}.client_auth_type "${clientAuth}" is not supported: Deno's TLS server cannot ` +
-        `verify client certificates against a CA; use basic_auth_users, or a proxy in front ` +
-        `that checks client certificates`,
+      `${where}.client_auth_type "${clientAuth}" is not supported: Deno's TLS server checks ` +
+        `neither a client certificate's CA nor that the client holds its key; use ` +
+        `basic_auth_users, or a proxy in front that checks client certificates`,
     );
   }
   if (clientCa !== undefined || clientCaFile !== undefined) {

@@ -617,7 +617,7 @@ Deno.test("the gateway refuses a web config file it cannot honour, with one line
     const cases: [string, string][] = [
       [
         "tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n",
-        `prom-aggregation-gateway: --webConfigFile "${dir}/web.yml": tls_server_config.client_auth_type "RequireAndVerifyClientCert" is not supported: Deno's TLS server cannot verify client certificates against a CA; use basic_auth_users, or a proxy in front that checks client certificates\n`,
+        `prom-aggregation-gateway: --webConfigFile "${dir}/web.yml": tls_server_config.client_auth_type "RequireAndVerifyClientCert" is not supported: Deno's TLS server checks neither a client certificate's CA nor that the client holds its key; use basic_auth_users, or a proxy in front that checks client certificates\n`,
       ],
       [
         "tls_server_config:\n  cert_file: server.pem\n  key_file: next-key.pem\n",

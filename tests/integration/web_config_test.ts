@@ -75,8 +75,8 @@ Deno.test("parseWebConfig() refuses what it cannot honour, with the reason", asy
     [
       tlsOf("  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n"),
       'tls_server_config.client_auth_type "RequireAndVerifyClientCert" is not supported: ' +
-      "Deno's TLS server cannot verify client certificates against a CA; use basic_auth_users, " +
-      "or a proxy in front that checks client certificates",
+      "Deno's TLS server checks neither a client certificate's CA nor that the client holds its " +
+      "key; use basic_auth_users, or a proxy in front that checks client certificates",
     ],
     [
       tlsOf("  client_auth_type: Maybe\n"),
