@@ -212,7 +212,10 @@ class TlsServerConn {
 
   constructor(raw: Deno.Conn, context: tls.SecureContext, events: TlsEvents) {
     this.#raw = raw;
-    const socket = new tls.TLSSocket(connDuplex(raw), { isServer: true, secureContext: context });
+    const socket = new tls.TLSSocket(connDuplex(raw, events), {
+      isServer: true,
+      secureContext: context,
+    });
     this.#socket = socket;
     socket.once("secure", () => this.#secure = true);
     socket.on("data", (chunk: Uint8Array) => {
@@ -294,13 +297,37 @@ class TlsServerConn {
   }
 }
 
-/** A Deno.Conn as the duplex stream node:tls reads and writes its records through. */
-function connDuplex(conn: Deno.Conn): Duplex {
+/** What a plain-HTTP request to a TLS port is answered, as Go's net/http answers it. */
+const PLAIN_HTTP_ANSWER = new TextEncoder().encode(
+  "HTTP/1.0 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n" +
+    "connection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n",
+);
+/** The first byte of a TLS handshake record (RFC 8446, 5.1); a plain request starts with a letter. */
+const HANDSHAKE_RECORD = 0x16;
+
+/**
+ * A Deno.Conn as the duplex stream node:tls reads and writes its records through. A connection
+ * whose first byte is an ASCII letter is a plain-HTTP request: it is answered 400 in plain text
+ * and closed, so that its sender learns why.
+ */
+function connDuplex(conn: Deno.Conn, events: TlsEvents): Duplex {
+  let first = true;
   return new Duplex({
     read() {
       const buffer = new Uint8Array(16 * 1024);
       conn.read(buffer).then(
-        (n) => this.push(n === null ? null : buffer.subarray(0, n)),
+        (n) => {
+          if (first && n !== null && n > 0) {
+            first = false;
+            const byte = buffer[0];
+            if (byte !== HANDSHAKE_RECORD && ((byte | 0x20) >= 0x61 && (byte | 0x20) <= 0x7a)) {
+              events.handshakeFailure?.();
+              writeAll(conn, PLAIN_HTTP_ANSWER).catch(() => {}).finally(() => this.destroy());
+              return;
+            }
+          }
+          this.push(n === null ? null : buffer.subarray(0, n));
+        },
         (error) => this.destroy(error),
       );
     },

@@ -177,10 +177,11 @@ Deno.test("curl: HTTPS and bcrypt basic auth on the API listener; a wrong passwo
     const healthy = await curl([...ca, ...status, `${lifecycle}/-/healthy`]);
     assert.deepEqual([healthy.code, healthy.stdout], [0, "200"], healthy.stderr);
 
-    // Plain HTTP to a TLS port gets no answer, and curl says so.
-    const plain = await curl([...status, gateway.api + "/metrics"]);
-    assert.notEqual(plain.code, 0);
-    assert.equal(plain.stdout, "000");
+    // Plain HTTP to a TLS port is told so, in plain text, as Go's servers do.
+    const plain = await curl(["-i", gateway.api + "/metrics"]);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.match(plain.stdout, /^HTTP\/1\.0 400 Bad Request\r\n/);
+    assert.ok(plain.stdout.endsWith("\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"));
     // A client that does not trust the CA refuses the certificate.
     const untrusted = await curl([...status, `${api}/metrics`]);
     assert.equal(untrusted.code, 60, untrusted.stderr);
