@@ -21,6 +21,7 @@ peers=(
   "zsh|command -v zsh"                                          # loads the zsh completion
   "fish|command -v fish"                                        # runs the fish completion
   "haproxy|command -v haproxy"                                  # in front of replicas (scaling)
+  "openssl|command -v openssl"                                  # makes the TLS tests' certificates
 )
 
 # helm, for the chart tests, is no Debian package: scripts/helm.sh installs it from npm.

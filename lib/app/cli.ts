@@ -25,6 +25,10 @@ import { createDatagramHandler } from "./udp.ts";
 import { RemoteWriter, RemoteWriteSetupError } from "./remote_write.ts";
 import { COMMIT, NAME, VERSION } from "../core/version.ts";
 import { completionScript, isShell, SHELLS } from "./completion.ts";
+import { loadWebConfig, WebConfigError } from "./web_config.ts";
+import { TlsCertificates } from "./tls.ts";
+import { BcryptAuthenticator } from "../http/auth.ts";
+import type { HttpHandler } from "../http/http1.ts";
 
 export interface CliIo {
   env: Readonly<Record<string, string>>;
@@ -88,7 +92,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   } catch (error) {
     if (
       !(error instanceof ListenError || error instanceof SnapshotError ||
-        error instanceof RemoteWriteSetupError)
+        error instanceof RemoteWriteSetupError || error instanceof WebConfigError)
     ) throw error;
     if (config.logFormat === "json") {
       // One JSON object per line, as every other line of the run.
@@ -97,7 +101,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     } else {
       io.stderr(`${NAME}: ${error.message}\n`);
     }
-    return 1;
+    return error instanceof WebConfigError ? 2 : 1;
   }
 }
 
@@ -113,6 +117,12 @@ async function start(config: Config, io: CliIo): Promise<number> {
     maxScrapeBacklogBytes: config.maxScrapeBacklogBytes,
   });
   const metrics = new SelfMetrics();
+  const web = config.webConfigFile === undefined ? undefined : loadWebConfig(config.webConfigFile);
+  const certificates = web?.tls === undefined
+    ? undefined
+    : new TlsCertificates(web.tls, logger, metrics.tlsEvents);
+  const withHeaders = (handler: HttpHandler): HttpHandler =>
+    web === undefined || web.headers.length === 0 ? handler : addHeaders(handler, web.headers);
   const snapshots = config.persistenceFile === undefined
     ? undefined
     : createSnapshotter(config.persistenceFile, store, metrics, logger);
@@ -127,14 +137,17 @@ async function start(config: Config, io: CliIo): Promise<number> {
   const servers = await startServers({
     apiListen: config.apiListen,
     lifecycleListen: config.lifecycleListen,
-    api: createApiHandler({
+    api: withHeaders(createApiHandler({
       store,
       metrics,
       logger,
       ...apiOptionsOf(config),
       isAccepting: () => accepting,
-    }),
-    lifecycle: createLifecycleHandler({ store, metrics, isReady: () => ready }),
+      basicAuth: web !== undefined && web.basicAuthUsers.size > 0
+        ? new BcryptAuthenticator(web.basicAuthUsers)
+        : undefined,
+    })),
+    lifecycle: withHeaders(createLifecycleHandler({ store, metrics, isReady: () => ready })),
     udpListen: config.udpListen,
     datagram: createDatagramHandler({ store, metrics, logger, labelLimits: labelLimitsOf(config) }),
     prepare: () => snapshots?.load() ?? Promise.resolve(),
@@ -142,7 +155,9 @@ async function start(config: Config, io: CliIo): Promise<number> {
     limits: connectionLimitsOf(config),
     maxRequestBufferBytes: config.maxRequestBufferBytes,
     events: metrics.connectionEvents,
+    wrap: certificates === undefined ? undefined : (conn) => certificates.wrap(conn),
   });
+  certificates?.watch();
   ready = true;
   if (config.udpListen !== undefined && config.AuthUsers.size > 0) {
     logger.warn("--udpListen takes deltas without auth: --AuthUsers guards HTTP only", {
@@ -153,6 +168,8 @@ async function start(config: Config, io: CliIo): Promise<number> {
     version: VERSION,
     gaugeBehavior: config.gaugeBehavior,
     auth: config.AuthUsers.size > 0 ? "basic" : "off",
+    tls: certificates === undefined ? "off" : "on",
+    webAuth: (web?.basicAuthUsers.size ?? 0) > 0 ? "bcrypt" : "off",
     persistenceFile: config.persistenceFile,
     remoteWrite: remoteWriteOptions?.urls.length ?? 0,
   });
@@ -174,6 +191,7 @@ async function start(config: Config, io: CliIo): Promise<number> {
   clearInterval(expiry);
   clearInterval(persist);
   remoteWriter?.stop();
+  certificates?.stop();
   // A second signal stops the wait for requests in flight; the last snapshot is still written.
   const again = io.stopSignal().then((second) =>
     logger.warn("second signal: not waiting for requests in flight", { signal: second })
@@ -196,6 +214,18 @@ function printCompletion(positionals: string[], io: CliIo): number {
   }
   io.stdout(completionScript(shell, COMMANDS, FLAGS));
   return 0;
+}
+
+/** `handler` with the response headers of `http_server_config.headers` added to each answer. */
+function addHeaders(
+  handler: HttpHandler,
+  headers: ReadonlyArray<readonly [string, string]>,
+): HttpHandler {
+  return async (request) => {
+    const response = await handler(request);
+    for (const [name, value] of headers) response.headers.set(name, value);
+    return response;
+  };
 }
 
 /** A one-line reason for a parseArgs error, which node:util words at length. */

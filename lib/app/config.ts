@@ -152,6 +152,13 @@ export const FLAGS = [
     parse: (v, source) => parseAuthUsers(v, source.explicit),
   }),
   flag({
+    name: "webConfigFile",
+    default: "",
+    description:
+      "Prometheus web configuration file: TLS for both listeners, bcrypt basic_auth_users for every API request (off when empty)",
+    parse: (v) => v === "" ? undefined : v,
+  }),
+  flag({
     name: "gaugeBehavior",
     default: "replace",
     description: "How pushed gauges combine: replace, sum, max or min",

@@ -41,6 +41,8 @@ export interface ServerOptions {
   /** Bytes all connections' request buffers may hold together. */
   maxRequestBufferBytes: number;
   events?: ServerEvents;
+  /** Wraps each accepted connection of both listeners, such as in TLS (--webConfigFile). */
+  wrap?: (conn: Deno.Conn) => Deno.Conn;
 }
 
 export interface Servers {
@@ -71,7 +73,15 @@ export async function startServers(options: ServerOptions): Promise<Servers> {
   const budget = new ByteBudget(options.maxRequestBufferBytes);
   const serve =
     (name: string, limits: ConnectionLimits, handler: Handler) => (listener: Deno.Listener) =>
-      new Http1Server(listener, { name, limits, handler, budget, logger, events: options.events });
+      new Http1Server(listener, {
+        name,
+        limits,
+        handler,
+        budget,
+        logger,
+        events: options.events,
+        wrap: options.wrap,
+      });
   const lifecycleLimits = {
     ...options.limits,
     maxConnections: Math.min(options.limits.maxConnections, LIFECYCLE_MAX_CONNECTIONS),

@@ -5,7 +5,7 @@ import { ParseError, PushError, RequestError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import type { Store } from "../store/store.ts";
 import { refusal, text } from "./answers.ts";
-import { createAuthenticator } from "./auth.ts";
+import { type BcryptResult, createAuthenticator } from "./auth.ts";
 import { corsHeaders, type CorsPolicy, preflightHeaders } from "./cors.ts";
 import type { HttpRequest } from "./http1.ts";
 import { PushHandler, type PushOptions } from "./push_handler.ts";
@@ -20,6 +20,11 @@ export interface ApiOptions extends PushOptions {
   cors: CorsPolicy;
   /** No users: pushes and deletes need no auth. */
   authUsers: ReadonlyMap<string, string>;
+  /**
+   * `basic_auth_users` of --webConfigFile: when set, every request but a CORS preflight needs
+   * credentials it accepts, or, for pushes and deletes, credentials of `authUsers`.
+   */
+  basicAuth?: { verify(authorization: string | null): Promise<BcryptResult> };
 }
 
 /** The handlers that change the aggregate, and so need auth and count as pushes or not. */
@@ -64,12 +69,32 @@ export function createApiHandler(
     return text(500, "internal error");
   };
 
+  const { basicAuth } = options;
+  /** Throws the refusal of a request whose credentials `basic_auth_users` does not accept. */
+  const checkBasicAuth = async (request: HttpRequest): Promise<void> => {
+    const result = await basicAuth!.verify(request.headers.get("authorization"));
+    if (result === "ok") return;
+    metrics.countAuthFailure(result);
+    if (result === "busy") {
+      throw new RequestError("too many password checks at once; retry in a second", "overloaded");
+    }
+    throw new RequestError("valid Basic credentials are required", "unauthorized");
+  };
+
   /** Routes a request; returns the handler name for the metrics and the response. */
   const route = async (request: HttpRequest): Promise<[string, Response]> => {
     const method = request.method;
     if (method === "OPTIONS") return ["preflight", new Response(null, { status: 204 })];
     const pathname = rawPathname(request.url);
     const match = matchRoute(API_ROUTES, method, pathname);
+    if (basicAuth !== undefined && match.kind !== "handler") {
+      // basic_auth_users guard every request: not even what is not found is told without it.
+      try {
+        await checkBasicAuth(request);
+      } catch (error) {
+        return ["unauthorized", answerError(error, false)];
+      }
+    }
     switch (match.kind) {
       case "not_found":
         return [
@@ -89,7 +114,11 @@ export function createApiHandler(
     }
     const { auth, isPush } = CHANGES[match.handler];
     try {
-      if (
+      if (basicAuth !== undefined) {
+        // A push or delete with --AuthUsers credentials needs no bcrypt; anything else does.
+        const plain = auth && authenticate?.(request.headers.get("authorization"));
+        if (!plain) await checkBasicAuth(request);
+      } else if (
         auth && authenticate !== undefined &&
         !authenticate(request.headers.get("authorization"))
       ) {

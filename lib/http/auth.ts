@@ -1,6 +1,8 @@
-// HTTP Basic authentication for pushes and deletes (`--AuthUsers`).
+// HTTP Basic authentication: plain passwords for pushes and deletes (`--AuthUsers`), and bcrypt
+// hashes for every request (`basic_auth_users` of --webConfigFile).
 
 import { createHash, timingSafeEqual } from "node:crypto";
+import bcrypt from "bcryptjs";
 
 /** Checks a request's `Authorization` header; returns whether it names a configured user. */
 export type Authenticator = (authorization: string | null) => boolean;
@@ -18,6 +20,120 @@ export function createAuthenticator(users: ReadonlyMap<string, string>): Authent
     for (const expected of digests) match = timingSafeEqual(offered, expected) || match;
     return match;
   };
+}
+
+/** What a bcrypt check found: `busy` when too many checks wait already (answered 503). */
+export type BcryptResult = "ok" | "missing" | "wrong" | "busy";
+
+export interface BcryptLimits {
+  /** Bytes the cache of verified credentials may take, at about 200 bytes an entry. */
+  maxCacheBytes: number;
+  /** bcrypt comparisons running at once. */
+  maxRunning: number;
+  /** Comparisons waiting for a turn; one more is `busy`. */
+  maxWaiting: number;
+  /** How long a slot rests after a comparison, as a share of the comparison's time. */
+  restRatio: number;
+}
+
+export const BCRYPT_LIMITS: BcryptLimits = {
+  maxCacheBytes: 256 * 1024,
+  maxRunning: 1,
+  maxWaiting: 16,
+  restRatio: 1,
+};
+
+/** What one cached credential is counted as: its 64-char key, and the map's entry. */
+const CACHE_ENTRY_BYTES = 200;
+/** Go's bcrypt hashes at most 72 bytes of a password; a longer one was never hashed. */
+const MAX_BCRYPT_PASSWORD = 72;
+
+/**
+ * Checks Basic credentials against bcrypt hashes (`basic_auth_users`). bcrypt is slow on
+ * purpose (about 100 ms at cost 10 here), so a sender of wrong passwords could burn the CPU:
+ * a successful check is cached, keyed by a SHA-256 of user and password, in at most
+ * `maxCacheBytes` (oldest dropped first); at most `maxRunning` comparisons run at once, each
+ * followed by a pause as long as it took (bcrypt takes at most half of the thread),
+ * `maxWaiting` more queue, and any beyond are `busy` at once. Credentials seen before are answered from the cache without waiting, so a
+ * flood of wrong passwords delays only first checks. An unknown user costs a comparison too,
+ * as in exporter-toolkit, so that timing does not tell which users exist.
+ */
+export class BcryptAuthenticator {
+  readonly #users: ReadonlyMap<string, string>;
+  readonly #limits: BcryptLimits;
+  readonly #verified = new Map<string, true>();
+  /** A hash compared for unknown users: the costliest of the configured ones. */
+  readonly #decoy: string;
+  #running = 0;
+  readonly #waiting: Array<() => void> = [];
+
+  constructor(users: ReadonlyMap<string, string>, limits: BcryptLimits = BCRYPT_LIMITS) {
+    this.#users = users;
+    this.#limits = limits;
+    this.#decoy = [...users.values()].sort((a, b) => a.slice(4, 6).localeCompare(b.slice(4, 6)))
+      .at(-1) ?? "";
+  }
+
+  /** Credentials in the cache now. */
+  get cached(): number {
+    return this.#verified.size;
+  }
+
+  async verify(authorization: string | null): Promise<BcryptResult> {
+    const credentials = readBasicCredentials(authorization);
+    if (credentials === undefined) return "missing";
+    const colon = credentials.indexOf(":");
+    if (colon === -1) return "wrong";
+    const user = credentials.slice(0, colon);
+    const password = credentials.slice(colon + 1);
+    if (new TextEncoder().encode(password).length > MAX_BCRYPT_PASSWORD) return "wrong";
+    const key = digestHex(`${user}\0${password}`);
+    if (this.#verified.has(key)) return "ok";
+    const hash = this.#users.get(user);
+    if (!(await this.#turn())) return "busy";
+    let match: boolean;
+    const started = performance.now();
+    try {
+      match = await bcrypt.compare(password, hash ?? this.#decoy);
+    } catch {
+      match = false;
+    }
+    // bcryptjs works on the main thread in slices of up to 100 ms, and the next comparison in
+    // line would start at once: the slot is held as long again, idle, so that requests with
+    // cached credentials get at least half of the thread however many comparisons wait.
+    const rest = (performance.now() - started) * this.#limits.restRatio;
+    if (rest > 0) setTimeout(() => this.#release(), rest);
+    else this.#release();
+    if (!match || hash === undefined) return "wrong";
+    this.#verified.set(key, true);
+    const most = Math.max(1, Math.floor(this.#limits.maxCacheBytes / CACHE_ENTRY_BYTES));
+    while (this.#verified.size > most) {
+      this.#verified.delete(this.#verified.keys().next().value!);
+    }
+    return "ok";
+  }
+
+  /** Passes the comparison slot to the next in line, or frees it. */
+  #release(): void {
+    const next = this.#waiting.shift();
+    if (next === undefined) this.#running--;
+    else next();
+  }
+
+  /** Waits for a free comparison slot; false at once when too many wait already. */
+  async #turn(): Promise<boolean> {
+    if (this.#running < this.#limits.maxRunning) {
+      this.#running++;
+      return true;
+    }
+    if (this.#waiting.length >= this.#limits.maxWaiting) return false;
+    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    return true;
+  }
+}
+
+function digestHex(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
 }
 
 /** The `user:password` of a `Basic` authorization header, or undefined. */

@@ -97,6 +97,11 @@ export interface Http1Options {
   events?: ServerEvents;
   /** The clock, in milliseconds; `performance.now` by default. */
   now?: () => number;
+  /**
+   * Wraps each accepted connection before it is read, such as in TLS; its handshake then counts
+   * against --readHeaderTimeout like the first request's head.
+   */
+  wrap?: (conn: Deno.Conn) => Deno.Conn;
 }
 
 /** A connection's first buffer; it grows with what arrives and shrinks back after a request. */
@@ -214,7 +219,8 @@ export class Http1Server {
         }
         continue;
       }
-      const connection = new Connection(conn, this);
+      const wrap = this.#options.wrap;
+      const connection = new Connection(wrap === undefined ? conn : wrap(conn), this);
       this.#connections.add(connection);
       connection.serve().finally(() => {
         this.#connections.delete(connection);

@@ -72,6 +72,24 @@ export class SelfMetrics {
     timeout: (phase) => add(this.#timeouts, labelKey([["phase", phase]]), 1),
   };
 
+  readonly #authFailures = new Map<string, number>();
+  #tlsHandshakeFailures = 0;
+  readonly #certificateReloads = new Map<string, number>(
+    ["success", "failure"].map((result) => [labelKey([["result", result]]), 0]),
+  );
+
+  /** What the TLS layer of --webConfigFile reports: failed handshakes, certificate reloads. */
+  readonly tlsEvents = {
+    handshakeFailure: () => this.#tlsHandshakeFailures++,
+    certificateReload: (result: "success" | "failure") =>
+      add(this.#certificateReloads, labelKey([["result", result]]), 1),
+  };
+
+  /** Counts a request refused by `basic_auth_users`: no, wrong, or not yet checked credentials. */
+  countAuthFailure(reason: "missing" | "wrong" | "busy"): void {
+    add(this.#authFailures, labelKey([["reason", reason]]), 1);
+  }
+
   constructor(startTime: number = Date.now()) {
     this.#startTime = startTime;
     // Outcomes start at zero so that rate() works from the first scrape.
@@ -231,6 +249,22 @@ export class SelfMetrics {
         "pag_connection_timeouts_total",
         "Connections closed for taking too long, by phase: header, body, idle or write.",
         this.#timeouts,
+      ),
+      counter(
+        "pag_auth_failures_total",
+        "Requests refused by basic_auth_users of --webConfigFile, by reason: missing, wrong, busy.",
+        this.#authFailures,
+      ),
+      {
+        name: "pag_tls_handshake_failures_total",
+        type: "counter",
+        help: "TLS connections that failed before their handshake completed.",
+        series: new Map([["", this.#tlsHandshakeFailures]]),
+      },
+      counter(
+        "pag_tls_certificate_reloads_total",
+        "Changes of the TLS certificate files, by result: success (now served) or failure (kept out).",
+        this.#certificateReloads,
       ),
       gauge("process_resident_memory_bytes", "Resident memory size in bytes.", memory.rss),
       gauge("process_heap_bytes", "JavaScript heap in use, in bytes.", memory.heapUsed),

@@ -29,6 +29,7 @@ Deno.test("loadConfig() uses the defaults of the flag table", () => {
     maxPushCacheBytes: 8 * 1024 * 1024,
     seriesTTL: 0,
     persistenceFile: undefined,
+    webConfigFile: undefined,
     persistenceInterval: 30_000,
     maxConnections: 512,
     maxHeaderBytes: 65_536,
@@ -123,6 +124,10 @@ Deno.test("every flag has a PAG_ variable that loadConfig() reads", () => {
     }
     if (flag.name === "remoteWriteBearerToken" || flag.name === "remoteWriteBearerTokenFile") {
       assert.doesNotThrow(() => loadConfig({}, env), "any text is a token, any path a path");
+      continue;
+    }
+    if (flag.name === "webConfigFile") {
+      assert.equal(loadConfig({}, env).webConfigFile, "%bad%", "read and checked at start");
       continue;
     }
     assert.throws(() => loadConfig({}, env), ConfigError, flag.name);
