@@ -2,7 +2,7 @@
 // runs the command, and returns the exit code for main.ts to exit with.
 
 import { parseArgs } from "node:util";
-import { createApiHandler } from "../http/api.ts";
+import { type ApiOptions, createApiHandler } from "../http/api.ts";
 import {
   apiOptionsOf,
   type Config,
@@ -21,6 +21,7 @@ import { SelfMetrics } from "../http/self_metrics.ts";
 import { ListenError, startServers } from "./server.ts";
 import { Store } from "../store/store.ts";
 import { createDatagramHandler } from "./udp.ts";
+import { statusOptionsOf } from "./status_flags.ts";
 import { COMMIT, NAME, VERSION } from "../core/version.ts";
 
 export interface CliIo {
@@ -80,7 +81,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return 2;
   }
   try {
-    return await start(config, io);
+    return await start(config, io, statusOptionsOf(config, flags, io.env));
   } catch (error) {
     if (!(error instanceof ListenError || error instanceof SnapshotError)) throw error;
     if (config.logFormat === "json") {
@@ -94,7 +95,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
-async function start(config: Config, io: CliIo): Promise<number> {
+async function start(
+  config: Config,
+  io: CliIo,
+  status?: ApiOptions["status"],
+): Promise<number> {
   const logger = createLogger({ level: config.logLevel, format: config.logFormat });
   const store = new Store({
     gaugeBehavior: config.gaugeBehavior,
@@ -120,6 +125,7 @@ async function start(config: Config, io: CliIo): Promise<number> {
       logger,
       ...apiOptionsOf(config),
       isAccepting: () => accepting,
+      status,
     }),
     lifecycle: createLifecycleHandler({ store, metrics, isReady: () => ready }),
     udpListen: config.udpListen,
