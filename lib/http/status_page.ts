@@ -41,7 +41,7 @@ const HTML = `<!doctype html>
 <h2 id="store-heading">Store</h2>
 <table id="store">
 <caption>What the aggregate holds, against its limits</caption>
-<thead><tr><th scope="col">What</th><th scope="col">Held</th><th scope="col">Limit</th><th scope="col">Used</th></tr></thead>
+<thead><tr><th scope="col">What</th><th scope="col" class="number">Held</th><th scope="col" class="number">Limit</th><th scope="col">Used</th></tr></thead>
 <tbody></tbody>
 </table>
 </section>
@@ -49,7 +49,7 @@ const HTML = `<!doctype html>
 <h2 id="pushes-heading">Pushes and refusals</h2>
 <table id="pushes">
 <caption>Pushes by outcome and refused requests by reason, since the start</caption>
-<thead><tr><th scope="col">Count of</th><th scope="col">Number</th></tr></thead>
+<thead><tr><th scope="col">Count of</th><th scope="col" class="number">Number</th></tr></thead>
 <tbody></tbody>
 </table>
 </section>
@@ -62,7 +62,7 @@ const HTML = `<!doctype html>
 </form>
 <table id="targets-table">
 <caption>Each distinct set of grouping labels pushed to, most recent first</caption>
-<thead><tr><th scope="col">Grouping labels</th><th scope="col">Last push</th><th scope="col">Pushes</th><th scope="col">Series in last push</th><th scope="col">Last error</th><th scope="col">Delete</th></tr></thead>
+<thead><tr><th scope="col">Grouping labels</th><th scope="col">Last push</th><th scope="col" class="number">Pushes</th><th scope="col" class="number">Series in last push</th><th scope="col">Last error</th><th scope="col">Delete</th></tr></thead>
 <tbody></tbody>
 </table>
 <nav class="pager" aria-label="Pages of targets">
@@ -80,7 +80,7 @@ const HTML = `<!doctype html>
 </form>
 <table id="families-table">
 <caption>Metric families held, by name</caption>
-<thead><tr><th scope="col">Name</th><th scope="col">Type</th><th scope="col">Help</th><th scope="col">Series</th></tr></thead>
+<thead><tr><th scope="col">Name</th><th scope="col">Type</th><th scope="col">Help</th><th scope="col" class="number">Series</th></tr></thead>
 <tbody></tbody>
 </table>
 <nav class="pager" aria-label="Pages of families">
@@ -125,11 +125,12 @@ td { overflow-wrap: anywhere; }
 td.number, th.number { text-align: right; font-variant-numeric: tabular-nums; }
 code, .labels { font-family: ui-monospace, monospace; font-size: 0.9em; }
 .error { color: var(--bad); }
+time { white-space: nowrap; }
 #alert:not(:empty) { color: var(--bad); border: 1px solid var(--bad); padding: 0.5rem; }
 #notice:not(:empty) { border: 1px solid var(--accent); padding: 0.5rem; }
 form { display: flex; gap: 0.5rem; align-items: center; flex-wrap: wrap; }
 input[type=search] { min-width: 18rem; padding: 0.25rem; }
-button { padding: 0.25rem 0.75rem; cursor: pointer; }
+button { padding: 0.25rem 0.75rem; cursor: pointer; white-space: nowrap; }
 button:disabled { cursor: default; }
 :focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
 .pager { display: flex; gap: 1rem; align-items: center; }
@@ -285,6 +286,10 @@ const JS = String.raw`"use strict";
 
   function loadTargets() {
     return getJson("api/v1/targets" + query("targets")).then(function (t) {
+      if (t.targets.length === 0 && t.offset > 0) {
+        state.targets.offset = 0;
+        return loadTargets();
+      }
       fill($("targets-table").tBodies[0], t.targets.map(function (target) {
         var labels = labelsText(target.labels);
         var action;
@@ -306,6 +311,10 @@ const JS = String.raw`"use strict";
 
   function loadFamilies() {
     return getJson("api/v1/families" + query("families")).then(function (f) {
+      if (f.families.length === 0 && f.offset > 0) {
+        state.families.offset = 0;
+        return loadFamilies();
+      }
       fill($("families-table").tBodies[0], f.families.map(function (family) {
         return row([el("code", family.name), family.type, family.help === null ? "" : family.help, { text: number(family.series), className: "number" }]);
       }), state.families.match ? "No family matches" : "No families held", 4);
@@ -322,7 +331,6 @@ const JS = String.raw`"use strict";
   }
 
   function loadAll() {
-    warn("");
     return Promise.all([
       getJson("api/v1/status").then(showStatus),
       loadTargets(),
@@ -381,7 +389,11 @@ const JS = String.raw`"use strict";
 
   wire("targets", loadTargets);
   wire("families", loadFamilies);
-  $("refresh").addEventListener("click", function () { loadAll().then(function () { say("Refreshed."); }); });
+  $("refresh").addEventListener("click", function () {
+    warn("");
+    say("");
+    loadAll().then(function () { if ($("alert").textContent === "") say("Refreshed."); });
+  });
   loadAll();
 })();
 `;
