@@ -23,6 +23,8 @@ export interface TargetEntry {
   lastError: { time: number; reason: RejectionReason; message: string } | undefined;
   /** What this entry is counted as against the bound. */
   bytes: number;
+  /** When the entry last moved to the end of the log's order, in the log's own count. */
+  moved: number;
 }
 
 /** A refused request as the status page shows it: never its body. */
@@ -81,8 +83,14 @@ export class StatusLog {
   readonly #maxRejections: number;
   readonly #maxRejectionBytes: number;
   readonly #now: () => number;
-  /** By key, least recently pushed first: a push moves its target to the end. */
+  /**
+   * By key, least recently pushed first (nearly: a push moves its target to the end only when
+   * the target is in the older half, which spares the map's work on a sender pushing again and
+   * again; a target is thus dropped only after at least half the others moved past it).
+   */
   readonly #targets = new Map<string, TargetEntry>();
+  /** Moves to the end of `#targets`, counted. */
+  #moves = 0;
   /** The key of each grouping array the push handler passes, worked out once. */
   readonly #keys = new WeakMap<readonly Label[], string>();
   #targetBytes = 0;
@@ -106,10 +114,11 @@ export class StatusLog {
     let entry = this.#targets.get(key);
     if (entry === undefined) {
       entry = this.#addTarget(grouping, key);
-    } else {
+    } else if (entry.moved <= this.#moves - (this.#targets.size >> 1)) {
       // To the end of the map's order: the least recently pushed stay at its start.
       this.#targets.delete(key);
       this.#targets.set(key, entry);
+      entry.moved = ++this.#moves;
     }
     entry.lastPush = this.#now();
     entry.pushes++;
@@ -178,7 +187,7 @@ export class StatusLog {
 
   /** The targets, most recently pushed first. */
   targets(): TargetEntry[] {
-    return [...this.#targets.values()].reverse();
+    return [...this.#targets.values()].sort((a, b) => b.lastPush - a.lastPush || b.moved - a.moved);
   }
 
   /** The refusals kept, most recent first. */
@@ -218,6 +227,7 @@ export class StatusLog {
       series: 0,
       lastError: undefined,
       bytes,
+      moved: ++this.#moves,
     };
     this.#targets.set(key, entry);
     this.#targetBytes += bytes;
