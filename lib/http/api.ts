@@ -12,7 +12,12 @@ import { PushHandler, type PushOptions } from "./push_handler.ts";
 import { API_ROUTES, type HandlerName, matchRoute, rawPathname } from "./routes.ts";
 import { createScrapeHandler } from "./scrape.ts";
 import type { SelfMetrics } from "./self_metrics.ts";
-import { createStatusApiHandler, jsonError, type StatusOptions } from "./status_api.ts";
+import {
+  createStatusApiHandler,
+  jsonError,
+  STATUS_API_PATHS,
+  type StatusOptions,
+} from "./status_api.ts";
 import { recordRefusal, StatusLog } from "./status_log.ts";
 import { statusPage } from "./status_page.ts";
 
@@ -94,6 +99,10 @@ export function createApiHandler(
           ),
         ];
       case "method_not_allowed":
+        if (STATUS_API_PATHS.includes(pathname)) {
+          const message = `${method} is not allowed on ${pathname}; use ${match.allow}`;
+          return ["method_not_allowed", jsonError(405, message, { Allow: match.allow })];
+        }
         return [
           "method_not_allowed",
           text(405, `${method} is not allowed on ${pathname}; use ${match.allow}`, {

@@ -67,6 +67,14 @@ export function jsonError(
 /** A query parameter that cannot be used; answered 400 with its message. */
 class QueryError extends Error {}
 
+/** The paths of the status JSON API. */
+export const STATUS_API_PATHS: readonly string[] = [
+  "/api/v1/status",
+  "/api/v1/targets",
+  "/api/v1/families",
+  "/api/v1/rejections",
+];
+
 /** Builds the handler of the four `GET /api/v1/…` reads; it tells them apart by path. */
 export function createStatusApiHandler(
   options: StatusOptions,

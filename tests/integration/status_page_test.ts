@@ -40,7 +40,12 @@ const AUTH = { authorization: "Basic " + btoa("web:secret") };
  * A reverse proxy that serves the gateway under `/pag/`, as a site's proxy would: the page's
  * URLs must all be relative for it to work there.
  */
-function servePrefixProxy(target: string): Deno.HttpServer<Deno.NetAddr> & { url: string } {
+function servePrefixProxy(): Deno.HttpServer<Deno.NetAddr> & {
+  url: string;
+  /** Where requests go: the gateway's API listener, set once it runs. */
+  to: { target: string };
+} {
+  const to = { target: "" };
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
     const url = new URL(request.url);
     if (!url.pathname.startsWith("/pag/")) {
@@ -48,7 +53,7 @@ function servePrefixProxy(target: string): Deno.HttpServer<Deno.NetAddr> & { url
     }
     const headers = new Headers(request.headers);
     headers.delete("host");
-    const answer = await fetch(target + url.pathname.slice(4) + url.search, {
+    const answer = await fetch(to.target + url.pathname.slice(4) + url.search, {
       method: request.method,
       headers,
       body: request.body,
@@ -56,7 +61,7 @@ function servePrefixProxy(target: string): Deno.HttpServer<Deno.NetAddr> & { url
     });
     return new Response(answer.body, { status: answer.status, headers: answer.headers });
   });
-  return Object.assign(server, { url: `http://127.0.0.1:${server.addr.port}/pag/` });
+  return Object.assign(server, { url: `http://127.0.0.1:${server.addr.port}/pag/`, to });
 }
 
 /** A push with credentials; its status. */
@@ -103,8 +108,15 @@ async function cellTexts(page: Page, table: string): Promise<string[][]> {
 }
 
 Deno.test("Chromium shows the status page under a prefix, searches, deletes with credentials only", async () => {
-  await using gateway = await startGateway(["--AuthUsers", "web=secret"]);
-  const proxy = servePrefixProxy(gateway.api);
+  const proxy = servePrefixProxy();
+  // The page's DELETE carries its origin (the proxy's), so a --cors list must name it.
+  await using gateway = await startGateway([
+    "--AuthUsers",
+    "web=secret",
+    "--cors",
+    `https://shop.example.com,${new URL(proxy.url).origin}`,
+  ]);
+  proxy.to.target = gateway.api;
   const browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",
     args: CHROMIUM_ARGS,
@@ -265,7 +277,12 @@ const HOSTILE = [
 ];
 
 Deno.test("Chromium runs none of the script pushed into labels, HELP, paths and messages", async () => {
-  await using gateway = await startGateway(["--AuthUsers", "web=secret"]);
+  await using gateway = await startGateway([
+    "--AuthUsers",
+    "web=secret",
+    "--cors",
+    "https://shop.example.com",
+  ]);
   const browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",
     args: CHROMIUM_ARGS,
@@ -318,7 +335,23 @@ Deno.test("Chromium runs none of the script pushed into labels, HELP, paths and 
     assert.equal(await page.locator("script").count(), 1);
     assert.deepEqual(requests.filter((url) => url.includes("pwned")), []);
     // Not even blocked by the policy: nothing of it was ever parsed as markup.
-    assert.deepEqual(problems, []);
+    assert.equal(problems.join("\n"), "");
+
+    // A --cors list without the page's own origin: its DELETE (which carries that origin) is
+    // refused, and the page says why.
+    await page.getByRole("button", { name: /^Delete target instance="i0"/ }).click();
+    await waitUntil(
+      "the refusal shows",
+      async () => (await page.getByRole("alert").textContent()) !== "",
+    );
+    assert.equal(
+      await page.getByRole("alert").textContent(),
+      `The delete of instance="i0", job=${
+        JSON.stringify(HOSTILE[0])
+      } was refused: 403 Forbidden: ` +
+        `origin ${gateway.api} is not allowed (--cors)`,
+    );
+    assert.deepEqual(problems.filter((p) => !p.includes("403")), []);
 
     // The JSON API carries the same strings as JSON; opened as a page, it is not HTML.
     const json = await page.goto(gateway.api + "/api/v1/families?match=hostile");

@@ -197,6 +197,9 @@ Deno.test("the status API answers bad queries and unknown paths with a JSON erro
   const post = await gw.handle(new Request(BASE + "/api/v1/status", { method: "POST" }));
   assert.equal(post.status, 405);
   assert.equal(post.headers.get("allow"), "GET, OPTIONS");
+  assert.deepEqual(await post.json(), {
+    error: "POST is not allowed on /api/v1/status; use GET, OPTIONS",
+  });
 });
 
 Deno.test("GET /api/v1/rejections keeps the refusals newest first, never their bodies", async () => {
