@@ -226,8 +226,10 @@ export function rejectionsOf(statusLog: StatusLog) {
 export function groupingPath(labels: readonly (readonly [string, string])[]): string {
   let path = "/metrics";
   for (const [name, value] of labels) {
-    if (/^[A-Za-z0-9_.~-]+$/.test(value)) path += `/${name}/${value}`;
-    else path += `/${name}@base64/${base64url(value)}`;
+    // "." and ".." would be resolved away by a browser or curl before the request is sent.
+    if (/^[A-Za-z0-9_.~-]+$/.test(value) && value !== "." && value !== "..") {
+      path += `/${name}/${value}`;
+    } else path += `/${name}@base64/${base64url(value)}`;
   }
   return path;
 }

@@ -418,3 +418,42 @@ Deno.test("a sender of ever new paths keeps the targets within their bytes", asy
   const newest = await (await fetch(gateway.api + "/api/v1/targets?limit=1")).json();
   assert.equal(newest.targets[0].labels.instance, long + "1499");
 });
+
+Deno.test("Chromium pages through the families, and back", async () => {
+  await using gateway = await startGateway();
+  let body = "";
+  for (let i = 0; i < 120; i++) body += `family_${String(i).padStart(3, "0")} ${i}\n`;
+  const response = await fetch(gateway.api + "/metrics/job/many", { method: "POST", body });
+  assert.equal(response.status, 202);
+  const browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: CHROMIUM_ARGS,
+  });
+  try {
+    const { context, page, problems } = await openStatus(browser, gateway.api + "/");
+    const range = page.locator("#families .range");
+    const next = page.getByRole("navigation", { name: "Pages of families" })
+      .getByRole("button", { name: "Next" });
+    const previous = page.getByRole("navigation", { name: "Pages of families" })
+      .getByRole("button", { name: "Previous" });
+    assert.equal(await range.textContent(), "1–50 of 120");
+    assert.equal(await previous.isDisabled(), true);
+    await next.click();
+    await waitUntil("the second page", async () => (await range.textContent()) === "51–100 of 120");
+    assert.equal((await cellTexts(page, "#families-table"))[0][0], "family_050");
+    // By keyboard: the focus is on Next, and Enter presses it.
+    await next.focus();
+    await page.keyboard.press("Enter");
+    await waitUntil("the last page", async () => (await range.textContent()) === "101–120 of 120");
+    assert.equal(await next.isDisabled(), true);
+    await previous.click();
+    await waitUntil(
+      "back to the second",
+      async () => (await range.textContent()) === "51–100 of 120",
+    );
+    assert.deepEqual(problems, []);
+    await context.close();
+  } finally {
+    await browser.close();
+  }
+});

@@ -332,7 +332,8 @@ Deno.test("groupingPath() writes plain values as they are and the others in base
     groupingPath([["job", "a b"], ["x", "é/?"]]),
     "/metrics/job@base64/YSBi/x@base64/w6kvPw",
   );
-  for (const value of ["a b", "é/?", "<script>", "+", "%2F", "=="]) {
+  assert.equal(groupingPath([["job", ".."], ["i", "."]]), "/metrics/job@base64/Li4/i@base64/Lg");
+  for (const value of ["a b", "é/?", "<script>", "+", "%2F", "==", ".", ".."]) {
     const path = groupingPath([["job", value]]);
     assert.deepEqual(parseGroupingPath(path.slice("/metrics".length)), [["job", value]]);
   }
