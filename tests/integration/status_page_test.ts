@@ -32,9 +32,9 @@ const CHROMIUM_ARGS = [
 const DOCS_SCREENSHOT = new URL("../../docs/status-page.png", import.meta.url);
 const UPDATE_DOCS = Deno.args.includes("--update-docs-screenshot");
 
-const CREDENTIALS = { username: "web", password: "secret" };
+const CREDENTIALS = { username: "web", password: "hunter2" };
 const WRONG_CREDENTIALS = { username: "web", password: "guess" };
-const AUTH = { authorization: "Basic " + btoa("web:secret") };
+const AUTH = { authorization: "Basic " + btoa("web:hunter2") };
 
 /**
  * A reverse proxy that serves the gateway under `/pag/`, as a site's proxy would: the page's
@@ -112,7 +112,7 @@ Deno.test("Chromium shows the status page under a prefix, searches, deletes with
   // The page's DELETE carries its origin (the proxy's), so a --cors list must name it.
   await using gateway = await startGateway([
     "--AuthUsers",
-    "web=secret",
+    "web=hunter2",
     "--cors",
     `https://shop.example.com,${new URL(proxy.url).origin}`,
   ]);
@@ -164,6 +164,16 @@ Deno.test("Chromium shows the status page under a prefix, searches, deletes with
       await page.getByRole("heading", { level: 1 }).textContent(),
       "prom-aggregation-gateway",
     );
+
+    // The flags in force, the password of --AuthUsers masked, here and in the JSON.
+    const flags = await cellTexts(page, "#flags");
+    assert.deepEqual(flags.find((row) => row[0] === "--AuthUsers"), [
+      "--AuthUsers",
+      "web=***",
+      "flag",
+    ]);
+    assert.ok(!(await page.content()).includes("hunter2"));
+    assert.ok(!(await (await fetch(gateway.api + "/api/v1/status")).text()).includes("hunter2"));
 
     // The refused push, with its reason and message, and no body.
     const refused = await cellTexts(page, "#rejections-table");
@@ -279,7 +289,7 @@ const HOSTILE = [
 Deno.test("Chromium runs none of the script pushed into labels, HELP, paths and messages", async () => {
   await using gateway = await startGateway([
     "--AuthUsers",
-    "web=secret",
+    "web=hunter2",
     "--cors",
     "https://shop.example.com",
   ]);
