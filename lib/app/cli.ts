@@ -2,7 +2,7 @@
 // runs the command, and returns the exit code for main.ts to exit with.
 
 import { parseArgs } from "node:util";
-import { createApiHandler } from "../http/api.ts";
+import { type ApiOptions, createApiHandler } from "../http/api.ts";
 import {
   apiOptionsOf,
   type Config,
@@ -23,6 +23,7 @@ import { ListenError, startServers } from "./server.ts";
 import { Store } from "../store/store.ts";
 import { createDatagramHandler } from "./udp.ts";
 import { RemoteWriter, RemoteWriteSetupError } from "./remote_write.ts";
+import { statusOptionsOf } from "./status_flags.ts";
 import { COMMIT, NAME, VERSION } from "../core/version.ts";
 import { completionScript, isShell, SHELLS } from "./completion.ts";
 import { loadWebConfig, WebConfigError } from "./web_config.ts";
@@ -88,7 +89,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return 2;
   }
   try {
-    return await start(config, io);
+    return await start(config, io, statusOptionsOf(config, flags, io.env));
   } catch (error) {
     if (
       !(error instanceof ListenError || error instanceof SnapshotError ||
@@ -105,7 +106,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
-async function start(config: Config, io: CliIo): Promise<number> {
+async function start(
+  config: Config,
+  io: CliIo,
+  status?: ApiOptions["status"],
+): Promise<number> {
   const logger = createLogger({ level: config.logLevel, format: config.logFormat });
   const store = new Store({
     gaugeBehavior: config.gaugeBehavior,
@@ -143,6 +148,7 @@ async function start(config: Config, io: CliIo): Promise<number> {
       logger,
       ...apiOptionsOf(config),
       isAccepting: () => accepting,
+      status,
       basicAuth: web !== undefined && web.basicAuthUsers.size > 0
         ? new BcryptAuthenticator(web.basicAuthUsers)
         : undefined,

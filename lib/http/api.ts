@@ -12,6 +12,14 @@ import { PushHandler, type PushOptions } from "./push_handler.ts";
 import { API_ROUTES, type HandlerName, matchRoute, rawPathname } from "./routes.ts";
 import { createScrapeHandler } from "./scrape.ts";
 import type { SelfMetrics } from "./self_metrics.ts";
+import {
+  createStatusApiHandler,
+  jsonError,
+  STATUS_API_PATHS,
+  type StatusOptions,
+} from "./status_api.ts";
+import { recordRefusal, StatusLog } from "./status_log.ts";
+import { statusPage } from "./status_page.ts";
 
 export interface ApiOptions extends PushOptions {
   store: Store;
@@ -25,6 +33,8 @@ export interface ApiOptions extends PushOptions {
    * credentials it accepts, or, for pushes and deletes, credentials of `authUsers`.
    */
   basicAuth?: { verify(authorization: string | null): Promise<BcryptResult> };
+  /** What the status page shows besides the store and the log: flags in force and limits. */
+  status?: Pick<StatusOptions, "flags" | "limits">;
 }
 
 /** The handlers that change the aggregate, and so need auth and count as pushes or not. */
@@ -33,6 +43,8 @@ const CHANGES: Record<HandlerName, { auth: boolean; isPush: boolean }> = {
   deltas: { auth: true, isPush: true },
   delete: { auth: true, isPush: false },
   scrape: { auth: false, isPush: false },
+  status: { auth: false, isPush: false },
+  status_api: { auth: false, isPush: false },
 };
 
 /** Builds the API listener's `(Request) => Response` handler. */
@@ -43,8 +55,10 @@ export function createApiHandler(
   const authenticate = options.authUsers.size > 0
     ? createAuthenticator(options.authUsers)
     : undefined;
-  const pushes = new PushHandler(options);
+  const statusLog = options.statusLog ?? new StatusLog();
+  const pushes = new PushHandler({ ...options, statusLog });
   const scrape = createScrapeHandler(options);
+  const statusApi = createStatusApiHandler({ ...options, ...options.status, statusLog });
   const handlers: Record<
     HandlerName,
     (request: HttpRequest, rest: string) => Response | Promise<Response>
@@ -53,6 +67,8 @@ export function createApiHandler(
     deltas: (request) => pushes.pushDeltas(request),
     delete: (_, rest) => pushes.delete(rest),
     scrape: (request) => scrape(request),
+    status: (request) => statusPage(request),
+    status_api: (request) => statusApi(request),
   };
 
   /** Answers a request that threw: a refusal counted by reason, or a 500 for the unexpected. */
@@ -97,6 +113,9 @@ export function createApiHandler(
     }
     switch (match.kind) {
       case "not_found":
+        if (pathname.startsWith("/api/v1/")) {
+          return ["not_found", jsonError(404, `not found: ${pathname}`)];
+        }
         return [
           "not_found",
           text(
@@ -105,6 +124,10 @@ export function createApiHandler(
           ),
         ];
       case "method_not_allowed":
+        if (STATUS_API_PATHS.includes(pathname)) {
+          const message = `${method} is not allowed on ${pathname}; use ${match.allow}`;
+          return ["method_not_allowed", jsonError(405, message, { Allow: match.allow })];
+        }
         return [
           "method_not_allowed",
           text(405, `${method} is not allowed on ${pathname}; use ${match.allow}`, {
@@ -126,7 +149,9 @@ export function createApiHandler(
       }
       return [match.handler, await handlers[match.handler](request, match.rest)];
     } catch (error) {
-      return [match.handler, answerError(error, isPush)];
+      const response = answerError(error, isPush);
+      recordRefusal(statusLog, request, pathname, match, error, response.status);
+      return [match.handler, response];
     }
   };
 

@@ -24,6 +24,8 @@ export interface HttpRequest {
   /** The absolute URL, with the request target exactly as sent. */
   readonly url: string;
   readonly headers: RequestHeaders;
+  /** The peer's address, `host:port`, as the status page shows refusals; absent when unknown. */
+  readonly remoteAddress?: string;
   /**
    * The whole body. Rejects with a {@linkcode RequestError}: `body_too_large` past the server's
    * body limit, `incomplete_body` when the sender hangs up or passes the read deadline,
@@ -302,6 +304,7 @@ class Connection {
   #expired = false;
   /** When the current request's first byte came (or the connection, for its first request). */
   #requestStart = 0;
+  readonly #remoteAddress: string;
   /** When the current phase must be over, in the server's clock. */
   deadline = Infinity;
   phase: TimeoutPhase = "header";
@@ -311,6 +314,7 @@ class Connection {
   constructor(conn: Deno.Conn, server: Http1Server) {
     this.#conn = conn;
     this.#server = server;
+    this.#remoteAddress = addressText(conn.remoteAddr);
     try {
       (conn as Deno.TcpConn).setNoDelay?.(true);
     } catch {
@@ -483,6 +487,7 @@ class Connection {
       method: head.method,
       url,
       headers,
+      remoteAddress: this.#remoteAddress,
       bytes: () => {
         read ??= this.#readBody(framing, expectContinue).then((body) => {
           consumed = true;
@@ -905,4 +910,13 @@ const REASONS: Record<number, string> = {
 
 function reasonPhrase(status: number): string {
   return REASONS[status] ?? "Unknown";
+}
+
+/** A peer's address as text: `host:port`, `[v6]:port`, or the socket path. */
+function addressText(address: Deno.Addr): string {
+  if (address.transport === "tcp" || address.transport === "udp") {
+    const { hostname, port } = address;
+    return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+  }
+  return "path" in address ? address.path ?? "" : "";
 }

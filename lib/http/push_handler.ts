@@ -14,6 +14,7 @@ import { readBody } from "./body.ts";
 import { BODY_FORMATS, type BodyFormat, bodyFormat } from "./formats.ts";
 import type { HttpRequest } from "./http1.ts";
 import type { SelfMetrics } from "./self_metrics.ts";
+import type { StatusLog } from "./status_log.ts";
 
 export interface PushOptions {
   store: Store;
@@ -36,7 +37,12 @@ export interface PushOptions {
    * is never acknowledged and then lost. Always true when absent.
    */
   isAccepting?: () => boolean;
+  /** Where accepted pushes and deletes are recorded for the status page; nowhere when absent. */
+  statusLog?: StatusLog;
 }
+
+/** The grouping labels of JSON deltas, which have no path: one array, so one status target. */
+const NO_GROUPING: readonly Label[] = [];
 
 /** What the handler keeps of a push path: its grouping labels and its series cache. */
 interface Target {
@@ -94,6 +100,7 @@ export class PushHandler {
     if (!this.#accepting()) return this.#tooLate();
     const result = store.apply(push);
     metrics.countPush("accepted", result.samples);
+    this.#options.statusLog?.pushed(grouping, result.samples);
     logger.debug("push accepted", {
       path,
       format,
@@ -111,6 +118,7 @@ export class PushHandler {
     if (!this.#accepting()) return this.#tooLate();
     const result = store.applyDeltas(deltas);
     metrics.countPush("accepted", result.samples);
+    this.#options.statusLog?.pushed(NO_GROUPING, result.samples);
     logger.debug("deltas accepted", { deltas: result.samples, newSeries: result.newSeries });
     return new Response("ok", { headers: { "Content-Type": "text/plain; charset=utf-8" } });
   }
@@ -127,6 +135,7 @@ export class PushHandler {
       );
     }
     const removed = this.#options.store.delete(match);
+    this.#options.statusLog?.deleted(match);
     this.#options.logger.debug("series deleted", { path, removed });
     return new Response(null, { status: 202 });
   }

@@ -2,7 +2,13 @@
 // `Allow` header of a 405 and the 404 for unknown paths follow from it.
 
 /** The handlers a route can name; also the `handler` label of the request metrics. */
-export type HandlerName = "push" | "deltas" | "delete" | "scrape";
+export type HandlerName =
+  | "push"
+  | "deltas"
+  | "delete"
+  | "scrape"
+  | "status"
+  | "status_api";
 
 /** A route: a path, or a path prefix that a grouping path follows, and its methods. */
 export interface Route {
@@ -19,11 +25,18 @@ export interface Route {
  */
 export const API_ROUTES: readonly Route[] = [
   // pushprom's senders post their JSON deltas to `/`; `/api/v1/deltas` says what it is.
-  { path: "/", methods: { POST: "deltas" } },
+  { path: "/", methods: { POST: "deltas", GET: "status" } },
   { path: "/api/v1/deltas", methods: { POST: "deltas" } },
   { path: "/metrics", methods: { GET: "scrape", HEAD: "scrape", POST: "push", PUT: "push" } },
   { path: "/metrics/", methods: { GET: "scrape", HEAD: "scrape", POST: "push", PUT: "push" } },
   { path: "/metrics/", prefix: true, methods: { POST: "push", PUT: "push", DELETE: "delete" } },
+  // The status page's assets and its JSON API (status_page.ts, status_api.ts).
+  { path: "/static/status.js", methods: { GET: "status" } },
+  { path: "/static/status.css", methods: { GET: "status" } },
+  { path: "/api/v1/status", methods: { GET: "status_api" } },
+  { path: "/api/v1/targets", methods: { GET: "status_api" } },
+  { path: "/api/v1/families", methods: { GET: "status_api" } },
+  { path: "/api/v1/rejections", methods: { GET: "status_api" } },
 ];
 
 /** Where a request goes: a handler with the rest of the path, or a 405 or 404 to answer. */

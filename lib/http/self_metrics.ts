@@ -109,6 +109,27 @@ export class SelfMetrics {
     this.#sources.push(source);
   }
 
+  /** When the gateway started, in milliseconds since the epoch. */
+  get startTime(): number {
+    return this.#startTime;
+  }
+
+  /** Pushes by outcome, for the status page. */
+  pushCounts(): Record<PushOutcome, number> {
+    return {
+      accepted: this.#pushes.get(this.#outcomeKeys.accepted) ?? 0,
+      rejected: this.#pushes.get(this.#outcomeKeys.rejected) ?? 0,
+    };
+  }
+
+  /** Refused requests by reason, for the status page. */
+  rejectionCounts(): Record<string, number> {
+    // The keys are `reason="<reason>"`; reasons need no escaping.
+    return Object.fromEntries(
+      [...this.#rejections].map(([key, count]) => [key.slice(8, -1), count]),
+    );
+  }
+
   /** Counts a push and its samples; a rejected push counts its reason too. */
   countPush(outcome: PushOutcome, samples: number): void {
     const key = this.#outcomeKeys[outcome];
