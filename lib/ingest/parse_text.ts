@@ -3,8 +3,10 @@
 // https://prometheus.io/docs/instrumenting/exposition_formats/#text-based-format
 // https://github.com/prometheus/OpenMetrics/blob/main/specification/OpenMetrics.md
 
+import { seriesName } from "../core/checks.ts";
 import { ParseError, PushError } from "../core/errors.ts";
 import {
+  isInt64,
   isLabelNamePart,
   isLabelNameStart,
   isMetricNamePart,
@@ -204,6 +206,8 @@ class TextParser {
   readonly #record: ParseRecord | undefined;
   /** Sample names resolved since the last HELP or TYPE line. */
   readonly #resolved = new Map<string, Resolution>();
+  /** The series of each dropped `X_created` sample name, to refuse one given twice. */
+  readonly #created = new Map<string, Set<string>>();
   /** The line of `# EOF`, in OpenMetrics; 0 before it. */
   #eof = 0;
   #pos = 0;
@@ -277,13 +281,18 @@ class TextParser {
     const isUnit = this.#openMetrics && keyword === "UNIT";
     if (keyword !== "HELP" && keyword !== "TYPE" && !isUnit) return; // an ordinary comment
     if (!this.#skipBlanks()) return; // "# HELPING" or a bare "# HELP" is just a comment
+    const nameStart = this.#pos;
     const name = this.#readMetricName(`a metric name after ${keyword}`);
+    if (!this.#skipBlanks()) {
+      // `# HELP x-y text`: the name ends at a character no name has, as expfmt refuses.
+      this.#pos = nameStart;
+      this.#fail(`expected a metric name after ${keyword}, found ${this.#found()}`);
+    }
     if (isUnit) return; // the 0.0.4 format the gateway serves has no units
     this.#resolved.clear(); // a new declaration can change what names mean
     const declaration = this.#declare(name);
     if (keyword === "HELP") {
       if (declaration.help !== undefined) this.#fail(`second HELP line for metric "${name}"`);
-      this.#skipBlanks();
       declaration.help = this.#readHelp();
       if (declaration.draft !== undefined) declaration.draft.help = declaration.help;
       return;
@@ -292,7 +301,6 @@ class TextParser {
     if (declaration.draft !== undefined) {
       this.#fail(`TYPE line for metric "${name}" comes after its samples`);
     }
-    this.#skipBlanks();
     const type = this.#readWord();
     this.#skipBlanks();
     if (this.#pos !== this.#end) this.#fail(`unexpected text after the TYPE of metric "${name}"`);
@@ -358,12 +366,11 @@ class TextParser {
       labels.length = 0;
       this.#parseLabels(labels);
       parsedEnd = this.#pos;
-      if (resolved.mode !== undefined) {
-        [key, le] = this.#keyOf(labels, resolved.mode, resolved.what);
-      }
+      // An `X_created` sample is keyed too, for the checks of every line, and then dropped.
+      [key, le] = this.#keyOf(labels, resolved.mode ?? "value", resolved.what);
       this.#skipBlanks();
-    } else if (resolved.mode !== undefined) {
-      [key, le] = this.#keyOf([], resolved.mode, resolved.what);
+    } else {
+      [key, le] = this.#keyOf([], resolved.mode ?? "value", resolved.what);
     }
     // Cached only when the raw text is exactly the series text parsed (not `a {x="1"}`).
     if (seriesEnd === parsedEnd) {
@@ -404,8 +411,20 @@ class TextParser {
           ? builder.addSum(family!, key, value)
           : builder.addCount(family!, key, value);
       default:
-        // A creation timestamp, which cannot be summed across pushes (DESIGN.md).
+        // A creation timestamp, which cannot be summed across pushes (DESIGN.md), is dropped
+        // once checked as any other line: the same series twice is refused.
+        return this.#addCreated(name, key);
     }
+  }
+
+  #addCreated(name: string, key: string): void {
+    let keys = this.#created.get(name);
+    if (keys === undefined) {
+      keys = new Set();
+      this.#created.set(name, keys);
+    }
+    if (keys.has(key)) this.#fail(`series ${seriesName(name, key)} appears twice in the push`);
+    keys.add(key);
   }
 
   /**
@@ -496,9 +515,14 @@ class TextParser {
         if (bound === undefined) this.#fail(`invalid le="${le}" in ${what}`);
         return [builder.seriesKey(labels, "le"), bound];
       }
-      case "quantile":
-        this.#takeLabel(labels, "quantile", what);
+      case "quantile": {
+        // Quantiles are dropped, but one that is not a float is refused, as expfmt refuses it.
+        const quantile = this.#takeLabel(labels, "quantile", what);
+        if (parseFloatStrict(quantile) === undefined) {
+          this.#fail(`invalid quantile="${quantile}" in ${what}`);
+        }
         return [builder.seriesKey(labels, "quantile"), NaN];
+      }
       case "histogram":
         return [builder.seriesKey(labels, "le"), NaN];
       case "summary":
@@ -674,7 +698,7 @@ class TextParser {
     const token = this.#readToken();
     if (token === "") this.#fail(`missing value for metric "${name}"`);
     const value = parseFloatStrict(token);
-    if (value === undefined) this.#fail(`invalid value "${token}" for metric "${name}"`);
+    if (value === undefined) this.#fail(`invalid value ${quote(token)} for metric "${name}"`);
     return value;
   }
 
@@ -686,16 +710,12 @@ class TextParser {
   #readTimestamp(name: string): number | undefined {
     if (this.#skipExemplar(name)) return undefined;
     const token = this.#readToken();
-    const invalid = () => this.#fail(`invalid timestamp "${token}" for metric "${name}"`);
+    const invalid = () => this.#fail(`invalid timestamp ${quote(token)} for metric "${name}"`);
     if (this.#openMetrics) {
       if (parseFloatStrict(token) === undefined) invalid();
-    } else {
-      let i = token.charCodeAt(0) === 45 ? 1 : 0; // -
-      if (i === token.length) invalid();
-      for (; i < token.length; i++) {
-        const c = token.charCodeAt(i);
-        if (c < 48 || c > 57) invalid();
-      }
+    } else if (!isInt64(token)) {
+      // Integer milliseconds, read as Go's ParseInt reads them: `+5` is one, 2^63 is not.
+      invalid();
     }
     this.#skipBlanks();
     if (!this.#skipExemplar(name) && this.#pos < this.#end) {
@@ -762,4 +782,12 @@ class TextParser {
   #fail(message: string): never {
     throw new ParseError(message, this.#line);
   }
+}
+
+/**
+ * A token quoted for a message, cut short after 64 chars: a value of 100,000 digits is named,
+ * not echoed.
+ */
+function quote(token: string): string {
+  return JSON.stringify(token.length > 64 ? token.slice(0, 64) + "…" : token);
 }
