@@ -290,16 +290,19 @@ class TextParser {
     }
     if (isUnit) return; // the 0.0.4 format the gateway serves has no units
     this.#resolved.clear(); // a new declaration can change what names mean
-    const declaration = this.#declare(name);
+    const declaration = this.#declarationOf(name);
+    const what = declaration.storageName === name || this.#openMetrics
+      ? `metric "${name}"`
+      : `metric "${declaration.storageName}" (as "${name}")`;
     if (keyword === "HELP") {
-      if (declaration.help !== undefined) this.#fail(`second HELP line for metric "${name}"`);
+      if (declaration.help !== undefined) this.#fail(`second HELP line for ${what}`);
       declaration.help = this.#readHelp();
       if (declaration.draft !== undefined) declaration.draft.help = declaration.help;
       return;
     }
-    if (declaration.typed) this.#fail(`second TYPE line for metric "${name}"`);
+    if (declaration.typed) this.#fail(`second TYPE line for ${what}`);
     if (declaration.draft !== undefined) {
-      this.#fail(`TYPE line for metric "${name}" comes after its samples`);
+      this.#fail(`TYPE line for ${what} comes after its samples`);
     }
     const type = this.#readWord();
     this.#skipBlanks();
@@ -320,6 +323,32 @@ class TextParser {
       this.#fail(`unknown metric type "${type}" for metric "${name}"`);
     }
     declaration.typed = true;
+  }
+
+  /**
+   * The family a HELP or TYPE line names. In 0.0.4, as expfmt reads it, `x_sum` and `x_count`
+   * of a summary or histogram `x` declared before, and `x_bucket` of a histogram, name `x`:
+   * `# TYPE x_count gauge` after `# TYPE x summary` is a second TYPE line for `x`, not a gauge
+   * whose samples would collide with the summary's.
+   */
+  #declarationOf(name: string): Declaration {
+    const own = this.#declarations.get(name);
+    if (own !== undefined || this.#openMetrics) return own ?? this.#declare(name);
+    const underscore = name.lastIndexOf("_");
+    if (underscore > 0) {
+      const suffix = name.slice(underscore);
+      const base = this.#declarations.get(name.slice(0, underscore));
+      if (
+        base !== undefined && (
+          (base.type === "summary" && (suffix === "_sum" || suffix === "_count")) ||
+          (base.type === "histogram" &&
+            (suffix === "_sum" || suffix === "_count" || suffix === "_bucket"))
+        )
+      ) {
+        return base;
+      }
+    }
+    return this.#declare(name);
   }
 
   #declare(name: string): Declaration {

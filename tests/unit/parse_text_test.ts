@@ -348,11 +348,6 @@ Deno.test("parseText() rejects incomplete histograms and summaries by metric nam
       '# TYPE h histogram\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 7\n',
       'histogram h has _count 7 but 1 in its le="+Inf" bucket',
     ],
-    [
-      "two families writing one sample name",
-      '# TYPE h histogram\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 1\n# TYPE h_sum gauge\nh_sum{x="1"} 1\n',
-      'metric "h_sum" (gauge) and metric "h" both write samples named "h_sum"',
-    ],
   ];
   for (const [name, body, message] of cases) {
     await t.step(name, () => assert.throws(() => parseText(body), { name: "PushError", message }));
@@ -697,6 +692,27 @@ Deno.test("parseText() refuses what Prometheus' text parser refuses", async (t) 
       '# TYPE s summary\ns{quantile="high"} 1\n',
       'line 2: invalid quantile="high" in summary "s"',
     ],
+    // A HELP or TYPE line for x_sum, x_count (or x_bucket) of a summary or histogram x names x.
+    [
+      "a TYPE for the _count of a summary",
+      "# TYPE s summary\n# TYPE s_count gauge\ns_count 1\n",
+      'line 2: second TYPE line for metric "s" (as "s_count")',
+    ],
+    [
+      "a TYPE for the _sum of a histogram, after its samples",
+      '# TYPE h histogram\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 1\n# TYPE h_sum gauge\nh_sum{x="1"} 1\n',
+      'line 5: second TYPE line for metric "h" (as "h_sum")',
+    ],
+    [
+      "a TYPE for the _sum of a histogram",
+      "# TYPE h histogram\n# TYPE h_sum gauge\nh_sum 1\n",
+      'line 2: second TYPE line for metric "h" (as "h_sum")',
+    ],
+    [
+      "a second HELP through _bucket",
+      "# HELP h x\n# TYPE h histogram\n# HELP h_bucket y\n",
+      'line 3: second HELP line for metric "h" (as "h_bucket")',
+    ],
     // Timestamps: Go's strconv.ParseInt, base 10, 64 bits.
     [
       "a timestamp past int64",
@@ -745,6 +761,16 @@ Deno.test("parseText() reads what Prometheus' text parser reads", async (t) => {
       "a HELP or TYPE name alone on its line",
       "# HELP x\n# TYPE y\tgauge\nx 1\ny 2\n",
       "# HELP x \n# TYPE x untyped\nx 1\n# TYPE y gauge\ny 2\n",
+    ],
+    [
+      "a HELP for the _count of a summary is the summary's",
+      "# TYPE s summary\n# HELP s_count Latency.\ns_sum 1\ns_count 1\n",
+      "# HELP s Latency.\n# TYPE s summary\ns_sum 1\ns_count 1\n",
+    ],
+    [
+      "a TYPE for x_count before x is declared is a family of its own",
+      "# TYPE s_count gauge\ns_count 1\n# TYPE s summary\n",
+      "# TYPE s_count gauge\ns_count 1\n",
     ],
     [
       "a checked _created line beside each type is dropped",
