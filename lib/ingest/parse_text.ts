@@ -6,6 +6,7 @@
 import { seriesName } from "../core/checks.ts";
 import { ParseError, PushError } from "../core/errors.ts";
 import {
+  formatValue,
   isInt64,
   isLabelNamePart,
   isLabelNameStart,
@@ -57,6 +58,9 @@ interface Declaration {
   typed: boolean;
   /** Set once a sample of the family is read: a TYPE line after that is an error. */
   draft: FamilyDraft | undefined;
+  /** OpenMetrics: the type as the TYPE line gave it (`info`, `stateset`…), and the UNIT. */
+  omType?: string;
+  unit?: string;
 }
 
 /**
@@ -180,6 +184,39 @@ const OPENMETRICS_TYPES: Record<string, [MetricType, string] | undefined> = {
   stateset: ["gauge", ""],
 };
 
+/**
+ * OpenMetrics' checks of a sample's value beyond its syntax, as its specification and Python's
+ * parser hold them: counts are whole numbers, counter-like values are neither negative nor NaN,
+ * a quantile's value is not negative, an info is 1 and a state 0 or 1. What is wrong, or
+ * undefined. (A counter's own value is checked by the builder, as in every format.)
+ */
+function openMetricsValueProblem(resolved: Resolution, value: number): string | undefined {
+  const role = roleOf(resolved);
+  if ((role === "bucket" || role === "count") && !Number.isInteger(value)) {
+    return `has value ${formatValue(value)}, not a whole number`;
+  }
+  if ((role === "bucket" || role === "count" || role === "sum") && !(value >= 0)) {
+    return `has value ${formatValue(value)}, which a count or sum cannot have`;
+  }
+  if (resolved.mode === "quantile" && !(value >= 0)) {
+    return `has value ${formatValue(value)}, which a quantile cannot have`;
+  }
+  const type = resolved.declaration?.omType;
+  if (type === "info" && value !== 1) return `has value ${formatValue(value)}: an info is 1`;
+  if (type === "stateset" && value !== 0 && value !== 1) {
+    return `has value ${formatValue(value)}: a state is 0 or 1`;
+  }
+  return undefined;
+}
+
+/** Whether {@linkcode openMetricsValueProblem} checks anything for a sample resolved so. */
+function hasOpenMetricsCheck(resolved: Resolution): boolean {
+  const type = resolved.declaration?.omType;
+  return resolved.mode === "bucket" || resolved.mode === "histogram" ||
+    resolved.mode === "summary" || resolved.mode === "quantile" || type === "info" ||
+    type === "stateset";
+}
+
 /** What the value of a sample whose name resolved so is for. */
 function roleOf(resolved: Resolution): ValueRole {
   switch (resolved.mode) {
@@ -206,6 +243,10 @@ class TextParser {
   readonly #record: ParseRecord | undefined;
   /** Sample names resolved since the last HELP or TYPE line. */
   readonly #resolved = new Map<string, Resolution>();
+  /** OpenMetrics: the family whose lines are being read, to keep each family's together. */
+  #current: Declaration | undefined;
+  /** OpenMetrics: whether the sample being read may carry an exemplar. */
+  #exemplarAllowed = false;
   /** The series of each dropped `X_created` sample name, to refuse one given twice. */
   readonly #created = new Map<string, Set<string>>();
   /** The line of `# EOF`, in OpenMetrics; 0 before it. */
@@ -261,7 +302,11 @@ class TextParser {
       this.#fail(`text after "# EOF" (line ${this.#eof})`);
     }
     this.#skipBlanks();
-    if (this.#pos === this.#end) return;
+    if (this.#pos === this.#end) {
+      // OpenMetrics has no empty lines (its ABNF), as Prometheus' and Python's parsers hold.
+      if (this.#openMetrics) this.#fail("an empty line, which OpenMetrics does not allow");
+      return;
+    }
     if (this.#text.charCodeAt(this.#pos) === HASH) {
       this.#pos++;
       this.#parseComment();
@@ -275,20 +320,40 @@ class TextParser {
     const keyword = this.#readWord();
     if (this.#openMetrics && keyword === "EOF") {
       this.#skipBlanks();
-      if (this.#pos === this.#end) this.#eof = this.#line;
-      return;
+      if (this.#pos === this.#end) {
+        this.#eof = this.#line;
+        return;
+      }
     }
     const isUnit = this.#openMetrics && keyword === "UNIT";
-    if (keyword !== "HELP" && keyword !== "TYPE" && !isUnit) return; // an ordinary comment
-    if (!this.#skipBlanks()) return; // "# HELPING" or a bare "# HELP" is just a comment
+    const metadata = keyword === "HELP" || keyword === "TYPE" || isUnit;
+    if (!metadata || !this.#skipBlanks() || this.#pos === this.#end) {
+      // OpenMetrics has no comments but its HELP, TYPE, UNIT and EOF lines, each whole.
+      if (this.#openMetrics) {
+        this.#fail("a comment that is not a whole HELP, TYPE, UNIT or EOF line");
+      }
+      return; // an ordinary comment; "# HELPING" or a bare "# HELP" is one too
+    }
     const nameStart = this.#pos;
     const name = this.#readMetricName(`a metric name after ${keyword}`);
+    const nameEnd = this.#pos;
     if (!this.#skipBlanks()) {
       // `# HELP x-y text`: the name ends at a character no name has, as expfmt refuses.
       this.#pos = nameStart;
       this.#fail(`expected a metric name after ${keyword}, found ${this.#found()}`);
     }
-    if (isUnit) return; // the 0.0.4 format the gateway serves has no units
+    if (this.#openMetrics) {
+      // A HELP, TYPE or UNIT line has a blank and its text after the name, even if empty.
+      if (nameEnd === this.#end) {
+        this.#fail(`${keyword} line for metric "${name}" ends at its name`);
+      }
+      const declaration = this.#declarationOf(name);
+      if (declaration.draft !== undefined) {
+        this.#fail(`${keyword} line for metric "${name}" comes after its samples`);
+      }
+      this.#current = declaration; // metadata starts a family's lines
+      if (isUnit) return this.#readUnit(declaration, name);
+    }
     this.#resolved.clear(); // a new declaration can change what names mean
     const declaration = this.#declarationOf(name);
     const what = declaration.storageName === name || this.#openMetrics
@@ -316,6 +381,8 @@ class TextParser {
       }
       [declaration.type] = known;
       declaration.storageName = name + known[1];
+      declaration.omType = type;
+      this.#checkUnit(declaration, name);
     } else if ((METRIC_TYPES as readonly string[]).includes(type.toLowerCase())) {
       // In any case, as Go's parser reads the text format (`COUNTER`, `Gauge`).
       declaration.type = type.toLowerCase() as MetricType;
@@ -323,6 +390,36 @@ class TextParser {
       this.#fail(`unknown metric type "${type}" for metric "${name}"`);
     }
     declaration.typed = true;
+  }
+
+  /** Reads the unit of an OpenMetrics UNIT line: once per family, a suffix of its name. */
+  #readUnit(declaration: Declaration, name: string): void {
+    if (declaration.unit !== undefined) this.#fail(`second UNIT line for metric "${name}"`);
+    declaration.unit = this.#text.slice(this.#pos, this.#end);
+    this.#pos = this.#end;
+    if (declaration.unit !== "" && !name.endsWith("_" + declaration.unit)) {
+      this.#fail(`metric "${name}" does not end with its unit "_${declaration.unit}"`);
+    }
+    this.#checkUnit(declaration, name);
+  }
+
+  #checkUnit(declaration: Declaration, name: string): void {
+    const type = declaration.omType;
+    if (declaration.unit && (type === "info" || type === "stateset")) {
+      this.#fail(`${type} metric "${name}" has a unit, which OpenMetrics does not allow`);
+    }
+  }
+
+  /**
+   * OpenMetrics: the lines of a family come together. A sample of a family whose lines another
+   * family's came after is refused, as Prometheus' and Python's parsers refuse it.
+   */
+  #checkTogether(declaration: Declaration, name: string): void {
+    if (declaration === this.#current) return;
+    if (declaration.draft !== undefined) {
+      this.#fail(`sample "${name}" comes after the lines of another metric, away from its own`);
+    }
+    this.#current = declaration;
   }
 
   /**
@@ -412,6 +509,14 @@ class TextParser {
   #addSample(name: string, resolved: Resolution, key: string, le: number): void {
     const start = this.#pos;
     const value = this.#readValue(name);
+    if (this.#openMetrics) {
+      this.#checkTogether(resolved.declaration!, name);
+      const problem = openMetricsValueProblem(resolved, value);
+      if (problem !== undefined) this.#fail(`sample "${name}" ${problem}`);
+      // Exemplars go on counters' `_total` and histograms' buckets only.
+      this.#exemplarAllowed = resolved.mode === "bucket" ||
+        (resolved.declaration!.omType === "counter" && resolved.mode === "value");
+    }
     this.#record?.values.push({
       start,
       end: this.#pos,
@@ -419,6 +524,10 @@ class TextParser {
       key,
       role: roleOf(resolved),
       le,
+      // A template reads values without the parser: it runs the same check on each.
+      check: this.#openMetrics && hasOpenMetricsCheck(resolved)
+        ? (v: number) => openMetricsValueProblem(resolved, v) === undefined
+        : undefined,
     });
     const builder = this.#builder;
     builder.sampleTime = this.#skipBlanks() && this.#pos < this.#end
@@ -542,13 +651,19 @@ class TextParser {
         const le = this.#takeLabel(labels, "le", what);
         const bound = parseFloatStrict(le);
         if (bound === undefined) this.#fail(`invalid le="${le}" in ${what}`);
+        // OpenMetrics writes +Inf one way only.
+        if (this.#openMetrics && bound === Infinity && le !== "+Inf") {
+          this.#fail(`invalid le="${le}" in ${what}: OpenMetrics writes it "+Inf"`);
+        }
         return [builder.seriesKey(labels, "le"), bound];
       }
       case "quantile": {
         // Quantiles are dropped, but one that is not a float is refused, as expfmt refuses it.
         const quantile = this.#takeLabel(labels, "quantile", what);
-        if (parseFloatStrict(quantile) === undefined) {
-          this.#fail(`invalid quantile="${quantile}" in ${what}`);
+        const q = parseFloatStrict(quantile);
+        if (q === undefined) this.#fail(`invalid quantile="${quantile}" in ${what}`);
+        if (this.#openMetrics && !(q >= 0 && q <= 1)) {
+          this.#fail(`invalid quantile="${quantile}" in ${what}: not between 0 and 1`);
         }
         return [builder.seriesKey(labels, "quantile"), NaN];
       }
@@ -592,14 +707,37 @@ class TextParser {
     if (!this.#skipBlanks() || this.#text.charCodeAt(this.#pos) !== OPEN_BRACE) {
       this.#fail(`expected an exemplar "# {labels} value" after the value of metric "${name}"`);
     }
+    if (!this.#exemplarAllowed) {
+      this.#fail(
+        `an exemplar on sample "${name}": only counters' _total and histograms' buckets have them`,
+      );
+    }
     this.#pos++;
-    this.#parseLabels([]);
+    const labels: string[] = [];
+    this.#parseLabels(labels);
+    // The specification's limit: 128 UTF-8 characters of label names and values together.
+    let chars = 0;
+    for (const text of labels) chars += [...text].length;
+    if (chars > 128) {
+      this.#fail(
+        `the exemplar of sample "${name}" has ${chars} characters of labels, more than 128`,
+      );
+    }
     this.#skipBlanks();
     const value = this.#readToken();
     if (parseFloatStrict(value) === undefined) {
-      this.#fail(`invalid exemplar value "${value}" for metric "${name}"`);
+      this.#fail(`invalid exemplar value ${quote(value)} for metric "${name}"`);
     }
-    this.#pos = this.#end; // an optional exemplar timestamp
+    if (this.#skipBlanks() && this.#pos < this.#end) {
+      const timestamp = this.#readToken();
+      if (parseFloatStrict(timestamp) === undefined || !Number.isFinite(Number(timestamp))) {
+        this.#fail(`invalid exemplar timestamp ${quote(timestamp)} for metric "${name}"`);
+      }
+      this.#skipBlanks();
+      if (this.#pos < this.#end) {
+        this.#fail(`unexpected ${this.#found()} after the exemplar of metric "${name}"`);
+      }
+    }
     return true;
   }
 

@@ -26,3 +26,11 @@ Deno.test("docs/input.md lists the differences from expfmt that the differential
     fileEntries("tests/integration/testdata/text_differences.json"),
   );
 });
+
+Deno.test("docs/input.md lists the differences from Python's OpenMetrics parser the test allows", () => {
+  const docs = Deno.readTextFileSync(new URL("docs/input.md", ROOT));
+  assert.deepEqual(
+    tableEntries(docs, "OpenMetrics"),
+    fileEntries("tests/integration/testdata/openmetrics_differences.json"),
+  );
+});

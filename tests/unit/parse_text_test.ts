@@ -363,7 +363,6 @@ Deno.test("parseText() refuses a histogram bucket with le=NaN", () => {
 
 Deno.test("parseOpenMetrics() reads OpenMetrics 1.0 text", () => {
   const body = `# TYPE requests counter
-# UNIT requests requests
 # HELP requests Requests \\"served\\".
 requests_total{path="/"} 3 1520879607.789 # {trace_id="abc"} 1 1520879607.7
 requests_created{path="/"} 1520879600
@@ -452,8 +451,8 @@ Deno.test("parseOpenMetrics() refuses what OpenMetrics forbids", async (t) => {
     ],
     [
       "a bad exemplar value",
-      'a 1 # {t="1"} x\n# EOF\n',
-      'line 1: invalid exemplar value "x" for metric "a"',
+      '# TYPE a counter\na_total 1 # {t="1"} x\n# EOF\n',
+      'line 2: invalid exemplar value "x" for metric "a_total"',
     ],
     [
       "a bad float timestamp",
