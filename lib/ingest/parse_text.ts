@@ -353,6 +353,10 @@ class TextParser {
       }
       this.#current = declaration; // metadata starts a family's lines
       if (isUnit) return this.#readUnit(declaration, name);
+    } else if (keyword === "HELP" && this.#pos === this.#end) {
+      // `# HELP x` with no text is no HELP line at all, as expfmt reads it: it sets no HELP,
+      // and a HELP line may follow it.
+      return;
     }
     this.#resolved.clear(); // a new declaration can change what names mean
     const declaration = this.#declarationOf(name);

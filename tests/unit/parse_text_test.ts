@@ -98,7 +98,14 @@ Deno.test("parseText() accepts the syntax variations of the format", async (t) =
       "a 1\n# HELP a late help\n",
       "# HELP a late help\n# TYPE a untyped\na 1\n",
     ],
-    ["an empty HELP", "# HELP a\na 1\n", "# HELP a \n# TYPE a untyped\na 1\n"],
+    // As expfmt reads it: a HELP line without text sets no HELP, and does not count as one.
+    ["a HELP without text", "# HELP a\na 1\n", "# TYPE a untyped\na 1\n"],
+    ["a HELP of blanks", "# HELP a \t\na 1\n", "# TYPE a untyped\na 1\n"],
+    [
+      "a HELP without text before a HELP",
+      "# HELP a \n# HELP a text\n# HELP a\na 1\n",
+      "# HELP a text\n# TYPE a untyped\na 1\n",
+    ],
     ["UTF-8 label values", 'a{x="grüße ✓"} 1\n', '# TYPE a untyped\na{x="grüße ✓"} 1\n'],
     [
       "histogram lines in any order, le compared as numbers",
@@ -757,9 +764,9 @@ Deno.test("parseText() reads what Prometheus' text parser reads", async (t) => {
       '# TYPE x untyped\nx{a="1"} 0\nx{a="2"} 1.7976931348623157e+308\nx{a="3"} 5\n',
     ],
     [
-      "a HELP or TYPE name alone on its line",
+      "a HELP name alone on its line, a TYPE after a tab",
       "# HELP x\n# TYPE y\tgauge\nx 1\ny 2\n",
-      "# HELP x \n# TYPE x untyped\nx 1\n# TYPE y gauge\ny 2\n",
+      "# TYPE x untyped\nx 1\n# TYPE y gauge\ny 2\n",
     ],
     [
       "a HELP for the _count of a summary is the summary's",
