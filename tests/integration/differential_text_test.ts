@@ -87,14 +87,14 @@ function gatewayLines(scrape: string): string[] {
   const lines: string[] = [];
   for (const line of scrape.split("\n")) {
     if (line === "") continue;
-    const head = /^# (HELP|TYPE) (\S+) ?(.*)$/.exec(line);
+    const head = /^# (HELP|TYPE) (\S+) ?(.*)$/s.exec(line);
     if (head !== null) {
       const [, keyword, name, text] = head;
       if (keyword === "TYPE") lines.push(`# TYPE ${name} ${text}`);
       else if (text !== "") lines.push(`# HELP ${name} ${text}`);
       continue;
     }
-    const sample = /^([^{ ]+)(?:\{(.*)\})? (\S+)$/.exec(line);
+    const sample = /^([^{ ]+)(?:\{(.*)\})? (\S+)$/s.exec(line); // s: a value may hold a CR
     assert.ok(sample !== null, `an unexpected scrape line: ${line}`);
     const [, name, inside = "", value] = sample;
     const labels = [...inside.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)]
