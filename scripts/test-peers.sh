@@ -15,6 +15,7 @@ peers=(
   "golang-go|command -v go"                                     # builds a client_golang pusher
   "golang-github-prometheus-client-golang-dev|test -d /usr/share/gocode/src/github.com/prometheus/client_golang/prometheus/push"
   "prometheus|command -v prometheus && command -v promtool"     # scrapes; checks the text
+  "prometheus-pushgateway|command -v prometheus-pushgateway"  # expfmt, for the differential test
   "chromium|test -x /usr/bin/chromium"                          # driven by playwright-core
   "util-linux|command -v prlimit && command -v setpriv"         # limits and privileges
   "systemd|command -v systemd-analyze"                          # verifies the unit

@@ -3,7 +3,13 @@
 // Pure functions that throw PushError.
 
 import { PushError } from "./errors.ts";
-import { formatValue, type HistogramValue, type MetricType, type SummaryValue } from "./model.ts";
+import {
+  formatBound,
+  formatValue,
+  type HistogramValue,
+  type MetricType,
+  type SummaryValue,
+} from "./model.ts";
 
 /** The sample names a family of `type` renders, used to keep families from colliding. */
 export function sampleNames(name: string, type: MetricType): string[] {
@@ -73,7 +79,7 @@ export function checkHistogramValues(name: string, key: string, value: Histogram
   }
   for (let i = 0; i < counts.length; i++) {
     if (counts[i] >= 0 && (i === 0 || counts[i] >= counts[i - 1])) continue;
-    const le = `le="${formatValue(bounds[i])}"`;
+    const le = `le="${formatBound(bounds[i])}"`;
     if (!(counts[i] >= 0)) {
       throw new PushError(`${what()} has invalid count ${formatValue(counts[i])} at ${le}`);
     }

@@ -174,9 +174,33 @@ export function formatValue(value: number): string {
 }
 
 /**
- * Parses a float as Go's `strconv.ParseFloat` does for the text format: decimal with optional
- * sign, fraction and exponent, or `Inf`/`Infinity`/`NaN` in any case with an optional sign.
- * Returns undefined for anything else (`Number()` alone would accept `""`, `" 1"` and `0x1`).
+ * Formats a histogram bound (`le`) or summary quantile the way Prometheus' own exposition
+ * (client_golang's `expfmt`) writes it: `+Inf`, `-Inf`, `NaN`, otherwise Go's
+ * `strconv.FormatFloat(v, 'g', -1, 64)`, the shortest digits that read back as the same float,
+ * with an exponent of at least two digits when the decimal exponent is below -4 or at least 6
+ * (`1e+06`, `1e-05`, `1.23456789e+08`). Under Prometheus 2.x `le` is an ordinary label, so a
+ * bound spelt otherwise than the Pushgateway spells it would be another series.
+ */
+export function formatBound(value: number): string {
+  const size = value < 0 ? -value : value;
+  // [1e-4, 1e6): both write the shortest digits without an exponent; 0 and -0 are "0".
+  if ((size >= 1e-4 && size < 1e6) || value === 0) return String(value);
+  if (!Number.isFinite(value)) return formatValue(value);
+  const exponential = value.toExponential(); // the shortest digits, as "1.5e+7" or "1e-5"
+  const e = exponential.indexOf("e");
+  const sign = exponential.charCodeAt(e + 1) === 45 ? "-" : "+";
+  const digits = exponential.slice(e + 2);
+  return exponential.slice(0, e + 1) + sign + (digits.length === 1 ? "0" + digits : digits);
+}
+
+/**
+ * Parses a float as Prometheus' text parser (`expfmt`) does: Go's `strconv.ParseFloat`, less
+ * the hex floats and digit underscores that `expfmt` refuses. That is a decimal with optional
+ * sign, fraction and exponent, `Inf`/`Infinity` in any case with an optional sign, or `NaN` in
+ * any case without one. A decimal beyond the float64 range (`1e309`, a number of 400 digits) is
+ * refused, as Go refuses it, instead of read as an infinity; one below it reads as 0, as in Go.
+ * Returns undefined for anything refused (`Number()` alone would accept `""`, `" 1"` and
+ * `0x1`).
  */
 export function parseFloatStrict(text: string): number | undefined {
   const n = text.length;
@@ -188,7 +212,7 @@ export function parseFloatStrict(text: string): number | undefined {
     if (word === "inf" || word === "infinity") {
       return text.charCodeAt(0) === 45 ? -Infinity : Infinity;
     }
-    return word === "nan" ? NaN : undefined;
+    return word === "nan" && i === 0 ? NaN : undefined;
   }
   let digits = 0;
   while (i < n && (c = text.charCodeAt(i)) >= 48 && c <= 57) i++, digits++;
@@ -205,7 +229,34 @@ export function parseFloatStrict(text: string): number | undefined {
     while (i < n && (c = text.charCodeAt(i)) >= 48 && c <= 57) i++, expDigits++;
     if (expDigits === 0) return undefined;
   }
-  return i === n ? Number(text) : undefined;
+  if (i !== n) return undefined;
+  const value = Number(text);
+  // Out of range: Go's ParseFloat answers an error (with ±Inf), which expfmt refuses.
+  return value === Infinity || value === -Infinity ? undefined : value;
+}
+
+/**
+ * Whether `text` is an integer that Go's `strconv.ParseInt(text, 10, 64)` reads: an optional
+ * `+` or `-`, then decimal digits, within the int64 range. Prometheus' text parser reads
+ * timestamps so.
+ */
+export function isInt64(text: string): boolean {
+  const n = text.length;
+  const c = text.charCodeAt(0);
+  const start = c === 43 || c === 45 ? 1 : 0; // + or -
+  if (start === n) return false;
+  let first = start;
+  for (let i = start; i < n; i++) {
+    const d = text.charCodeAt(i);
+    if (d < 48 || d > 57) return false;
+    if (d === 48 && first === i && i < n - 1) first++; // leading zeros count for nothing
+  }
+  const length = n - first;
+  if (length < 19) return true;
+  if (length > 19) return false;
+  // 19 digits: compared as text with the largest magnitude, 2^63 - 1 or 2^63 when negative.
+  const limit = c === 45 ? "9223372036854775808" : "9223372036854775807";
+  return text.slice(first) <= limit;
 }
 
 /**

@@ -3,6 +3,7 @@
 
 import {
   escapeHelp,
+  formatBound,
   formatValue,
   type HistogramValue,
   type MetricType,
@@ -324,11 +325,12 @@ export function renderSeries(
   return [text, i];
 }
 
+/** A histogram series' lines; `le` is spelt as Prometheus' own exposition spells it. */
 function histogramLines(name: string, key: string, value: HistogramValue, end: string): string {
   const prefix = key === "" ? `${name}_bucket{le="` : `${name}_bucket{${key},le="`;
   let text = "";
   for (let i = 0; i < value.bounds.length; i++) {
-    text += prefix + formatValue(value.bounds[i]) + '"} ' + formatValue(value.counts[i]) + end;
+    text += prefix + formatBound(value.bounds[i]) + '"} ' + formatValue(value.counts[i]) + end;
   }
   const labels = key === "" ? "" : `{${key}}`;
   text += `${name}_sum${labels} ${formatValue(value.sum)}${end}`;

@@ -3,8 +3,11 @@
 // https://prometheus.io/docs/instrumenting/exposition_formats/#text-based-format
 // https://github.com/prometheus/OpenMetrics/blob/main/specification/OpenMetrics.md
 
+import { seriesName } from "../core/checks.ts";
 import { ParseError, PushError } from "../core/errors.ts";
 import {
+  formatValue,
+  isInt64,
   isLabelNamePart,
   isLabelNameStart,
   isMetricNamePart,
@@ -55,6 +58,9 @@ interface Declaration {
   typed: boolean;
   /** Set once a sample of the family is read: a TYPE line after that is an error. */
   draft: FamilyDraft | undefined;
+  /** OpenMetrics: the type as the TYPE line gave it (`info`, `stateset`…), and the UNIT. */
+  omType?: string;
+  unit?: string;
 }
 
 /**
@@ -178,6 +184,39 @@ const OPENMETRICS_TYPES: Record<string, [MetricType, string] | undefined> = {
   stateset: ["gauge", ""],
 };
 
+/**
+ * OpenMetrics' checks of a sample's value beyond its syntax, as its specification and Python's
+ * parser hold them: counts are whole numbers, counter-like values are neither negative nor NaN,
+ * a quantile's value is not negative, an info is 1 and a state 0 or 1. What is wrong, or
+ * undefined. (A counter's own value is checked by the builder, as in every format.)
+ */
+function openMetricsValueProblem(resolved: Resolution, value: number): string | undefined {
+  const role = roleOf(resolved);
+  if ((role === "bucket" || role === "count") && !Number.isInteger(value)) {
+    return `has value ${formatValue(value)}, not a whole number`;
+  }
+  if ((role === "bucket" || role === "count" || role === "sum") && !(value >= 0)) {
+    return `has value ${formatValue(value)}, which a count or sum cannot have`;
+  }
+  if (resolved.mode === "quantile" && !(value >= 0)) {
+    return `has value ${formatValue(value)}, which a quantile cannot have`;
+  }
+  const type = resolved.declaration?.omType;
+  if (type === "info" && value !== 1) return `has value ${formatValue(value)}: an info is 1`;
+  if (type === "stateset" && value !== 0 && value !== 1) {
+    return `has value ${formatValue(value)}: a state is 0 or 1`;
+  }
+  return undefined;
+}
+
+/** Whether {@linkcode openMetricsValueProblem} checks anything for a sample resolved so. */
+function hasOpenMetricsCheck(resolved: Resolution): boolean {
+  const type = resolved.declaration?.omType;
+  return resolved.mode === "bucket" || resolved.mode === "histogram" ||
+    resolved.mode === "summary" || resolved.mode === "quantile" || type === "info" ||
+    type === "stateset";
+}
+
 /** What the value of a sample whose name resolved so is for. */
 function roleOf(resolved: Resolution): ValueRole {
   switch (resolved.mode) {
@@ -204,6 +243,12 @@ class TextParser {
   readonly #record: ParseRecord | undefined;
   /** Sample names resolved since the last HELP or TYPE line. */
   readonly #resolved = new Map<string, Resolution>();
+  /** OpenMetrics: the family whose lines are being read, to keep each family's together. */
+  #current: Declaration | undefined;
+  /** OpenMetrics: whether the sample being read may carry an exemplar. */
+  #exemplarAllowed = false;
+  /** The series of each dropped `X_created` sample name, to refuse one given twice. */
+  readonly #created = new Map<string, Set<string>>();
   /** The line of `# EOF`, in OpenMetrics; 0 before it. */
   #eof = 0;
   #pos = 0;
@@ -257,7 +302,11 @@ class TextParser {
       this.#fail(`text after "# EOF" (line ${this.#eof})`);
     }
     this.#skipBlanks();
-    if (this.#pos === this.#end) return;
+    if (this.#pos === this.#end) {
+      // OpenMetrics has no empty lines (its ABNF), as Prometheus' and Python's parsers hold.
+      if (this.#openMetrics) this.#fail("an empty line, which OpenMetrics does not allow");
+      return;
+    }
     if (this.#text.charCodeAt(this.#pos) === HASH) {
       this.#pos++;
       this.#parseComment();
@@ -271,28 +320,59 @@ class TextParser {
     const keyword = this.#readWord();
     if (this.#openMetrics && keyword === "EOF") {
       this.#skipBlanks();
-      if (this.#pos === this.#end) this.#eof = this.#line;
-      return;
+      if (this.#pos === this.#end) {
+        this.#eof = this.#line;
+        return;
+      }
     }
     const isUnit = this.#openMetrics && keyword === "UNIT";
-    if (keyword !== "HELP" && keyword !== "TYPE" && !isUnit) return; // an ordinary comment
-    if (!this.#skipBlanks()) return; // "# HELPING" or a bare "# HELP" is just a comment
+    const metadata = keyword === "HELP" || keyword === "TYPE" || isUnit;
+    if (!metadata || !this.#skipBlanks() || this.#pos === this.#end) {
+      // OpenMetrics has no comments but its HELP, TYPE, UNIT and EOF lines, each whole.
+      if (this.#openMetrics) {
+        this.#fail("a comment that is not a whole HELP, TYPE, UNIT or EOF line");
+      }
+      return; // an ordinary comment; "# HELPING" or a bare "# HELP" is one too
+    }
+    const nameStart = this.#pos;
     const name = this.#readMetricName(`a metric name after ${keyword}`);
-    if (isUnit) return; // the 0.0.4 format the gateway serves has no units
+    const nameEnd = this.#pos;
+    if (!this.#skipBlanks()) {
+      // `# HELP x-y text`: the name ends at a character no name has, as expfmt refuses.
+      this.#pos = nameStart;
+      this.#fail(`expected a metric name after ${keyword}, found ${this.#found()}`);
+    }
+    if (this.#openMetrics) {
+      // A HELP, TYPE or UNIT line has a blank and its text after the name, even if empty.
+      if (nameEnd === this.#end) {
+        this.#fail(`${keyword} line for metric "${name}" ends at its name`);
+      }
+      const declaration = this.#declarationOf(name);
+      if (declaration.draft !== undefined) {
+        this.#fail(`${keyword} line for metric "${name}" comes after its samples`);
+      }
+      this.#current = declaration; // metadata starts a family's lines
+      if (isUnit) return this.#readUnit(declaration, name);
+    } else if (keyword === "HELP" && this.#pos === this.#end) {
+      // `# HELP x` with no text is no HELP line at all, as expfmt reads it: it sets no HELP,
+      // and a HELP line may follow it.
+      return;
+    }
     this.#resolved.clear(); // a new declaration can change what names mean
-    const declaration = this.#declare(name);
+    const declaration = this.#declarationOf(name);
+    const what = declaration.storageName === name || this.#openMetrics
+      ? `metric "${name}"`
+      : `metric "${declaration.storageName}" (as "${name}")`;
     if (keyword === "HELP") {
-      if (declaration.help !== undefined) this.#fail(`second HELP line for metric "${name}"`);
-      this.#skipBlanks();
+      if (declaration.help !== undefined) this.#fail(`second HELP line for ${what}`);
       declaration.help = this.#readHelp();
       if (declaration.draft !== undefined) declaration.draft.help = declaration.help;
       return;
     }
-    if (declaration.typed) this.#fail(`second TYPE line for metric "${name}"`);
+    if (declaration.typed) this.#fail(`second TYPE line for ${what}`);
     if (declaration.draft !== undefined) {
-      this.#fail(`TYPE line for metric "${name}" comes after its samples`);
+      this.#fail(`TYPE line for ${what} comes after its samples`);
     }
-    this.#skipBlanks();
     const type = this.#readWord();
     this.#skipBlanks();
     if (this.#pos !== this.#end) this.#fail(`unexpected text after the TYPE of metric "${name}"`);
@@ -305,6 +385,8 @@ class TextParser {
       }
       [declaration.type] = known;
       declaration.storageName = name + known[1];
+      declaration.omType = type;
+      this.#checkUnit(declaration, name);
     } else if ((METRIC_TYPES as readonly string[]).includes(type.toLowerCase())) {
       // In any case, as Go's parser reads the text format (`COUNTER`, `Gauge`).
       declaration.type = type.toLowerCase() as MetricType;
@@ -312,6 +394,62 @@ class TextParser {
       this.#fail(`unknown metric type "${type}" for metric "${name}"`);
     }
     declaration.typed = true;
+  }
+
+  /** Reads the unit of an OpenMetrics UNIT line: once per family, a suffix of its name. */
+  #readUnit(declaration: Declaration, name: string): void {
+    if (declaration.unit !== undefined) this.#fail(`second UNIT line for metric "${name}"`);
+    declaration.unit = this.#text.slice(this.#pos, this.#end);
+    this.#pos = this.#end;
+    if (declaration.unit !== "" && !name.endsWith("_" + declaration.unit)) {
+      this.#fail(`metric "${name}" does not end with its unit "_${declaration.unit}"`);
+    }
+    this.#checkUnit(declaration, name);
+  }
+
+  #checkUnit(declaration: Declaration, name: string): void {
+    const type = declaration.omType;
+    if (declaration.unit && (type === "info" || type === "stateset")) {
+      this.#fail(`${type} metric "${name}" has a unit, which OpenMetrics does not allow`);
+    }
+  }
+
+  /**
+   * OpenMetrics: the lines of a family come together. A sample of a family whose lines another
+   * family's came after is refused, as Prometheus' and Python's parsers refuse it.
+   */
+  #checkTogether(declaration: Declaration, name: string): void {
+    if (declaration === this.#current) return;
+    if (declaration.draft !== undefined) {
+      this.#fail(`sample "${name}" comes after the lines of another metric, away from its own`);
+    }
+    this.#current = declaration;
+  }
+
+  /**
+   * The family a HELP or TYPE line names. In 0.0.4, as expfmt reads it, `x_sum` and `x_count`
+   * of a summary or histogram `x` declared before, and `x_bucket` of a histogram, name `x`:
+   * `# TYPE x_count gauge` after `# TYPE x summary` is a second TYPE line for `x`, not a gauge
+   * whose samples would collide with the summary's.
+   */
+  #declarationOf(name: string): Declaration {
+    const own = this.#declarations.get(name);
+    if (own !== undefined || this.#openMetrics) return own ?? this.#declare(name);
+    const underscore = name.lastIndexOf("_");
+    if (underscore > 0) {
+      const suffix = name.slice(underscore);
+      const base = this.#declarations.get(name.slice(0, underscore));
+      if (
+        base !== undefined && (
+          (base.type === "summary" && (suffix === "_sum" || suffix === "_count")) ||
+          (base.type === "histogram" &&
+            (suffix === "_sum" || suffix === "_count" || suffix === "_bucket"))
+        )
+      ) {
+        return base;
+      }
+    }
+    return this.#declare(name);
   }
 
   #declare(name: string): Declaration {
@@ -358,12 +496,11 @@ class TextParser {
       labels.length = 0;
       this.#parseLabels(labels);
       parsedEnd = this.#pos;
-      if (resolved.mode !== undefined) {
-        [key, le] = this.#keyOf(labels, resolved.mode, resolved.what);
-      }
+      // An `X_created` sample is keyed too, for the checks of every line, and then dropped.
+      [key, le] = this.#keyOf(labels, resolved.mode ?? "value", resolved.what);
       this.#skipBlanks();
-    } else if (resolved.mode !== undefined) {
-      [key, le] = this.#keyOf([], resolved.mode, resolved.what);
+    } else {
+      [key, le] = this.#keyOf([], resolved.mode ?? "value", resolved.what);
     }
     // Cached only when the raw text is exactly the series text parsed (not `a {x="1"}`).
     if (seriesEnd === parsedEnd) {
@@ -376,6 +513,14 @@ class TextParser {
   #addSample(name: string, resolved: Resolution, key: string, le: number): void {
     const start = this.#pos;
     const value = this.#readValue(name);
+    if (this.#openMetrics) {
+      this.#checkTogether(resolved.declaration!, name);
+      const problem = openMetricsValueProblem(resolved, value);
+      if (problem !== undefined) this.#fail(`sample "${name}" ${problem}`);
+      // Exemplars go on counters' `_total` and histograms' buckets only.
+      this.#exemplarAllowed = resolved.mode === "bucket" ||
+        (resolved.declaration!.omType === "counter" && resolved.mode === "value");
+    }
     this.#record?.values.push({
       start,
       end: this.#pos,
@@ -383,6 +528,10 @@ class TextParser {
       key,
       role: roleOf(resolved),
       le,
+      // A template reads values without the parser: it runs the same check on each.
+      check: this.#openMetrics && hasOpenMetricsCheck(resolved)
+        ? (v: number) => openMetricsValueProblem(resolved, v) === undefined
+        : undefined,
     });
     const builder = this.#builder;
     builder.sampleTime = this.#skipBlanks() && this.#pos < this.#end
@@ -404,8 +553,20 @@ class TextParser {
           ? builder.addSum(family!, key, value)
           : builder.addCount(family!, key, value);
       default:
-        // A creation timestamp, which cannot be summed across pushes (DESIGN.md).
+        // A creation timestamp, which cannot be summed across pushes (DESIGN.md), is dropped
+        // once checked as any other line: the same series twice is refused.
+        return this.#addCreated(name, key);
     }
+  }
+
+  #addCreated(name: string, key: string): void {
+    let keys = this.#created.get(name);
+    if (keys === undefined) {
+      keys = new Set();
+      this.#created.set(name, keys);
+    }
+    if (keys.has(key)) this.#fail(`series ${seriesName(name, key)} appears twice in the push`);
+    keys.add(key);
   }
 
   /**
@@ -494,11 +655,22 @@ class TextParser {
         const le = this.#takeLabel(labels, "le", what);
         const bound = parseFloatStrict(le);
         if (bound === undefined) this.#fail(`invalid le="${le}" in ${what}`);
+        // OpenMetrics writes +Inf one way only.
+        if (this.#openMetrics && bound === Infinity && le !== "+Inf") {
+          this.#fail(`invalid le="${le}" in ${what}: OpenMetrics writes it "+Inf"`);
+        }
         return [builder.seriesKey(labels, "le"), bound];
       }
-      case "quantile":
-        this.#takeLabel(labels, "quantile", what);
+      case "quantile": {
+        // Quantiles are dropped, but one that is not a float is refused, as expfmt refuses it.
+        const quantile = this.#takeLabel(labels, "quantile", what);
+        const q = parseFloatStrict(quantile);
+        if (q === undefined) this.#fail(`invalid quantile="${quantile}" in ${what}`);
+        if (this.#openMetrics && !(q >= 0 && q <= 1)) {
+          this.#fail(`invalid quantile="${quantile}" in ${what}: not between 0 and 1`);
+        }
         return [builder.seriesKey(labels, "quantile"), NaN];
+      }
       case "histogram":
         return [builder.seriesKey(labels, "le"), NaN];
       case "summary":
@@ -539,14 +711,37 @@ class TextParser {
     if (!this.#skipBlanks() || this.#text.charCodeAt(this.#pos) !== OPEN_BRACE) {
       this.#fail(`expected an exemplar "# {labels} value" after the value of metric "${name}"`);
     }
+    if (!this.#exemplarAllowed) {
+      this.#fail(
+        `an exemplar on sample "${name}": only counters' _total and histograms' buckets have them`,
+      );
+    }
     this.#pos++;
-    this.#parseLabels([]);
+    const labels: string[] = [];
+    this.#parseLabels(labels);
+    // The specification's limit: 128 UTF-8 characters of label names and values together.
+    let chars = 0;
+    for (const text of labels) chars += [...text].length;
+    if (chars > 128) {
+      this.#fail(
+        `the exemplar of sample "${name}" has ${chars} characters of labels, more than 128`,
+      );
+    }
     this.#skipBlanks();
     const value = this.#readToken();
     if (parseFloatStrict(value) === undefined) {
-      this.#fail(`invalid exemplar value "${value}" for metric "${name}"`);
+      this.#fail(`invalid exemplar value ${quote(value)} for metric "${name}"`);
     }
-    this.#pos = this.#end; // an optional exemplar timestamp
+    if (this.#skipBlanks() && this.#pos < this.#end) {
+      const timestamp = this.#readToken();
+      if (parseFloatStrict(timestamp) === undefined || !Number.isFinite(Number(timestamp))) {
+        this.#fail(`invalid exemplar timestamp ${quote(timestamp)} for metric "${name}"`);
+      }
+      this.#skipBlanks();
+      if (this.#pos < this.#end) {
+        this.#fail(`unexpected ${this.#found()} after the exemplar of metric "${name}"`);
+      }
+    }
     return true;
   }
 
@@ -674,7 +869,7 @@ class TextParser {
     const token = this.#readToken();
     if (token === "") this.#fail(`missing value for metric "${name}"`);
     const value = parseFloatStrict(token);
-    if (value === undefined) this.#fail(`invalid value "${token}" for metric "${name}"`);
+    if (value === undefined) this.#fail(`invalid value ${quote(token)} for metric "${name}"`);
     return value;
   }
 
@@ -686,16 +881,12 @@ class TextParser {
   #readTimestamp(name: string): number | undefined {
     if (this.#skipExemplar(name)) return undefined;
     const token = this.#readToken();
-    const invalid = () => this.#fail(`invalid timestamp "${token}" for metric "${name}"`);
+    const invalid = () => this.#fail(`invalid timestamp ${quote(token)} for metric "${name}"`);
     if (this.#openMetrics) {
       if (parseFloatStrict(token) === undefined) invalid();
-    } else {
-      let i = token.charCodeAt(0) === 45 ? 1 : 0; // -
-      if (i === token.length) invalid();
-      for (; i < token.length; i++) {
-        const c = token.charCodeAt(i);
-        if (c < 48 || c > 57) invalid();
-      }
+    } else if (!isInt64(token)) {
+      // Integer milliseconds, read as Go's ParseInt reads them: `+5` is one, 2^63 is not.
+      invalid();
     }
     this.#skipBlanks();
     if (!this.#skipExemplar(name) && this.#pos < this.#end) {
@@ -762,4 +953,12 @@ class TextParser {
   #fail(message: string): never {
     throw new ParseError(message, this.#line);
   }
+}
+
+/**
+ * A token quoted for a message, cut short after 64 chars: a value of 100,000 digits is named,
+ * not echoed.
+ */
+function quote(token: string): string {
+  return JSON.stringify(token.length > 64 ? token.slice(0, 64) + "…" : token);
 }

@@ -11,7 +11,7 @@ import {
 } from "../core/checks.ts";
 import { PushError } from "../core/errors.ts";
 import {
-  formatValue,
+  formatBound,
   type HistogramValue,
   isLabelName,
   type Label,
@@ -22,12 +22,15 @@ import {
   type SeriesValue,
   type SummaryValue,
 } from "../core/model.ts";
-import { familyBytes, seriesBytes, seriesBytesAtMost } from "../core/store_bytes.ts";
+import { familyBytes, seriesBytes, seriesBytesAtMost, utf8Bytes } from "../core/store_bytes.ts";
 
 /** Limits on the labels of one series (`--maxLabelsPerSeries`, `--maxLabelValueLength`). */
 export interface LabelLimits {
   maxLabels: number;
-  /** In UTF-16 code units, which is characters for most text. */
+  /**
+   * In bytes of UTF-8, as Prometheus' own `label_value_length_limit` counts (Go's `len`): the
+   * limit guards memory, and bytes are what a value costs.
+   */
   maxValueLength: number;
 }
 
@@ -183,7 +186,7 @@ export class PushBuilder {
     }
     const draft = this.#histogram(family, key);
     if (draft.buckets.has(le)) {
-      throw duplicate(family.name, key, ` with le="${formatValue(le)}"`);
+      throw duplicate(family.name, key, ` with le="${formatBound(le)}"`);
     }
     // Before the bucket is kept: a push of a histogram with endless bounds stops here.
     if (draft.buckets.size >= this.#maxBuckets) {
@@ -311,9 +314,13 @@ export class PushBuilder {
   }
 
   #checkValueLength(name: string, value: string): void {
-    if (value.length > this.#limits.maxValueLength) {
+    const max = this.#limits.maxValueLength;
+    // A UTF-16 unit is at most 3 bytes of UTF-8: most values are plainly short enough.
+    if (value.length <= max / 3) return;
+    const bytes = utf8Bytes(value);
+    if (bytes > max) {
       throw new PushError(
-        `the value of label "${name}" is ${value.length} characters long, more than the limit of ${this.#limits.maxValueLength} (--maxLabelValueLength)`,
+        `the value of label "${name}" is ${bytes} bytes long, more than the limit of ${max} (--maxLabelValueLength)`,
         "label_limit",
       );
     }

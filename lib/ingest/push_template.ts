@@ -31,6 +31,8 @@ export interface RecordedValue {
   role: ValueRole;
   /** A bucket's bound. */
   le: number;
+  /** A check of the value beyond its syntax (OpenMetrics' rules), which the template runs too. */
+  check?: (value: number) => boolean;
 }
 
 /** What a full parse tells the template maker: the values it read, and how many hit the cache. */
@@ -95,6 +97,8 @@ export class PushTemplate {
   readonly #wordStarts: Int32Array;
   /** Each value's place among the cells, -1 for a dropped value. */
   readonly #cellOf: Int32Array;
+  /** Each value's check, if any value has one (see `RecordedValue.check`). */
+  readonly #checks: readonly (((value: number) => boolean) | undefined)[] | undefined;
   readonly #cells: Float64Array;
   readonly #families: TemplateFamily[];
   /**
@@ -110,8 +114,10 @@ export class PushTemplate {
     cellOf: Int32Array,
     cellCount: number,
     families: TemplateFamily[],
+    checks: readonly (((value: number) => boolean) | undefined)[] | undefined,
   ) {
     this.openMetrics = openMetrics;
+    this.#checks = checks;
     // One encoding of all the literals: a call per literal would cost more than the parse.
     const joined = literals.join("");
     this.#bytes = encoder.encode(joined);
@@ -218,7 +224,10 @@ export class PushTemplate {
     }
     literals.push(text.slice(previousEnd));
     if (covered.includes(0)) return undefined;
-    return new PushTemplate(openMetrics, literals, cellOf, cellCount, families);
+    const checks = values.some((recorded) => recorded.check !== undefined)
+      ? values.map((recorded) => recorded.check)
+      : undefined;
+    return new PushTemplate(openMetrics, literals, cellOf, cellCount, families, checks);
   }
 
   /** The push `body` makes, if it is this template with other values; see the class. */
@@ -233,6 +242,8 @@ export class PushTemplate {
       const end = tokenEnd(body, pos);
       const value = valueOf(body, pos, end);
       if (value === undefined) return undefined;
+      const check = this.#checks?.[i];
+      if (check !== undefined && !check(value)) return undefined;
       const cell = cellOf[i];
       if (cell >= 0) cells[cell] = value;
       pos = end;

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import {
+  formatBound,
   formatValue,
+  isInt64,
   isLabelName,
   isMetricName,
   labelKey,
@@ -36,6 +38,20 @@ Deno.test("parseFloatStrict() reads what Go's ParseFloat reads and nothing else"
     ["1_000", undefined],
     ["Infinit", undefined],
     ["--1", undefined],
+    // Go answers an error beyond the float64 range, and for a signed NaN.
+    ["1e309", undefined],
+    ["-1e400", undefined],
+    ["9".repeat(400), undefined],
+    ["1.7976931348623159e308", undefined],
+    ["1.7976931348623157e308", 1.7976931348623157e308],
+    ["1e-400", 0],
+    ["-nan", undefined],
+    ["+NaN", undefined],
+    ["+Infinity", Infinity],
+    ["-INF", -Infinity],
+    // Go reads these, but expfmt refuses p, P and _ before it asks Go.
+    ["0x1p3", undefined],
+    ["0X1P-2", undefined],
   ];
   for (const [input, expected] of cases) {
     assert.deepEqual(
@@ -54,6 +70,61 @@ Deno.test("formatValue() writes special values as Prometheus does", () => {
   assert.equal(formatValue(1e21), "1e+21");
   assert.equal(parseFloatStrict(formatValue(1e21)), 1e21);
   assert.equal(parseFloatStrict(formatValue(123.456e-30)), 123.456e-30);
+});
+
+Deno.test("formatBound() writes as Go's FormatFloat(v, 'g', -1, 64) and expfmt", () => {
+  // [value, Go's text]
+  const cases: [number, string][] = [
+    [0, "0"],
+    [-0, "0"],
+    [1, "1"],
+    [-1, "-1"],
+    [0.25, "0.25"],
+    [1e-4, "0.0001"],
+    [9.99e-5, "9.99e-05"],
+    [1e-5, "1e-05"],
+    [999999, "999999"],
+    [999999.5, "999999.5"],
+    [1e6, "1e+06"],
+    [1234567, "1.234567e+06"],
+    [123456789, "1.23456789e+08"],
+    [1e21, "1e+21"],
+    [1e100, "1e+100"],
+    [-2.5e-7, "-2.5e-07"],
+    [5e-324, "5e-324"],
+    [Number.MAX_VALUE, "1.7976931348623157e+308"],
+    [Infinity, "+Inf"],
+    [-Infinity, "-Inf"],
+    [NaN, "NaN"],
+  ];
+  for (const [value, text] of cases) {
+    assert.equal(formatBound(value), text, `formatBound(${value})`);
+  }
+});
+
+Deno.test("isInt64() reads what Go's ParseInt(s, 10, 64) reads", () => {
+  const cases: [string, boolean][] = [
+    ["0", true],
+    ["+5", true],
+    ["-5", true],
+    ["007", true],
+    ["9223372036854775807", true],
+    ["-9223372036854775808", true],
+    ["00009223372036854775807", true],
+    ["9223372036854775808", false],
+    ["-9223372036854775809", false],
+    ["10000000000000000000", false],
+    ["", false],
+    ["+", false],
+    ["-", false],
+    ["+-1", false],
+    ["1.5", false],
+    ["1e3", false],
+    ["0x10", false],
+    ["1_000", false],
+    [" 1", false],
+  ];
+  for (const [text, expected] of cases) assert.equal(isInt64(text), expected, `isInt64("${text}")`);
 });
 
 Deno.test("isMetricName() and isLabelName() follow the data model", () => {

@@ -307,3 +307,23 @@ Deno.test("parseDeltas() refuses invalid JSON as a parse error", () => {
     return true;
   });
 });
+
+Deno.test("histogram bounds of a delta are written as the text format's, as expfmt writes them", () => {
+  assert.equal(
+    aggregate({
+      type: "histogram",
+      name: "h",
+      method: "observe",
+      value: 2,
+      buckets: [1e-5, 1e6, 123456789],
+    }),
+    `# TYPE h histogram
+h_bucket{le="1e-05"} 0
+h_bucket{le="1e+06"} 1
+h_bucket{le="1.23456789e+08"} 1
+h_bucket{le="+Inf"} 1
+h_sum 2
+h_count 1
+`,
+  );
+});

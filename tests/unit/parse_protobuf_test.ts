@@ -278,3 +278,40 @@ Deno.test("parseProtobuf() refuses a histogram with more buckets than --maxBucke
   });
   assert.throws(() => parseProtobuf(body(5_000), [], limits), { name: "PushError" });
 });
+
+Deno.test("parseProtobuf() bounds are written as the text format's, as expfmt writes them", () => {
+  const bucket = (count: number, bound: number): Field => [
+    3,
+    "bytes",
+    message([1, "varint", count], [2, "double", bound]),
+  ];
+  const body = delimited(
+    family(
+      "h",
+      4,
+      message([
+        7,
+        "bytes",
+        message(
+          [1, "varint", 3],
+          [2, "double", 1],
+          bucket(1, 1e-5),
+          bucket(2, 1e6),
+          bucket(3, 123456789),
+        ),
+      ]),
+    ),
+  );
+  assert.equal(
+    render(body),
+    `# HELP h h help
+# TYPE h histogram
+h_bucket{job="go",le="1e-05"} 1
+h_bucket{job="go",le="1e+06"} 2
+h_bucket{job="go",le="1.23456789e+08"} 3
+h_bucket{job="go",le="+Inf"} 3
+h_sum{job="go"} 1
+h_count{job="go"} 3
+`,
+  );
+});

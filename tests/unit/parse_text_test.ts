@@ -98,7 +98,14 @@ Deno.test("parseText() accepts the syntax variations of the format", async (t) =
       "a 1\n# HELP a late help\n",
       "# HELP a late help\n# TYPE a untyped\na 1\n",
     ],
-    ["an empty HELP", "# HELP a\na 1\n", "# HELP a \n# TYPE a untyped\na 1\n"],
+    // As expfmt reads it: a HELP line without text sets no HELP, and does not count as one.
+    ["a HELP without text", "# HELP a\na 1\n", "# TYPE a untyped\na 1\n"],
+    ["a HELP of blanks", "# HELP a \t\na 1\n", "# TYPE a untyped\na 1\n"],
+    [
+      "a HELP without text before a HELP",
+      "# HELP a \n# HELP a text\n# HELP a\na 1\n",
+      "# HELP a text\n# TYPE a untyped\na 1\n",
+    ],
     ["UTF-8 label values", 'a{x="grüße ✓"} 1\n', '# TYPE a untyped\na{x="grüße ✓"} 1\n'],
     [
       "histogram lines in any order, le compared as numbers",
@@ -348,11 +355,6 @@ Deno.test("parseText() rejects incomplete histograms and summaries by metric nam
       '# TYPE h histogram\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 7\n',
       'histogram h has _count 7 but 1 in its le="+Inf" bucket',
     ],
-    [
-      "two families writing one sample name",
-      '# TYPE h histogram\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 1\n# TYPE h_sum gauge\nh_sum{x="1"} 1\n',
-      'metric "h_sum" (gauge) and metric "h" both write samples named "h_sum"',
-    ],
   ];
   for (const [name, body, message] of cases) {
     await t.step(name, () => assert.throws(() => parseText(body), { name: "PushError", message }));
@@ -368,7 +370,6 @@ Deno.test("parseText() refuses a histogram bucket with le=NaN", () => {
 
 Deno.test("parseOpenMetrics() reads OpenMetrics 1.0 text", () => {
   const body = `# TYPE requests counter
-# UNIT requests requests
 # HELP requests Requests \\"served\\".
 requests_total{path="/"} 3 1520879607.789 # {trace_id="abc"} 1 1520879607.7
 requests_created{path="/"} 1520879600
@@ -457,8 +458,8 @@ Deno.test("parseOpenMetrics() refuses what OpenMetrics forbids", async (t) => {
     ],
     [
       "a bad exemplar value",
-      'a 1 # {t="1"} x\n# EOF\n',
-      'line 1: invalid exemplar value "x" for metric "a"',
+      '# TYPE a counter\na_total 1 # {t="1"} x\n# EOF\n',
+      'line 2: invalid exemplar value "x" for metric "a_total"',
     ],
     [
       "a bad float timestamp",
@@ -521,7 +522,19 @@ Deno.test("parseText() enforces label limits before sorting, path labels include
       "a long value",
       'a{a="123456"} 1\n',
       [],
-      'line 1: the value of label "a" is 6 characters long, more than the limit of 5 (--maxLabelValueLength)',
+      'line 1: the value of label "a" is 6 bytes long, more than the limit of 5 (--maxLabelValueLength)',
+    ],
+    [
+      "a value of 2 emoji, 8 bytes of UTF-8 (4 UTF-16 units)",
+      'a{a="😀😀"} 1\n',
+      [],
+      'line 1: the value of label "a" is 8 bytes long, more than the limit of 5 (--maxLabelValueLength)',
+    ],
+    [
+      "a value of 3 two-byte characters",
+      'a{a="äöü"} 1\n',
+      [],
+      'line 1: the value of label "a" is 6 bytes long, more than the limit of 5 (--maxLabelValueLength)',
     ],
   ];
   for (const [name, body, grouping, message] of cases) {
@@ -537,9 +550,14 @@ Deno.test("parseText() enforces label limits before sorting, path labels include
   assert.throws(() => parseText("a 1\n", [["job", "1234567"]], limits), {
     name: "PushError",
     message:
-      'the value of label "job" is 7 characters long, more than the limit of 5 (--maxLabelValueLength)',
+      'the value of label "job" is 7 bytes long, more than the limit of 5 (--maxLabelValueLength)',
   });
   assert.equal(parse('a{a="12345",b="2"} 1\n'), '# TYPE a untyped\na{a="12345",b="2"} 1\n');
+  // At the limit in bytes: 5 bytes of UTF-8 in 3 UTF-16 units, and 4 bytes in one pair.
+  assert.equal(
+    render(parseText('a{a="äöx",b="😀"} 1\n', [], limits)),
+    '# TYPE a untyped\na{a="äöx",b="😀"} 1\n',
+  );
 });
 
 Deno.test("parseText() with a SeriesCache keys repeat series exactly as without one", () => {
@@ -598,4 +616,215 @@ Deno.test("parseText() reads a TYPE in any case, as Go's parser does", () => {
   const [family] = parseText("# TYPE a COUNTER\na 1\n");
   assert.equal(family.type, "counter");
   assert.equal(parseText("# TYPE b Gauge\nb 1\n")[0].type, "gauge");
+});
+
+// What Prometheus' own text parser (expfmt, as the Pushgateway runs it) refuses is refused here
+// too, and what it reads is read: each case is a disagreement a differential run found.
+Deno.test("parseText() refuses what Prometheus' text parser refuses", async (t) => {
+  // [name, body, exact message]
+  const cases: [string, string, string][] = [
+    // A HELP or TYPE name ends at a blank or the end of the line, as expfmt reads it.
+    [
+      "a HELP name with a dash",
+      "# HELP x-y foo\nx 1\n",
+      'line 1: expected a metric name after HELP, found "x-y foo"',
+    ],
+    [
+      "a HELP name with a brace",
+      "# HELP x}y foo\n",
+      'line 1: expected a metric name after HELP, found "x}y foo"',
+    ],
+    [
+      "a HELP name with labels",
+      '# HELP x{a="1"} foo\n',
+      'line 1: expected a metric name after HELP, found "x{a=\\"1\\"} foo"',
+    ],
+    [
+      "a TYPE name with a dot",
+      "# TYPE x.y counter\n",
+      'line 1: expected a metric name after TYPE, found "x.y counter"',
+    ],
+    // X_created beside a counter, histogram or summary is checked as any line, then dropped.
+    [
+      "a _created line with a repeated label",
+      '# TYPE c counter\nc 1\nc_created{a="1",a="2"} 1\n',
+      'line 3: label "a" is given twice',
+    ],
+    [
+      "a _created line with __name__",
+      '# TYPE c counter\nc 1\nc_created{__name__="y"} 1\n',
+      'line 3: label name "__name__" is reserved: names starting with "__" are for Prometheus',
+    ],
+    [
+      "the same _created line twice",
+      "# TYPE c counter\nc 1\nc_created 1\nc_created 1\n",
+      "line 4: series c_created appears twice in the push",
+    ],
+    [
+      "the same _created series twice in another label order",
+      '# TYPE h histogram\nh_created{a="1",b="2"} 1\nh_created{b="2",a="1"} 1\n',
+      'line 3: series h_created{a="1",b="2"} appears twice in the push',
+    ],
+    [
+      "a _created line without a value",
+      "# TYPE c counter\nc_created\n",
+      'line 2: missing value for metric "c_created"',
+    ],
+    // Values: Go's strconv.ParseFloat, less hex floats and underscores (expfmt's parseFloat).
+    ["a value beyond float64", "x 1e309\n", 'line 1: invalid value "1e309" for metric "x"'],
+    [
+      "a negative value beyond float64",
+      "x -1e400\n",
+      'line 1: invalid value "-1e400" for metric "x"',
+    ],
+    [
+      "a value of 100,000 digits, named in short",
+      `x ${"9".repeat(100_000)}\n`,
+      `line 1: invalid value "${"9".repeat(64)}…" for metric "x"`,
+    ],
+    ["a NaN with a minus", "x -nan\n", 'line 1: invalid value "-nan" for metric "x"'],
+    ["a NaN with a plus", "x +NaN\n", 'line 1: invalid value "+NaN" for metric "x"'],
+    ["a hex float", "x 0x1p3\n", 'line 1: invalid value "0x1p3" for metric "x"'],
+    ["digits with an underscore", "x 1_000\n", 'line 1: invalid value "1_000" for metric "x"'],
+    ["a lone dot", "x .\n", 'line 1: invalid value "." for metric "x"'],
+    ["an Inf spelt short", "x infi\n", 'line 1: invalid value "infi" for metric "x"'],
+    [
+      "a bound beyond float64",
+      '# TYPE h histogram\nh_bucket{le="1e400"} 1\n',
+      'line 2: invalid le="1e400" in histogram "h"',
+    ],
+    [
+      "a quantile that is not a float",
+      '# TYPE s summary\ns{quantile="high"} 1\n',
+      'line 2: invalid quantile="high" in summary "s"',
+    ],
+    // A HELP or TYPE line for x_sum, x_count (or x_bucket) of a summary or histogram x names x.
+    [
+      "a TYPE for the _count of a summary",
+      "# TYPE s summary\n# TYPE s_count gauge\ns_count 1\n",
+      'line 2: second TYPE line for metric "s" (as "s_count")',
+    ],
+    [
+      "a TYPE for the _sum of a histogram, after its samples",
+      '# TYPE h histogram\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 1\n# TYPE h_sum gauge\nh_sum{x="1"} 1\n',
+      'line 5: second TYPE line for metric "h" (as "h_sum")',
+    ],
+    [
+      "a TYPE for the _sum of a histogram",
+      "# TYPE h histogram\n# TYPE h_sum gauge\nh_sum 1\n",
+      'line 2: second TYPE line for metric "h" (as "h_sum")',
+    ],
+    [
+      "a second HELP through _bucket",
+      "# HELP h x\n# TYPE h histogram\n# HELP h_bucket y\n",
+      'line 3: second HELP line for metric "h" (as "h_bucket")',
+    ],
+    // Timestamps: Go's strconv.ParseInt, base 10, 64 bits.
+    [
+      "a timestamp past int64",
+      "x 1 9223372036854775808\n",
+      'line 1: invalid timestamp "9223372036854775808" for metric "x"',
+    ],
+    [
+      "a timestamp before int64",
+      "x 1 -9223372036854775809\n",
+      'line 1: invalid timestamp "-9223372036854775809" for metric "x"',
+    ],
+    ["a timestamp with two signs", "x 1 +-5\n", 'line 1: invalid timestamp "+-5" for metric "x"'],
+    ["a timestamp of a sign alone", "x 1 +\n", 'line 1: invalid timestamp "+" for metric "x"'],
+  ];
+  for (const [name, body, message] of cases) {
+    await t.step(name, () => {
+      assert.throws(() => parseText(body), (error) => {
+        assert.ok(error instanceof ParseError);
+        assert.equal(error.message, message);
+        return true;
+      });
+    });
+  }
+});
+
+Deno.test("parseText() reads what Prometheus' text parser reads", async (t) => {
+  // [name, body, expected rendering]
+  const cases: [string, string, string][] = [
+    ["a timestamp with a plus", "x 1 +5\n", "# TYPE x untyped\nx 1\n"],
+    [
+      "the int64 extremes as timestamps",
+      'x{a="1"} 1 9223372036854775807\nx{a="2"} 1 -9223372036854775808\nx{a="3"} 1 0009223372036854775807\n',
+      '# TYPE x untyped\nx{a="1"} 1\nx{a="2"} 1\nx{a="3"} 1\n',
+    ],
+    [
+      "infinities in any case and sign, NaN in any case",
+      'x{a="1"} Inf\nx{a="2"} +Inf\nx{a="3"} -inf\nx{a="4"} infinity\nx{a="5"} +INFINITY\nx{a="6"} nan\n',
+      '# TYPE x untyped\nx{a="1"} +Inf\nx{a="2"} +Inf\nx{a="3"} -Inf\nx{a="4"} +Inf\nx{a="5"} +Inf\nx{a="6"} NaN\n',
+    ],
+    [
+      "a value below float64 is 0, the largest float64 is kept",
+      'x{a="1"} 1e-400\nx{a="2"} 1.7976931348623157e308\nx{a="3"} 5.\n',
+      '# TYPE x untyped\nx{a="1"} 0\nx{a="2"} 1.7976931348623157e+308\nx{a="3"} 5\n',
+    ],
+    [
+      "a HELP name alone on its line, a TYPE after a tab",
+      "# HELP x\n# TYPE y\tgauge\nx 1\ny 2\n",
+      "# TYPE x untyped\nx 1\n# TYPE y gauge\ny 2\n",
+    ],
+    [
+      "a HELP for the _count of a summary is the summary's",
+      "# TYPE s summary\n# HELP s_count Latency.\ns_sum 1\ns_count 1\n",
+      "# HELP s Latency.\n# TYPE s summary\ns_sum 1\ns_count 1\n",
+    ],
+    [
+      "a TYPE for x_count before x is declared is a family of its own",
+      "# TYPE s_count gauge\ns_count 1\n# TYPE s summary\n",
+      "# TYPE s_count gauge\ns_count 1\n",
+    ],
+    [
+      "a checked _created line beside each type is dropped",
+      '# TYPE c counter\nc{a="1"} 1\nc_created{a="1"} 5\nc_created{a="2"} 5\n',
+      '# TYPE c counter\nc{a="1"} 1\n',
+    ],
+  ];
+  for (const [name, body, expected] of cases) {
+    await t.step(name, () => assert.equal(parse(body), expected));
+  }
+});
+
+Deno.test("parseText() and the scrape write le as Prometheus' exposition does", async (t) => {
+  // [le as pushed, le as expfmt writes it (Go's FormatFloat 'g', shortest)]
+  const cases: [string, string][] = [
+    ["1e6", "1e+06"],
+    ["1000000", "1e+06"],
+    ["999999", "999999"],
+    ["1e-05", "1e-05"],
+    ["0.00001", "1e-05"],
+    ["0.0001", "0.0001"],
+    ["123456789", "1.23456789e+08"],
+    ["1e-7", "1e-07"],
+    ["0.1", "0.1"],
+    ["2.50", "2.5"],
+    ["1.0", "1"],
+    ["-0", "0"],
+    ["-1e6", "-1e+06"],
+    ["1e21", "1e+21"],
+    ["1e100", "1e+100"],
+    ["5e-324", "5e-324"],
+    ["1.7976931348623157e308", "1.7976931348623157e+308"],
+    ["12345678901234567890", "1.2345678901234567e+19"],
+  ];
+  for (const [pushed, written] of cases) {
+    await t.step(`le="${pushed}"`, () => {
+      const body =
+        `# TYPE h histogram\nh_bucket{le="${pushed}"} 1\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 1\n`;
+      assert.equal(
+        parse(body),
+        `# TYPE h histogram\nh_bucket{le="${written}"} 1\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 1\n`,
+      );
+    });
+  }
+  await t.step("bounds are still compared as numbers", () => {
+    assert.throws(
+      () => parseText('# TYPE h histogram\nh_bucket{le="1e6"} 1\nh_bucket{le="1000000.0"} 1\n'),
+      { message: 'line 3: series h with le="1e+06" appears twice in the push' },
+    );
+  });
 });
