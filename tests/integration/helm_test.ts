@@ -617,7 +617,7 @@ Deno.test("values that make no sense fail the render with the reason", async () 
   const cases: [object, string][] = [
     [
       { persistence: { enabled: true }, replicas: 2 },
-      "persistence.enabled needs replicas: 1, not 2: one snapshot file has one writer; use kind: StatefulSet for a claim per pod",
+      "persistence.enabled needs replicas: 1, not 2: one snapshot file has one writer; run one release per replica instead",
     ],
     [
       { persistence: { enabled: true }, kind: "DaemonSet" },
@@ -840,7 +840,7 @@ Deno.test("owner mode: a StatefulSet, a headless Service per pod, and HAProxy's 
   assert.equal(environment(docs).PAG_PERSISTENCEFILE, "/var/lib/pag/aggregate.prom");
 
   // The server lines NOTES.txt prints, in the shipped haproxy.cfg with the resolvers section
-  // docs/scaling.md adds: HAProxy takes the result.
+  // docs/scaling.md adds (the docs show those very lines): HAProxy takes the result.
   const notes = await renderNotes(VALUE_SETS["owner mode"]);
   const servers = notes.split("\n").filter((line) => /^\s+server /.test(line));
   assert.deepEqual(
@@ -855,7 +855,14 @@ Deno.test("owner mode: a StatefulSet, a headless Service per pod, and HAProxy's 
     /^(\s*default-server .*)$/m,
     `$1\n${servers.join("\n")}`,
   );
-  config += "\nresolvers kubernetes\n    parse-resolv-conf\n    hold valid 10s\n";
+  const [documented] = codeBlocks(
+    await docSection("docs/scaling.md", "## On Kubernetes with Helm"),
+    "haproxy",
+  );
+  assert.deepEqual(documented.split("\n").filter((l) => /^\s+server /.test(l)), servers);
+  const resolvers = documented.slice(documented.indexOf("\nresolvers kubernetes\n") + 1);
+  assert.match(resolvers, /^resolvers kubernetes\n {4}parse-resolv-conf\n/);
+  config += `\n${resolvers}`;
   await withTempDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/haproxy.cfg`, config);
     const out = await new Deno.Command("haproxy", {
@@ -1042,3 +1049,50 @@ async function renderNotes(values: object): Promise<string> {
     return parse(stdout).data.notes as string;
   });
 }
+
+/** The text of `heading`'s section in `file`, up to the next heading of its level or higher. */
+async function docSection(file: string, heading: string): Promise<string> {
+  const text = await Deno.readTextFile(`${ROOT}${file}`);
+  const start = text.indexOf(`\n${heading}\n`);
+  assert.ok(start >= 0, `${file} has no ${heading}`);
+  const level = heading.split(" ")[0];
+  const rest = text.slice(start + heading.length + 2);
+  const end = rest.search(new RegExp(`^#{1,${level.length}} `, "m"));
+  return end === -1 ? rest : rest.slice(0, end);
+}
+
+/** The fenced code blocks of `language` in `text`. */
+function codeBlocks(text: string, language: string): string[] {
+  return [...text.matchAll(new RegExp(`^\`\`\`${language}\n([\\s\\S]*?)^\`\`\`$`, "gm"))]
+    .map((m) => m[1]);
+}
+
+Deno.test("the values in docs/install.md's replicas and remote write section render", async () => {
+  const section = await docSection("docs/install.md", "### Replicas and remote write with Helm");
+  const blocks = codeBlocks(section, "yaml");
+  assert.equal(blocks.length, 2);
+  const [partialSums, remoteWrite] = blocks.map((b) => parse(b));
+  const sums = await render(partialSums);
+  assertBaseline(sums);
+  assert.deepEqual(endpoints(sums)[0].relabelings, PARTIAL_SUMS_RELABELINGS);
+  assert.equal(one(sums, "PrometheusRule").spec.groups[0].rules.length, 4);
+  const written = await render(remoteWrite);
+  assertBaseline(written);
+  const env = environment(written);
+  assert.equal(env.PAG_REMOTEWRITELABEL, `cluster=eu,replica=${POD_NAME}`);
+  assert.equal(env.PAG_REMOTEWRITEHEADER, "X-Scope-OrgID=team-a");
+  assert.equal(
+    env.PAG_REMOTEWRITEPASSWORDFILE,
+    "/etc/prom-aggregation-gateway/remote-write/password",
+  );
+  assert.equal(
+    podSpec(written).volumes.find((v: Doc) => v.name === "remote-write").secret.secretName,
+    "mimir-gateway",
+  );
+  // The partial-sums relabelings docs/scaling.md shows are the chart's.
+  const [relabelings] = codeBlocks(
+    await docSection("docs/scaling.md", "## On Kubernetes with Helm"),
+    "yaml",
+  );
+  assert.deepEqual(parse(relabelings).relabelings, PARTIAL_SUMS_RELABELINGS);
+});
