@@ -19,12 +19,19 @@ import { DaemonSet } from "npm:kubernetes-models@5.1.0/apps/v1/DaemonSet";
 // deno-lint-ignore no-import-prefix
 import { Deployment } from "npm:kubernetes-models@5.1.0/apps/v1/Deployment";
 // deno-lint-ignore no-import-prefix
+import { StatefulSet } from "npm:kubernetes-models@5.1.0/apps/v1/StatefulSet";
+// deno-lint-ignore no-import-prefix
 import { PodMonitor } from "npm:@kubernetes-models/prometheus-operator@6.0.0/monitoring.coreos.com/v1/PodMonitor";
 // deno-lint-ignore no-import-prefix
+import { PrometheusRule } from "npm:@kubernetes-models/prometheus-operator@6.0.0/monitoring.coreos.com/v1/PrometheusRule";
+// deno-lint-ignore no-import-prefix
 import { ServiceMonitor } from "npm:@kubernetes-models/prometheus-operator@6.0.0/monitoring.coreos.com/v1/ServiceMonitor";
-import { envName, FLAGS, loadConfig } from "../../lib/app/config.ts";
+import { envName, FLAGS, loadConfig, remoteWriteOptionsOf } from "../../lib/app/config.ts";
 import { startGateway } from "../helpers/gateway_process.ts";
 import { withTempDir } from "../helpers/temp_dir.ts";
+import { waitUntil } from "../helpers/wait.ts";
+import { type DecodedSample, decodeSnappyWriteRequest } from "../helpers/write_request.ts";
+import { HAPROXY_TEMPLATE } from "../helpers/haproxy_process.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const CHART = `${ROOT}deploy/helm/prom-aggregation-gateway`;
@@ -41,6 +48,10 @@ const MODELS: Record<string, { validate(data: Doc): void }> = {
   "v1/Service": { validate: (d) => new Service(d).validate() },
   "apps/v1/DaemonSet": { validate: (d) => new DaemonSet(d).validate() },
   "apps/v1/Deployment": { validate: (d) => new Deployment(d).validate() },
+  "apps/v1/StatefulSet": { validate: (d) => new StatefulSet(d).validate() },
+  "monitoring.coreos.com/v1/PrometheusRule": {
+    validate: (d) => new PrometheusRule(d).validate(),
+  },
   "monitoring.coreos.com/v1/PodMonitor": { validate: (d) => new PodMonitor(d).validate() },
   "monitoring.coreos.com/v1/ServiceMonitor": {
     validate: (d) => new ServiceMonitor(d).validate(),
@@ -126,8 +137,10 @@ function one(docs: Doc[], kind: string, name?: string): Doc {
   return found[0];
 }
 
+const WORKLOADS = ["Deployment", "DaemonSet", "StatefulSet"];
+
 function container(docs: Doc[]): Doc {
-  const workloads = docs.filter((d) => d.kind === "Deployment" || d.kind === "DaemonSet");
+  const workloads = docs.filter((d) => WORKLOADS.includes(d.kind));
   assert.equal(workloads.length, 1);
   const containers = workloads[0].spec.template.spec.containers;
   assert.equal(containers.length, 1);
@@ -135,17 +148,27 @@ function container(docs: Doc[]): Doc {
 }
 
 function podSpec(docs: Doc[]): Doc {
-  return docs.find((d) => d.kind === "Deployment" || d.kind === "DaemonSet").spec.template.spec;
+  return docs.find((d) => WORKLOADS.includes(d.kind)).spec.template.spec;
 }
 
+/** The name of the pod the tests' environments are for: a StatefulSet's first. */
+const POD_NAME = "pag-prom-aggregation-gateway-0";
+
 /**
- * The container's environment as the kubelet would set it: values, and keys of the rendered
+ * The container's environment as the kubelet would set it: values, with $(NAME) of a variable
+ * set before it expanded, the pod's name from the downward API, and keys of the rendered
  * Secrets. A variable from a Secret the chart does not render stays out.
  */
 function environment(docs: Doc[]): Record<string, string> {
   const env: Record<string, string> = {};
   for (const { name, value, valueFrom } of container(docs).env) {
-    if (value !== undefined) env[name] = value;
+    if (value !== undefined) {
+      env[name] = value.replace(
+        /\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g,
+        (all: string, v: string) => env[v] ?? all,
+      );
+    }
+    if (valueFrom?.fieldRef?.fieldPath === "metadata.name") env[name] = POD_NAME;
     const ref = valueFrom?.secretKeyRef;
     if (ref === undefined) continue;
     const secret = docs.find((d) => d.kind === "Secret" && d.metadata.name === ref.name);
@@ -160,15 +183,29 @@ function environment(docs: Doc[]): Record<string, string> {
  * which exist only in the pod.
  */
 function withoutMountedFiles(env: Record<string, string>): Record<string, string> {
-  const { PAG_WEBCONFIGFILE: _web, PAG_RULESFILE: _rules, ...rest } = env;
+  const {
+    PAG_WEBCONFIGFILE: _web,
+    PAG_RULESFILE: _rules,
+    PAG_REMOTEWRITEPASSWORDFILE: _password,
+    PAG_REMOTEWRITEBEARERTOKENFILE: _token,
+    PAG_REMOTEWRITEUSERNAME: _username,
+    ...rest
+  } = env;
   return rest;
 }
 
-/** The memory limit values.yaml explains: twice the four byte budgets, plus 240 MiB. */
+/**
+ * The memory limit values.yaml explains: twice the four byte budgets, plus 240 MiB; with remote
+ * write, the budgets count each receiver's queue and a copy of the store too.
+ */
 function expectedMemoryLimit(env: Record<string, string>): string {
   const config = loadConfig({}, withoutMountedFiles(env));
-  const budgets = config.maxStoreBytes + config.maxRequestBufferBytes +
+  let budgets = config.maxStoreBytes + config.maxRequestBufferBytes +
     config.maxScrapeBacklogBytes + config.maxPushCacheBytes;
+  if (config.remoteWriteURL.length > 0) {
+    budgets += config.remoteWriteURL.length * config.remoteWriteMaxQueueBytes +
+      config.maxStoreBytes;
+  }
   return `${Math.floor((2 * budgets) / MiB) + 240}Mi`;
 }
 
@@ -194,12 +231,12 @@ function assertBaseline(docs: Doc[]): void {
     { name: "api", containerPort: 8080, protocol: "TCP" },
     { name: "lifecycle", containerPort: 8888, protocol: "TCP" },
   ]);
-  const service = one(docs, "Service");
+  const service = one(docs, "Service", "pag-prom-aggregation-gateway");
   assert.deepEqual(
     service.spec.ports.map((p: Doc) => [p.name, p.port, p.targetPort]),
     [["api", 8080, "api"], ["lifecycle", 8888, "lifecycle"]],
   );
-  const workload = docs.find((d) => d.kind === "Deployment" || d.kind === "DaemonSet");
+  const workload = docs.find((d) => WORKLOADS.includes(d.kind));
   assert.deepEqual(service.spec.selector, workload.spec.selector.matchLabels);
   for (const [label, value] of Object.entries(service.spec.selector)) {
     assert.equal(workload.spec.template.metadata.labels[label], value, label);
@@ -264,6 +301,30 @@ const VALUE_SETS: Record<string, object> = {
   "larger budgets": {
     replicas: 3,
     config: { maxStoreBytes: 1073741824, maxPushCacheBytes: "33554432", gaugeBehavior: "sum" },
+  },
+  "partial sums": {
+    replicas: 3,
+    partialSums: { enabled: true },
+    podMonitor: { enabled: true },
+    // The example families of deploy/prometheus/partial_sums.rules.yml.
+    prometheusRule: {
+      enabled: true,
+      labels: { release: "kube-prometheus-stack" },
+      counters: ["requests_total"],
+      histograms: ["latency_seconds"],
+    },
+  },
+  "owner mode": parse(Deno.readTextFileSync(`${CHART}/examples/owner-mode.yaml`)),
+  "remote write": {
+    replicas: 2,
+    remoteWrite: {
+      urls: ["http://mimir:8080/api/v1/push", "https://vm.example.com/api/v1/write"],
+      interval: "15s",
+      labels: { cluster: "eu", replica: "$(POD_NAME)" },
+      headers: { "X-Scope-OrgID": "team-a" },
+      username: "gateway",
+      password: "pa55-word",
+    },
   },
 };
 
@@ -505,6 +566,15 @@ Deno.test("every flag can be set through config, as its PAG_ variable", async ()
     AuthUsers: "auth",
     webConfigFile: "webConfig",
     rulesFile: "rules",
+    remoteWriteURL: "remoteWrite.urls",
+    remoteWriteInterval: "remoteWrite.interval",
+    remoteWriteLabel: "remoteWrite.labels",
+    remoteWriteHeader: "remoteWrite.headers",
+    remoteWriteUsername: "remoteWrite.username",
+    remoteWritePassword: "remoteWrite.password",
+    remoteWritePasswordFile: "remoteWrite.password",
+    remoteWriteBearerToken: "remoteWrite.bearerToken",
+    remoteWriteBearerTokenFile: "remoteWrite.bearerToken",
   };
   const config: Record<string, string> = {};
   for (const flag of FLAGS) {
@@ -541,6 +611,8 @@ const SAMPLE_VALUES: Record<string, string> = {
   logFormat: "json",
 };
 
+const RW = "http://prometheus:9090/api/v1/write";
+
 Deno.test("values that make no sense fail the render with the reason", async () => {
   const cases: [object, string][] = [
     [
@@ -559,7 +631,66 @@ Deno.test("values that make no sense fail the render with the reason", async () 
       { auth: { users: { a: "b" }, existingSecret: "s" } },
       "auth: give users or existingSecret, not both",
     ],
-    [{ kind: "StatefulSet" }, 'kind: kind must be one of the following: "Deployment", "DaemonSet"'],
+    [
+      { kind: "ReplicaSet" },
+      'kind: kind must be one of the following: "Deployment", "DaemonSet", "StatefulSet"',
+    ],
+    [
+      { kind: "StatefulSet", persistence: { enabled: true, existingClaim: "mine" } },
+      "persistence.existingClaim does not go with kind: StatefulSet, which makes a claim per pod",
+    ],
+    [
+      { partialSums: { enabled: true } },
+      "partialSums.enabled relabels the scrape of podMonitor or serviceMonitor: enable one (or write the scrape job as docs/scaling.md shows)",
+    ],
+    [
+      { podMonitor: { enabled: true }, prometheusRule: { enabled: true, counters: ["a_total"] } },
+      "prometheusRule.enabled records sums over gateway_replica, which partialSums.enabled sets",
+    ],
+    [
+      {
+        podMonitor: { enabled: true },
+        partialSums: { enabled: true },
+        prometheusRule: { enabled: true },
+      },
+      "prometheusRule.enabled needs the families to sum: prometheusRule.counters or prometheusRule.histograms",
+    ],
+    [
+      { prometheusRule: { counters: ['requests_total{a="b"}'] } },
+      "prometheusRule.counters.0: Does not match pattern",
+    ],
+    [
+      { remoteWrite: { urls: [RW], username: "u", password: "p", bearerToken: "t" } },
+      "remoteWrite takes Basic auth (username and password) or a bearerToken, not both",
+    ],
+    [
+      { remoteWrite: { urls: [RW], bearerToken: "t", existingSecret: "s" } },
+      "remoteWrite: give password or bearerToken, or existingSecret, not both",
+    ],
+    [
+      { remoteWrite: { urls: [RW], password: "p" } },
+      "remoteWrite.password needs remoteWrite.username",
+    ],
+    [
+      { remoteWrite: { urls: [RW], username: "u" } },
+      "remoteWrite.username needs remoteWrite.password or remoteWrite.existingSecret (key password)",
+    ],
+    [
+      { remoteWrite: { bearerToken: "t" } },
+      "remoteWrite settings without remoteWrite.urls send nothing: give the receivers' URLs",
+    ],
+    [
+      { remoteWrite: { urls: ["http://user:pass@mimir/api/v1/push"] } },
+      "remoteWrite.urls.0: Does not match pattern",
+    ],
+    [
+      { remoteWrite: { urls: [RW], labels: { replica: "a,b" } } },
+      "remoteWrite.labels.replica: Does not match pattern",
+    ],
+    [
+      { config: { remoteWritePassword: "p" } },
+      "config.remoteWritePassword is set by the chart: use remoteWrite.password instead",
+    ],
     [{ replica: 2 }, "Additional property replica is not allowed"],
     [
       { config: { maxStoreBytes: { bytes: 1 } } },
@@ -573,35 +704,10 @@ Deno.test("values that make no sense fail the render with the reason", async () 
 });
 
 Deno.test("NOTES.txt says what the release keeps across restarts", async () => {
-  // helm renders NOTES.txt only at install, which needs a cluster; here the chart's engine
-  // renders it in a copy through a template that puts it in a ConfigMap.
-  await withTempDir(async (dir) => {
-    const copy = `${dir}/chart`;
-    await new Deno.Command("cp", { args: ["-r", CHART, copy] }).output();
-    await Deno.rename(`${copy}/templates/NOTES.txt`, `${copy}/notes.txt`);
-    await Deno.writeTextFile(
-      `${copy}/templates/notes.yaml`,
-      'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\ndata:\n  notes: {{ tpl (.Files.Get "notes.txt") . | quote }}\n',
-    );
-    const notes = async (values: object) => {
-      const { code, stdout, stderr } = await withValues(
-        values,
-        (file) =>
-          helm([
-            "template",
-            "pag",
-            copy,
-            "-n",
-            "monitoring",
-            "-f",
-            file,
-            "--show-only",
-            "templates/notes.yaml",
-          ]),
-      );
-      assert.equal(code, 0, stderr);
-      return parse(stdout).data.notes as string;
-    };
+  // helm renders NOTES.txt only at install, which needs a cluster; renderNotes renders it in a
+  // copy of the chart through a template that puts it in a ConfigMap.
+  const notes = renderNotes;
+  {
     const plain = await notes({});
     assert.ok(
       plain.includes(
@@ -619,5 +725,374 @@ Deno.test("NOTES.txt says what the release keeps across restarts", async () => {
     assert.ok(tls.includes("https://pag-prom-aggregation-gateway.monitoring.svc:8080"), tls);
     const many = await notes(VALUE_SETS["DaemonSet and PodMonitor"]);
     assert.ok(many.includes("Each pod holds its own aggregate"), many);
+    const sums = await notes(VALUE_SETS["partial sums"]);
+    assert.ok(sums.includes("sum without (gateway_replica) (rate(jobs_done_total[5m]))"), sums);
+    assert.ok(sums.includes("records gateway:<family>:sum"), sums);
+    const owner = await notes(VALUE_SETS["owner mode"]);
+    assert.ok(owner.includes("One owner per group: point HAProxy"), owner);
+    const written = await notes(VALUE_SETS["remote write"]);
+    assert.ok(
+      written.includes(
+        "The credentials are the\nkey password of the Secret pag-prom-aggregation-gateway-remote-write, mounted as a file.",
+      ),
+      written,
+    );
+  }
+});
+
+/** The PodMonitor's or ServiceMonitor's endpoints: the aggregate's and the gateway's own. */
+function endpoints(docs: Doc[]): Doc[] {
+  const monitors = docs.filter((d) => d.kind === "PodMonitor" || d.kind === "ServiceMonitor");
+  assert.equal(monitors.length, 1);
+  return monitors[0].spec.podMetricsEndpoints ?? monitors[0].spec.endpoints;
+}
+
+/** What docs/scaling.md's scrape job does, as prometheus-operator spells it. */
+const PARTIAL_SUMS_RELABELINGS = [
+  {
+    sourceLabels: ["__meta_kubernetes_pod_name"],
+    targetLabel: "gateway_replica",
+    action: "replace",
+  },
+  { targetLabel: "instance", replacement: "aggregation-gateway", action: "replace" },
+];
+
+Deno.test("partial sums: the monitor labels each pod's series, the PrometheusRule sums them", async () => {
+  const docs = await render(VALUE_SETS["partial sums"]);
+  assertBaseline(docs);
+  assert.deepEqual(docs.map((d) => d.kind).sort(), [
+    "Deployment",
+    "PodMonitor",
+    "PrometheusRule",
+    "Service",
+  ]);
+  assert.equal(one(docs, "Deployment").spec.replicas, 3);
+  const [api, lifecycle] = endpoints(docs);
+  assert.equal(api.port, "api");
+  assert.equal(api.honorLabels, true);
+  assert.deepEqual(api.relabelings, PARTIAL_SUMS_RELABELINGS);
+  // The gateway's own metrics are per pod as they are.
+  assert.equal(lifecycle.relabelings, undefined);
+
+  // A ServiceMonitor's targets carry their pod's labels too; the instance is the user's.
+  const viaService = await render({
+    replicas: 2,
+    partialSums: { enabled: true, instance: "pag-eu" },
+    serviceMonitor: { enabled: true },
   });
+  assert.deepEqual(endpoints(viaService)[0].relabelings, [
+    PARTIAL_SUMS_RELABELINGS[0],
+    { ...PARTIAL_SUMS_RELABELINGS[1], replacement: "pag-eu" },
+  ]);
+  assert.equal(viaService.filter((d) => d.kind === "PrometheusRule").length, 0);
+  // Without partial sums, no relabeling: one owner per group needs none.
+  assert.equal(endpoints(await render(VALUE_SETS["owner mode"]))[0].relabelings, undefined);
+
+  // The rules are deploy/prometheus/partial_sums.rules.yml's, for its example families.
+  const rule = one(docs, "PrometheusRule", "pag-prom-aggregation-gateway-partial-sums");
+  assert.equal(rule.metadata.labels.release, "kube-prometheus-stack");
+  const shipped = parse(await Deno.readTextFile(`${ROOT}deploy/prometheus/partial_sums.rules.yml`));
+  assert.deepEqual(rule.spec, shipped);
+  // ... and Prometheus' own checker takes them.
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/rules.yml`, stringify(rule.spec));
+    const out = await new Deno.Command("promtool", {
+      args: ["check", "rules", `${dir}/rules.yml`],
+      stdin: "null",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, text);
+    assert.match(text, /SUCCESS: 4 rules found/);
+  });
+});
+
+Deno.test("owner mode: a StatefulSet, a headless Service per pod, and HAProxy's server lines", async () => {
+  const docs = await render(VALUE_SETS["owner mode"]);
+  assertBaseline(docs);
+  assert.deepEqual(docs.map((d) => d.kind).sort(), [
+    "PodMonitor",
+    "Service",
+    "Service",
+    "StatefulSet",
+  ]);
+  const set = one(docs, "StatefulSet", "pag-prom-aggregation-gateway");
+  assert.equal(set.spec.replicas, 3);
+  assert.equal(set.spec.podManagementPolicy, "Parallel");
+  const headless = one(docs, "Service", "pag-prom-aggregation-gateway-headless");
+  assert.equal(set.spec.serviceName, headless.metadata.name);
+  assert.equal(headless.spec.clusterIP, "None");
+  assert.equal(headless.spec.publishNotReadyAddresses, true);
+  assert.deepEqual(headless.spec.selector, set.spec.selector.matchLabels);
+  assert.deepEqual(
+    headless.spec.ports.map((p: Doc) => [p.name, p.port]),
+    [["api", 8080], ["lifecycle", 8888]],
+  );
+  // A claim per pod, mounted where the snapshot goes; no shared claim.
+  assert.equal(docs.filter((d) => d.kind === "PersistentVolumeClaim").length, 0);
+  assert.deepEqual(set.spec.volumeClaimTemplates.map((t: Doc) => t.metadata.name), ["state"]);
+  assert.equal(set.spec.volumeClaimTemplates[0].spec.resources.requests.storage, "1Gi");
+  assert.equal(podSpec(docs).volumes.find((v: Doc) => v.name === "state"), undefined);
+  assert.ok(
+    container(docs).volumeMounts.some((m: Doc) =>
+      m.name === "state" && m.mountPath === "/var/lib/pag"
+    ),
+  );
+  assert.equal(environment(docs).PAG_PERSISTENCEFILE, "/var/lib/pag/aggregate.prom");
+
+  // The server lines NOTES.txt prints, in the shipped haproxy.cfg with the resolvers section
+  // docs/scaling.md adds (the docs show those very lines): HAProxy takes the result.
+  const notes = await renderNotes(VALUE_SETS["owner mode"]);
+  const servers = notes.split("\n").filter((line) => /^\s+server /.test(line));
+  assert.deepEqual(
+    servers.map((line) => line.trim()),
+    [0, 1, 2].map((i) =>
+      `server gw${i + 1} pag-prom-aggregation-gateway-${i}.pag-prom-aggregation-gateway-headless` +
+      `.monitoring.svc.cluster.local:8080 resolvers kubernetes`
+    ),
+  );
+  let config = await Deno.readTextFile(HAPROXY_TEMPLATE);
+  config = config.replace(/^\s*server .*\n/gm, "").replace(
+    /^(\s*default-server .*)$/m,
+    `$1\n${servers.join("\n")}`,
+  );
+  const [documented] = codeBlocks(
+    await docSection("docs/scaling.md", "## On Kubernetes with Helm"),
+    "haproxy",
+  );
+  assert.deepEqual(documented.split("\n").filter((l) => /^\s+server /.test(l)), servers);
+  const resolvers = documented.slice(documented.indexOf("\nresolvers kubernetes\n") + 1);
+  assert.match(resolvers, /^resolvers kubernetes\n {4}parse-resolv-conf\n/);
+  config += `\n${resolvers}`;
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/haproxy.cfg`, config);
+    const out = await new Deno.Command("haproxy", {
+      args: ["-c", "-f", `${dir}/haproxy.cfg`],
+      stdin: "null",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, `${text}\n${config}`);
+  });
+});
+
+Deno.test("remote write: URLs, labels with the pod's name and headers in env, the password a mounted file", async () => {
+  const docs = await render(VALUE_SETS["remote write"]);
+  assertBaseline(docs);
+  const c = container(docs);
+  // The downward API's pod name comes first, so that later values may say $(POD_NAME).
+  assert.deepEqual(c.env[0], {
+    name: "POD_NAME",
+    valueFrom: { fieldRef: { fieldPath: "metadata.name" } },
+  });
+  const env = environment(docs);
+  assert.equal(
+    env.PAG_REMOTEWRITEURL,
+    "http://mimir:8080/api/v1/push,https://vm.example.com/api/v1/write",
+  );
+  assert.equal(env.PAG_REMOTEWRITEINTERVAL, "15s");
+  assert.equal(env.PAG_REMOTEWRITELABEL, `cluster=eu,replica=${POD_NAME}`);
+  assert.equal(env.PAG_REMOTEWRITEHEADER, "X-Scope-OrgID=team-a");
+  assert.equal(env.PAG_REMOTEWRITEUSERNAME, "gateway");
+  assert.equal(
+    env.PAG_REMOTEWRITEPASSWORDFILE,
+    "/etc/prom-aggregation-gateway/remote-write/password",
+  );
+  // The password is in the Secret only: not in the pod's spec, not in any variable.
+  assert.ok(!JSON.stringify(one(docs, "Deployment")).includes("pa55-word"));
+  assert.ok(!Object.values(env).some((v) => v.includes("pa55-word")));
+  const secret = one(docs, "Secret", "pag-prom-aggregation-gateway-remote-write");
+  assert.deepEqual(secret.stringData, { password: "pa55-word" });
+  assert.deepEqual(podSpec(docs).volumes.find((v: Doc) => v.name === "remote-write").secret, {
+    secretName: "pag-prom-aggregation-gateway-remote-write",
+    defaultMode: 0o440,
+    items: [{ key: "password", path: "password" }],
+  });
+  assert.deepEqual(c.volumeMounts.find((m: Doc) => m.name === "remote-write"), {
+    name: "remote-write",
+    mountPath: "/etc/prom-aggregation-gateway/remote-write",
+    readOnly: true,
+  });
+  // Two receivers' queues and a copy of the store on top of the defaults' 392 MiB.
+  assert.equal(c.resources.limits.memory, `${2 * (392 + 2 * 64 + 256) + 240}Mi`);
+
+  // The gateway loads it, the mounted file being one here.
+  await withTempDir(async (dir) => {
+    const mount = c.volumeMounts.find((m: Doc) => m.name === "remote-write").mountPath;
+    await Deno.writeTextFile(`${dir}/password`, secret.stringData.password);
+    const config = loadConfig({}, {
+      ...env,
+      PAG_REMOTEWRITEPASSWORDFILE: env.PAG_REMOTEWRITEPASSWORDFILE.replace(mount, dir),
+    });
+    const options = remoteWriteOptionsOf(config)!;
+    assert.deepEqual(options.urls.map(String), [
+      "http://mimir:8080/api/v1/push",
+      "https://vm.example.com/api/v1/write",
+    ]);
+    assert.equal(options.intervalMs, 15_000);
+    assert.deepEqual(options.labels, [["cluster", "eu"], ["replica", POD_NAME]]);
+    assert.deepEqual(options.headers, [["X-Scope-OrgID", "team-a"]]);
+    assert.deepEqual(options.auth, {
+      kind: "basic",
+      username: "gateway",
+      password: { file: `${dir}/password` },
+    });
+  });
+
+  // A bearer token from a Secret made elsewhere; with partial sums, gateway_replica is added.
+  const existing = await render({
+    partialSums: { enabled: true },
+    podMonitor: { enabled: true },
+    remoteWrite: { urls: ["http://prometheus:9090/api/v1/write"], existingSecret: "rw-token" },
+  });
+  assertBaseline(existing);
+  assert.equal(existing.filter((d) => d.kind === "Secret").length, 0);
+  const tokenEnv = environment(existing);
+  assert.equal(
+    tokenEnv.PAG_REMOTEWRITEBEARERTOKENFILE,
+    "/etc/prom-aggregation-gateway/remote-write/bearer-token",
+  );
+  assert.equal(tokenEnv.PAG_REMOTEWRITEPASSWORDFILE, undefined);
+  assert.equal(tokenEnv.PAG_REMOTEWRITELABEL, `gateway_replica=${POD_NAME}`);
+  assert.equal(tokenEnv.PAG_REMOTEWRITEINTERVAL, "30s");
+  assert.deepEqual(podSpec(existing).volumes.find((v: Doc) => v.name === "remote-write").secret, {
+    secretName: "rw-token",
+    defaultMode: 0o440,
+    items: [{ key: "bearer-token", path: "bearer-token" }],
+  });
+  // No credentials: no Secret, no volume, no file variables.
+  const open = await render({ remoteWrite: { urls: ["http://prometheus:9090/api/v1/write"] } });
+  assert.equal(podSpec(open).volumes.some((v: Doc) => v.name === "remote-write"), false);
+  assert.deepEqual(
+    Object.keys(environment(open)).filter((k) => k.startsWith("PAG_REMOTEWRITE")).sort(),
+    ["PAG_REMOTEWRITEINTERVAL", "PAG_REMOTEWRITEURL"],
+  );
+});
+
+Deno.test("the rendered remote write environment sends the aggregate with the Secret's password", async () => {
+  const requests: { headers: Headers; samples: DecodedSample[] }[] = [];
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    async (request) => {
+      const body = new Uint8Array(await request.arrayBuffer());
+      requests.push({ headers: request.headers, samples: decodeSnappyWriteRequest(body) });
+      return new Response(null, { status: 204 });
+    },
+  );
+  const url = `http://127.0.0.1:${server.addr.port}/api/v1/write`;
+  const values = structuredClone(VALUE_SETS["remote write"]) as Doc;
+  values.remoteWrite.urls = [url];
+  values.remoteWrite.interval = "1s";
+  const docs = await render(values);
+  const c = container(docs);
+  const secret = one(docs, "Secret", "pag-prom-aggregation-gateway-remote-write");
+  await withTempDir(async (dir) => {
+    const mount = c.volumeMounts.find((m: Doc) => m.name === "remote-write").mountPath;
+    for (
+      const { key, path } of podSpec(docs).volumes.find((v: Doc) => v.name === "remote-write")
+        .secret.items
+    ) {
+      await Deno.writeTextFile(`${dir}/${path}`, secret.stringData[key]);
+    }
+    const env = Object.fromEntries(
+      Object.entries(environment(docs)).map(([k, v]) => [k, v.replace(mount, dir)]),
+    );
+    await using gateway = await startGateway([], { env });
+    const push = await fetch(`${gateway.api}/metrics/job/helm`, {
+      method: "POST",
+      body: "# TYPE helm_pushes_total counter\nhelm_pushes_total 3\n",
+    });
+    await push.body?.cancel();
+    assert.equal(push.status, 202);
+    const sent = () =>
+      requests.flatMap((r) => r.samples).find((s) => s.labels.__name__ === "helm_pushes_total");
+    await waitUntil(() => `${requests.length} requests, none with the push`, () => !!sent(), {
+      timeoutMs: 30_000,
+    });
+    assert.deepEqual(sent()!.labels, {
+      __name__: "helm_pushes_total",
+      cluster: "eu",
+      job: "helm",
+      replica: POD_NAME,
+    });
+    assert.equal(sent()!.value, 3);
+    const headers = requests[0].headers;
+    assert.equal(headers.get("authorization"), `Basic ${btoa("gateway:pa55-word")}`);
+    assert.equal(headers.get("x-scope-orgid"), "team-a");
+  });
+});
+
+/** NOTES.txt as helm would print it at install, rendered through a copy of the chart. */
+async function renderNotes(values: object): Promise<string> {
+  return await withTempDir(async (dir) => {
+    const copy = `${dir}/chart`;
+    await new Deno.Command("cp", { args: ["-r", CHART, copy] }).output();
+    await Deno.rename(`${copy}/templates/NOTES.txt`, `${copy}/notes.txt`);
+    await Deno.writeTextFile(
+      `${copy}/templates/notes.yaml`,
+      'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\ndata:\n  notes: {{ tpl (.Files.Get "notes.txt") . | quote }}\n',
+    );
+    const { code, stdout, stderr } = await withValues(
+      values,
+      (file) =>
+        helm([
+          "template",
+          "pag",
+          copy,
+          "-n",
+          "monitoring",
+          "-f",
+          file,
+          "--show-only",
+          "templates/notes.yaml",
+        ]),
+    );
+    assert.equal(code, 0, stderr);
+    return parse(stdout).data.notes as string;
+  });
+}
+
+/** The text of `heading`'s section in `file`, up to the next heading of its level or higher. */
+async function docSection(file: string, heading: string): Promise<string> {
+  const text = await Deno.readTextFile(`${ROOT}${file}`);
+  const start = text.indexOf(`\n${heading}\n`);
+  assert.ok(start >= 0, `${file} has no ${heading}`);
+  const level = heading.split(" ")[0];
+  const rest = text.slice(start + heading.length + 2);
+  const end = rest.search(new RegExp(`^#{1,${level.length}} `, "m"));
+  return end === -1 ? rest : rest.slice(0, end);
+}
+
+/** The fenced code blocks of `language` in `text`. */
+function codeBlocks(text: string, language: string): string[] {
+  return [...text.matchAll(new RegExp(`^\`\`\`${language}\n([\\s\\S]*?)^\`\`\`$`, "gm"))]
+    .map((m) => m[1]);
+}
+
+Deno.test("the values in docs/install.md's replicas and remote write section render", async () => {
+  const section = await docSection("docs/install.md", "### Replicas and remote write with Helm");
+  const blocks = codeBlocks(section, "yaml");
+  assert.equal(blocks.length, 2);
+  const [partialSums, remoteWrite] = blocks.map((b) => parse(b));
+  const sums = await render(partialSums);
+  assertBaseline(sums);
+  assert.deepEqual(endpoints(sums)[0].relabelings, PARTIAL_SUMS_RELABELINGS);
+  assert.equal(one(sums, "PrometheusRule").spec.groups[0].rules.length, 4);
+  const written = await render(remoteWrite);
+  assertBaseline(written);
+  const env = environment(written);
+  assert.equal(env.PAG_REMOTEWRITELABEL, `cluster=eu,replica=${POD_NAME}`);
+  assert.equal(env.PAG_REMOTEWRITEHEADER, "X-Scope-OrgID=team-a");
+  assert.equal(
+    env.PAG_REMOTEWRITEPASSWORDFILE,
+    "/etc/prom-aggregation-gateway/remote-write/password",
+  );
+  assert.equal(
+    podSpec(written).volumes.find((v: Doc) => v.name === "remote-write").secret.secretName,
+    "mimir-gateway",
+  );
+  // The partial-sums relabelings docs/scaling.md shows are the chart's.
+  const [relabelings] = codeBlocks(
+    await docSection("docs/scaling.md", "## On Kubernetes with Helm"),
+    "yaml",
+  );
+  assert.deepEqual(parse(relabelings).relabelings, PARTIAL_SUMS_RELABELINGS);
 });

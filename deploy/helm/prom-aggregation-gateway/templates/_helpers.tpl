@@ -45,11 +45,17 @@ Fails the render on values that make no sense together. Included by every worklo
 {{- if eq .Values.kind "DaemonSet" }}
 {{- fail "persistence.enabled needs kind: Deployment: one snapshot file has one writer, and a DaemonSet runs a pod per node" }}
 {{- end }}
-{{- if gt (int .Values.replicas) 1 }}
+{{- if and (gt (int .Values.replicas) 1) (eq .Values.kind "Deployment") }}
 {{- fail (printf "persistence.enabled needs replicas: 1, not %d: one snapshot file has one writer; run one release per replica instead" (int .Values.replicas)) }}
 {{- end }}
 {{- end }}
+{{- if and .Values.persistence.enabled .Values.persistence.existingClaim (eq .Values.kind "StatefulSet") }}
+{{- fail "persistence.existingClaim does not go with kind: StatefulSet, which makes a claim per pod" }}
+{{- end }}
 {{- $managed := dict "apiListen" "ports.api" "lifecycleListen" "ports.lifecycle" "persistenceFile" "persistence" "persistenceInterval" "persistence.interval" "AuthUsers" "auth" "webConfigFile" "webConfig" "rulesFile" "rules" }}
+{{- range $flag, $value := dict "remoteWriteURL" "remoteWrite.urls" "remoteWriteInterval" "remoteWrite.interval" "remoteWriteLabel" "remoteWrite.labels" "remoteWriteHeader" "remoteWrite.headers" "remoteWriteUsername" "remoteWrite.username" "remoteWritePassword" "remoteWrite.password" "remoteWritePasswordFile" "remoteWrite.password" "remoteWriteBearerToken" "remoteWrite.bearerToken" "remoteWriteBearerTokenFile" "remoteWrite.bearerToken" }}
+{{- $_ := set $managed $flag $value }}
+{{- end }}
 {{- range $flag, $value := .Values.config }}
 {{- if hasKey $managed $flag }}
 {{- fail (printf "config.%s is set by the chart: use %s instead" $flag (get $managed $flag)) }}
@@ -64,6 +70,62 @@ Fails the render on values that make no sense together. Included by every worklo
 {{- if and .Values.serviceMonitor.enabled .Values.podMonitor.enabled }}
 {{- fail "serviceMonitor and podMonitor would both scrape every pod: enable one" }}
 {{- end }}
+{{- if and .Values.partialSums.enabled (not (or .Values.serviceMonitor.enabled .Values.podMonitor.enabled)) }}
+{{- fail "partialSums.enabled relabels the scrape of podMonitor or serviceMonitor: enable one (or write the scrape job as docs/scaling.md shows)" }}
+{{- end }}
+{{- if .Values.prometheusRule.enabled }}
+{{- if not .Values.partialSums.enabled }}
+{{- fail "prometheusRule.enabled records sums over gateway_replica, which partialSums.enabled sets" }}
+{{- end }}
+{{- if not (or .Values.prometheusRule.counters .Values.prometheusRule.histograms) }}
+{{- fail "prometheusRule.enabled needs the families to sum: prometheusRule.counters or prometheusRule.histograms" }}
+{{- end }}
+{{- end }}
+{{- $rw := .Values.remoteWrite }}
+{{- if and $rw.bearerToken (or $rw.username $rw.password) }}
+{{- fail "remoteWrite takes Basic auth (username and password) or a bearerToken, not both" }}
+{{- end }}
+{{- if and $rw.existingSecret (or $rw.password $rw.bearerToken) }}
+{{- fail "remoteWrite: give password or bearerToken, or existingSecret, not both" }}
+{{- end }}
+{{- if and $rw.password (not $rw.username) }}
+{{- fail "remoteWrite.password needs remoteWrite.username" }}
+{{- end }}
+{{- if and $rw.username (not (or $rw.password $rw.existingSecret)) }}
+{{- fail "remoteWrite.username needs remoteWrite.password or remoteWrite.existingSecret (key password)" }}
+{{- end }}
+{{- if and (not $rw.urls) (or $rw.username $rw.password $rw.bearerToken $rw.existingSecret $rw.labels $rw.headers) }}
+{{- fail "remoteWrite settings without remoteWrite.urls send nothing: give the receivers' URLs" }}
+{{- end }}
+{{- end }}
+
+{{/*
+Remote write credentials: "password" (Basic, with remoteWrite.username), "bearer-token", or
+nothing. With existingSecret, a username means its key password, else its key bearer-token.
+*/}}
+{{- define "pag.remoteWriteSecretKey" -}}
+{{- $rw := .Values.remoteWrite }}
+{{- if $rw.urls }}
+{{- if $rw.username }}password
+{{- else if or $rw.bearerToken $rw.existingSecret }}bearer-token
+{{- end }}
+{{- end }}
+{{- end }}
+{{- define "pag.remoteWriteSecret" -}}
+{{- default (printf "%s-remote-write" (include "pag.fullname" .)) .Values.remoteWrite.existingSecret }}
+{{- end }}
+
+{{/* The remote write labels: remoteWrite.labels, and with partial sums gateway_replica. */}}
+{{- define "pag.remoteWriteLabels" -}}
+{{- $labels := deepCopy (default (dict) .Values.remoteWrite.labels) }}
+{{- if and .Values.partialSums.enabled (not (hasKey $labels "gateway_replica")) }}
+{{- $_ := set $labels "gateway_replica" "$(POD_NAME)" }}
+{{- end }}
+{{- $entries := list }}
+{{- range $name, $value := $labels }}
+{{- $entries = append $entries (printf "%s=%s" $name $value) }}
+{{- end }}
+{{- join "," $entries }}
 {{- end }}
 
 {{/*
@@ -78,6 +140,10 @@ The memory limit: resources.limits.memory if set, else twice the gateway's four 
 {{- $sum := 0 }}
 {{- range $flag, $default := dict "maxStoreBytes" 268435456 "maxRequestBufferBytes" 67108864 "maxScrapeBacklogBytes" 67108864 "maxPushCacheBytes" 8388608 }}
 {{- $sum = add $sum (int64 (default $default (get $c $flag))) }}
+{{- end }}
+{{- with .Values.remoteWrite.urls }}
+{{- /* Each receiver's queue, and the copy of the store that each interval sends. */}}
+{{- $sum = add $sum (mul (len .) (int64 (default 67108864 (get $c "remoteWriteMaxQueueBytes")))) (int64 (default 268435456 (get $c "maxStoreBytes"))) }}
 {{- end }}
 {{- printf "%dMi" (add (div (mul 2 $sum) 1048576) 240) }}
 {{- end }}
@@ -166,6 +232,13 @@ spec:
           containerPort: {{ .Values.ports.lifecycle }}
           protocol: TCP
       env:
+        {{- if .Values.remoteWrite.urls }}
+        # First, so that later values can say $(POD_NAME), as remoteWrite.labels can.
+        - name: POD_NAME
+          valueFrom:
+            fieldRef:
+              fieldPath: metadata.name
+        {{- end }}
         - name: PAG_APILISTEN
           value: {{ printf ":%d" (int .Values.ports.api) | quote }}
         - name: PAG_LIFECYCLELISTEN
@@ -194,6 +267,34 @@ spec:
         {{- if .Values.rules }}
         - name: PAG_RULESFILE
           value: /etc/prom-aggregation-gateway/rules/rules.yml
+        {{- end }}
+        {{- with .Values.remoteWrite.urls }}
+        - name: PAG_REMOTEWRITEURL
+          value: {{ join "," . | quote }}
+        - name: PAG_REMOTEWRITEINTERVAL
+          value: {{ $.Values.remoteWrite.interval | quote }}
+        {{- with include "pag.remoteWriteLabels" $ }}
+        - name: PAG_REMOTEWRITELABEL
+          value: {{ . | quote }}
+        {{- end }}
+        {{- with $.Values.remoteWrite.headers }}
+        - name: PAG_REMOTEWRITEHEADER
+          value: {{ $entries := list }}{{ range $name, $value := . }}{{ $entries = append $entries (printf "%s=%s" $name $value) }}{{ end }}{{ join "," $entries | quote }}
+        {{- end }}
+        {{- with $.Values.remoteWrite.username }}
+        - name: PAG_REMOTEWRITEUSERNAME
+          value: {{ . | quote }}
+        {{- end }}
+        {{- $key := include "pag.remoteWriteSecretKey" $ }}
+        {{- if eq $key "password" }}
+        # The secret is a file, read at each request: never in the environment.
+        - name: PAG_REMOTEWRITEPASSWORDFILE
+          value: /etc/prom-aggregation-gateway/remote-write/password
+        {{- else if eq $key "bearer-token" }}
+        # The secret is a file, read at each request: never in the environment.
+        - name: PAG_REMOTEWRITEBEARERTOKENFILE
+          value: /etc/prom-aggregation-gateway/remote-write/bearer-token
+        {{- end }}
         {{- end }}
         {{- with .Values.extraEnv }}
         {{- toYaml . | nindent 8 }}
@@ -236,12 +337,17 @@ spec:
           mountPath: /etc/prom-aggregation-gateway/rules
           readOnly: true
         {{- end }}
+        {{- if include "pag.remoteWriteSecretKey" . }}
+        - name: remote-write
+          mountPath: /etc/prom-aggregation-gateway/remote-write
+          readOnly: true
+        {{- end }}
   volumes:
     # The root filesystem is read-only; the gateway writes nowhere else but the snapshot.
     - name: tmp
       emptyDir:
         sizeLimit: 16Mi
-    {{- if .Values.persistence.enabled }}
+    {{- if and .Values.persistence.enabled (ne .Values.kind "StatefulSet") }}
     - name: state
       persistentVolumeClaim:
         claimName: {{ default (printf "%s-state" (include "pag.fullname" .)) .Values.persistence.existingClaim }}
@@ -263,6 +369,16 @@ spec:
     - name: rules
       configMap:
         name: {{ include "pag.fullname" . }}-rules
+    {{- end }}
+    {{- with include "pag.remoteWriteSecretKey" . }}
+    - name: remote-write
+      secret:
+        secretName: {{ include "pag.remoteWriteSecret" $ }}
+        # 0440: the owner and the pod's fsGroup read it.
+        defaultMode: 288
+        items:
+          - key: {{ . }}
+            path: {{ . }}
     {{- end }}
   {{- with .Values.nodeSelector }}
   nodeSelector:
