@@ -617,11 +617,11 @@ Deno.test("values that make no sense fail the render with the reason", async () 
   const cases: [object, string][] = [
     [
       { persistence: { enabled: true }, replicas: 2 },
-      "persistence.enabled needs replicas: 1, not 2: one snapshot file has one writer; run one release per replica instead",
+      "persistence.enabled needs replicas: 1, not 2: one snapshot file has one writer; use kind: StatefulSet for a claim per pod",
     ],
     [
       { persistence: { enabled: true }, kind: "DaemonSet" },
-      "persistence.enabled needs kind: Deployment: one snapshot file has one writer, and a DaemonSet runs a pod per node",
+      "persistence.enabled needs kind: Deployment or StatefulSet: one snapshot file has one writer, and a DaemonSet runs a pod per node",
     ],
     [
       { serviceMonitor: { enabled: true }, podMonitor: { enabled: true } },

@@ -43,10 +43,10 @@ Fails the render on values that make no sense together. Included by every worklo
 {{- define "pag.validate" -}}
 {{- if .Values.persistence.enabled }}
 {{- if eq .Values.kind "DaemonSet" }}
-{{- fail "persistence.enabled needs kind: Deployment: one snapshot file has one writer, and a DaemonSet runs a pod per node" }}
+{{- fail "persistence.enabled needs kind: Deployment or StatefulSet: one snapshot file has one writer, and a DaemonSet runs a pod per node" }}
 {{- end }}
 {{- if and (gt (int .Values.replicas) 1) (eq .Values.kind "Deployment") }}
-{{- fail (printf "persistence.enabled needs replicas: 1, not %d: one snapshot file has one writer; run one release per replica instead" (int .Values.replicas)) }}
+{{- fail (printf "persistence.enabled needs replicas: 1, not %d: one snapshot file has one writer; use kind: StatefulSet for a claim per pod" (int .Values.replicas)) }}
 {{- end }}
 {{- end }}
 {{- if and .Values.persistence.enabled .Values.persistence.existingClaim (eq .Values.kind "StatefulSet") }}
