@@ -1,0 +1,142 @@
+// The per-source state of cumulative input: each source series' last pushed value, when it was
+// pushed, and how it feeds its aggregate series. Held by the store, which counts it against its
+// limits, snapshots it, and removes it on DELETE and when a source goes stale.
+
+import type { GaugeBehavior } from "../core/merge.ts";
+import type { HistogramValue, MetricType, SeriesValue } from "../core/model.ts";
+import { stringBytes } from "../core/store_bytes.ts";
+
+/** One source series: the full label set of one sender, sources labels included. */
+export interface Source {
+  readonly family: string;
+  readonly type: MetricType;
+  /** The canonical key of the source series, its `sources` labels included. */
+  readonly key: string;
+  /** The key of the aggregate series it feeds: `key` without the `sources` labels. */
+  readonly aggregate: string;
+  /** The rule's `sources` labels, sorted (shared by the sources of one rule). */
+  readonly labels: readonly string[];
+  /** The last value pushed; the store owns it. */
+  value: SeriesValue;
+  /** When it was last pushed, in milliseconds. */
+  touched: number;
+  /** Milliseconds without a push after which the source is forgotten. */
+  readonly staleAfter: number;
+  /** For a gauge: how the live sources' values combine into the aggregate. */
+  readonly gauge: GaugeBehavior;
+  /** What {@linkcode sourceBytes} counted for it. */
+  readonly bytes: number;
+}
+
+/**
+ * What a source costs beyond its key's and aggregate key's chars and its value: its record, its
+ * entry in the map of sources (and, for a gauge, in its group's set), the id string and headers.
+ * Measured with `bench/source_bytes.ts`.
+ */
+export const SOURCE_BYTES = 300;
+
+/** The estimate of what a source costs the store, counted against `--maxStoreBytes`. */
+export function sourceBytes(
+  family: string,
+  key: string,
+  aggregate: string,
+  value: SeriesValue,
+): number {
+  let bytes = SOURCE_BYTES + stringBytes(family) + stringBytes(key) * 2 + stringBytes(aggregate);
+  if (typeof value === "object") {
+    bytes += "bounds" in value ? 112 + (value as HistogramValue).bounds.length * 16 : 40;
+  }
+  return bytes;
+}
+
+/** The id of a source in the table: family and key ("\n" is in neither). */
+export function sourceId(family: string, key: string): string {
+  return family + "\n" + key;
+}
+
+/**
+ * The sources held. Gauge sources are also grouped by their aggregate series, whose value is
+ * the gauge rule over the group. Mutated only by the store.
+ */
+export class SourceTable {
+  readonly #sources = new Map<string, Source>();
+  readonly #groups = new Map<string, Set<Source>>();
+  /** No source goes stale before this time; a scan is needed only once it passes. */
+  #nextStale = Infinity;
+  #bytes = 0;
+
+  get size(): number {
+    return this.#sources.size;
+  }
+
+  /** What the sources cost, as {@linkcode sourceBytes} counts. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  get(family: string, key: string): Source | undefined {
+    return this.#sources.get(sourceId(family, key));
+  }
+
+  /** The gauge sources that feed the aggregate series `aggregate` of `family`. */
+  group(family: string, aggregate: string): ReadonlySet<Source> | undefined {
+    return this.#groups.get(sourceId(family, aggregate));
+  }
+
+  /** Adds or replaces a source. */
+  set(source: Source): void {
+    const id = sourceId(source.family, source.key);
+    const old = this.#sources.get(id);
+    if (old !== undefined) this.#forget(id, old);
+    this.#sources.set(id, source);
+    this.#bytes += source.bytes;
+    if (source.type === "gauge") {
+      const groupId = sourceId(source.family, source.aggregate);
+      let group = this.#groups.get(groupId);
+      if (group === undefined) this.#groups.set(groupId, group = new Set());
+      group.add(source);
+    }
+    const stale = source.touched + source.staleAfter;
+    if (stale < this.#nextStale) this.#nextStale = stale;
+  }
+
+  /** Every source, in no order. */
+  values(): IterableIterator<Source> {
+    return this.#sources.values();
+  }
+
+  /** Removes the sources `doomed` picks; returns them. */
+  removeWhere(doomed: (source: Source) => boolean): Source[] {
+    const removed: Source[] = [];
+    for (const [id, source] of this.#sources) {
+      if (!doomed(source)) continue;
+      this.#forget(id, source);
+      removed.push(source);
+    }
+    return removed;
+  }
+
+  /** Removes the sources not pushed to for their `staleAfter` by `now`; returns them. */
+  removeStale(now: number): Source[] {
+    if (now < this.#nextStale) return [];
+    let next = Infinity;
+    const removed = this.removeWhere((source) => {
+      const stale = source.touched + source.staleAfter;
+      if (stale <= now) return true;
+      if (stale < next) next = stale;
+      return false;
+    });
+    this.#nextStale = next;
+    return removed;
+  }
+
+  #forget(id: string, source: Source): void {
+    this.#sources.delete(id);
+    this.#bytes -= source.bytes;
+    if (source.type !== "gauge") return;
+    const groupId = sourceId(source.family, source.aggregate);
+    const group = this.#groups.get(groupId);
+    group?.delete(source);
+    if (group?.size === 0) this.#groups.delete(groupId);
+  }
+}
