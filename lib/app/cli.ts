@@ -22,6 +22,9 @@ import { ListenError, startServers } from "./server.ts";
 import { Store } from "../store/store.ts";
 import { createDatagramHandler } from "./udp.ts";
 import { COMMIT, NAME, VERSION } from "../core/version.ts";
+import { checkRules, RulesLoader } from "./rules_loader.ts";
+import { RulesFileError } from "./rules_file.ts";
+import { withReload } from "../http/reload.ts";
 
 export interface CliIo {
   env: Readonly<Record<string, string>>;
@@ -29,9 +32,11 @@ export interface CliIo {
   stderr: (text: string) => void;
   /** Resolves with the next SIGTERM or SIGINT the process receives after the call. */
   stopSignal: () => Promise<string>;
+  /** Calls `listener` on every SIGHUP (asked for only with --rulesFile); none when absent. */
+  onHangup?: (listener: () => void) => void;
 }
 
-const COMMANDS = ["start", "version", "help"];
+const COMMANDS = ["start", "version", "help", "check-rules"];
 
 /** Runs the command line; resolves to the process exit code. */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
@@ -55,6 +60,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return 2;
   }
   const command = positionals[0] ?? "start";
+  if (command === "check-rules" && !values.help) return await checkRules(positionals.slice(1), io);
   if (positionals.length > 1 || !COMMANDS.includes(command)) {
     const what = COMMANDS.includes(command)
       ? `unexpected argument "${positionals[1]}"`
@@ -82,7 +88,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   try {
     return await start(config, io);
   } catch (error) {
-    if (!(error instanceof ListenError || error instanceof SnapshotError)) throw error;
+    if (
+      !(error instanceof ListenError || error instanceof SnapshotError ||
+        error instanceof RulesFileError)
+    ) throw error;
     if (config.logFormat === "json") {
       // One JSON object per line, as every other line of the run.
       const write = (line: string) => io.stderr(line + "\n");
@@ -106,11 +115,20 @@ async function start(config: Config, io: CliIo): Promise<number> {
     maxScrapeBacklogBytes: config.maxScrapeBacklogBytes,
   });
   const metrics = new SelfMetrics();
+  const rules = config.rulesFile === undefined
+    ? undefined
+    : new RulesLoader(config.rulesFile, store, logger);
+  if (rules !== undefined) {
+    await rules.start(); // an invalid file stops the start, before any listener opens
+    metrics.trackRules(rules);
+    io.onHangup?.(() => void rules.reload());
+  }
   const snapshots = config.persistenceFile === undefined
     ? undefined
     : createSnapshotter(config.persistenceFile, store, metrics, logger);
   let ready = false;
   let accepting = true;
+  const lifecycle = createLifecycleHandler({ store, metrics, isReady: () => ready });
   const servers = await startServers({
     apiListen: config.apiListen,
     lifecycleListen: config.lifecycleListen,
@@ -121,7 +139,7 @@ async function start(config: Config, io: CliIo): Promise<number> {
       ...apiOptionsOf(config),
       isAccepting: () => accepting,
     }),
-    lifecycle: createLifecycleHandler({ store, metrics, isReady: () => ready }),
+    lifecycle: rules === undefined ? lifecycle : withReload(lifecycle, () => rules.reload()),
     udpListen: config.udpListen,
     datagram: createDatagramHandler({ store, metrics, logger, labelLimits: labelLimitsOf(config) }),
     prepare: () => snapshots?.load() ?? Promise.resolve(),
@@ -191,6 +209,8 @@ Commands:
   start     run the gateway (the default)
   version   print the version and exit
   help      print this help and exit
+  check-rules FILE
+            check a --rulesFile: exit 0, or 1 with FILE:LINE: reason (see docs/rules.md)
 
 Flags (each also read from its environment variable; a flag given on the command line wins):
 `;
