@@ -3,6 +3,8 @@
 // client_golang, a gateway restart between two pushes, and Prometheus scraping the result.
 
 import assert from "node:assert/strict";
+// Test-only, pinned in tests/deno.lock: not in deno.json, whose imports the gateway downloads.
+// deno-lint-ignore no-import-prefix
 import client from "npm:prom-client@15.1.3";
 import { startGateway } from "../helpers/gateway_process.ts";
 import { selfMetric } from "../helpers/self_metrics.ts";

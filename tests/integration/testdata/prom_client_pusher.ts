@@ -4,6 +4,8 @@
 //
 // deno run -A prom_client_pusher.ts <gateway> <instance> <rounds> <step>
 
+// Test-only, pinned in tests/deno.lock: not in deno.json, whose imports the gateway downloads.
+// deno-lint-ignore no-import-prefix
 import client from "npm:prom-client@15.1.3";
 
 const [gateway, instance, rounds, step] = Deno.args;
