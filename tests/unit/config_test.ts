@@ -29,6 +29,7 @@ Deno.test("loadConfig() uses the defaults of the flag table", () => {
     maxPushCacheBytes: 8 * 1024 * 1024,
     seriesTTL: 0,
     persistenceFile: undefined,
+    rulesFile: undefined,
     persistenceInterval: 30_000,
     maxConnections: 512,
     maxHeaderBytes: 65_536,
@@ -43,6 +44,7 @@ Deno.test("loadConfig() uses the defaults of the flag table", () => {
 
 Deno.test("loadConfig() reads PAG_<FLAGNAME> and lets an explicit flag win", () => {
   const env = {
+    PAG_RULESFILE: "/etc/pag/rules.yaml",
     PAG_APILISTEN: "127.0.0.1:9000",
     PAG_GAUGEBEHAVIOR: "max",
     PAG_AUTHUSERS: "a=1,b=2=3",
@@ -51,6 +53,7 @@ Deno.test("loadConfig() reads PAG_<FLAGNAME> and lets an explicit flag win", () 
   const config = loadConfig({ gaugeBehavior: "min" }, env);
   assert.deepEqual(config.apiListen, { hostname: "127.0.0.1", port: 9000 });
   assert.equal(config.gaugeBehavior, "min");
+  assert.equal(config.rulesFile, "/etc/pag/rules.yaml");
   assert.deepEqual(config.AuthUsers, new Map([["a", "1"], ["b", "2=3"]]));
   assert.deepEqual(config.cors, {
     allowAll: false,
