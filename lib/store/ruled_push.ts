@@ -9,6 +9,7 @@ import { copyValue, type GaugeBehavior, mergeValue } from "../core/merge.ts";
 import {
   type Delta,
   detach,
+  type HistogramValue,
   type MetricType,
   type Push,
   type PushFamily,
@@ -32,10 +33,15 @@ export interface RuledFamily extends PushFamily {
   gauges?: readonly (GaugeBehavior | undefined)[];
 }
 
-/** A source's new state, kept once the push is applied. */
+/**
+ * A source's new state, kept once the push is applied: `source` with `value` pushed at the
+ * push's time. When `source` is `old`, the source held is updated in place (the common case: a
+ * sender pushing the same series again under the same rule); otherwise `source` replaces `old`.
+ */
 export interface SourceUpdate {
   source: Source;
-  /** The source it replaces; undefined for a new one. */
+  value: SeriesValue;
+  /** The source held before; undefined for a new one. */
   old: Source | undefined;
 }
 
@@ -126,7 +132,8 @@ export function planRuledPush(
 /** A gauge aggregate series being worked out: its sources' new values, in push order. */
 interface GaugeGroup {
   rule: Rule;
-  pushed: Source[];
+  keys: Set<string>;
+  values: number[];
 }
 
 /** The series of one family being planned, each key once. */
@@ -186,7 +193,14 @@ function addCumulative(
   now: number,
 ): void {
   const { name, type } = out.family;
-  const { key: aggregate, found } = dropLabels(key, rule.sources);
+  const old = sources.get(name, key);
+  const gauge = rule.gauge ?? storeGauge;
+  // The source held is updated in place when nothing but its value and time change.
+  const same = old !== undefined && old.type === type && old.labels === rule.sources &&
+    old.staleAfter === rule.staleAfter && old.gauge === gauge && sameShape(old.value, value);
+  const { key: aggregate, found } = same
+    ? { key: old.aggregate, found: true }
+    : dropLabels(key, rule.sources);
   if (!found) {
     throw new PushError(
       `series ${seriesName(name, key)} has none of the source labels (${
@@ -194,12 +208,11 @@ function addCumulative(
       }) that its rule (line ${rule.line} of the rules file) needs to tell senders apart`,
     );
   }
-  const old = sources.get(name, key);
   // A source kept for another type (the family was deleted and pushed again as another type)
   // starts over.
   const last = old !== undefined && old.type === type ? old.value : undefined;
   const kept = copyValue(value);
-  const source: Source = {
+  const source: Source = same ? old : {
     // Kept beyond the request: a name sliced from a body would keep the body alive.
     family: old?.family ?? detach(name),
     type,
@@ -209,20 +222,29 @@ function addCumulative(
     value: kept,
     touched: now,
     staleAfter: rule.staleAfter,
-    gauge: rule.gauge ?? storeGauge,
+    gauge,
     bytes: sourceBytes(name, key, aggregate, kept),
   };
-  plan.updates.push({ source, old });
+  plan.updates.push({ source, value: kept, old });
   if (type === "gauge") {
     let group = out.groups.get(aggregate);
-    if (group === undefined) out.groups.set(aggregate, group = { rule, pushed: [] });
-    group.pushed.push(source);
+    if (group === undefined) {
+      out.groups.set(aggregate, group = { rule, keys: new Set(), values: [] });
+    }
+    group.keys.add(key);
+    group.values.push(kept as number);
     return;
   }
   if (type === "counter") checkCounterValue(name, key, value as number);
   const step = cumulativeStep(effectiveType(type), last, value);
   if (step.reset) plan.resets++;
   out.add(aggregate, step.delta, undefined);
+}
+
+/** Whether two values of a series cost the same bytes: histograms with as many buckets. */
+function sameShape(a: SeriesValue, b: SeriesValue): boolean {
+  if (typeof a === "number" || !("bounds" in a)) return true;
+  return a.bounds.length === (b as HistogramValue).bounds.length;
 }
 
 /** Untyped values take the counter's step: they are summed, and a fall is a reset. */
@@ -235,9 +257,9 @@ function effectiveType(type: MetricType): MetricType {
  * this push replacing their own. Set with `replace`, since it is the whole value.
  */
 function finishGauges(out: FamilyOut, sources: SourceTable, storeGauge: GaugeBehavior): void {
-  for (const [aggregate, { rule, pushed }] of out.groups) {
-    const values = gaugeValues(sources.group(out.family.name, aggregate), new Set(pushed));
-    for (const source of pushed) values.push(source.value as number);
+  for (const [aggregate, { rule, keys, values: pushed }] of out.groups) {
+    const values = gaugeValues(sources.group(out.family.name, aggregate), keys);
+    for (const value of pushed) values.push(value);
     out.add(aggregate, gaugeOver(values, rule.gauge ?? storeGauge)!, "replace");
   }
   out.groups.clear();
@@ -245,16 +267,15 @@ function finishGauges(out: FamilyOut, sources: SourceTable, storeGauge: GaugeBeh
 
 /**
  * The last values of the sources of a gauge group, oldest push first, leaving out the sources
- * `except` replaces (matched by key).
+ * whose keys are in `except` (this push replaces their values).
  */
 export function gaugeValues(
   group: ReadonlySet<Source> | undefined,
-  except: ReadonlySet<Source> = new Set(),
+  except: ReadonlySet<string> = new Set(),
 ): number[] {
   if (group === undefined) return [];
-  const skip = new Set([...except].map((source) => source.key));
   return [...group]
-    .filter((source) => !skip.has(source.key))
+    .filter((source) => !except.has(source.key))
     .sort((a, b) => a.touched - b.touched)
     .map((source) => source.value as number);
 }

@@ -235,7 +235,8 @@ export class Store implements StoreRoom {
    * are the sources' new values kept.
    */
   #applyRuled(push: Push, rules: Rules): ApplyResult {
-    const plan = planRuledPush(push, rules, this.#sources, this.#gaugeBehavior, this.#now());
+    const now = this.#now();
+    const plan = planRuledPush(push, rules, this.#sources, this.#gaugeBehavior, now);
     let freshSources = 0;
     let grownBytes = 0;
     for (const { source, old } of plan.updates) {
@@ -244,7 +245,15 @@ export class Store implements StoreRoom {
     }
     this.#validate(plan.families, freshSources, Math.max(0, grownBytes));
     const result = this.#merge(plan.families);
-    for (const { source } of plan.updates) this.#sources.set(source);
+    for (const { source, value, old } of plan.updates) {
+      if (source === old) {
+        // Only the value and time change: a later time never makes a source stale sooner.
+        source.value = value;
+        source.touched = now;
+      } else {
+        this.#sources.set(source);
+      }
+    }
     this.#resets += plan.resets;
     return result;
   }
@@ -678,7 +687,9 @@ export class Store implements StoreRoom {
 
   /** Whether the store holds the series `key` of the family `name`. */
   holdsSeries(name: string, key: string): boolean {
-    return this.#families.get(name)?.series.has(key) ?? false;
+    if (this.#families.get(name)?.series.has(key)) return true;
+    // A source of cumulative input adds no series when pushed again.
+    return this.#sources.size > 0 && this.#sources.get(name, key) !== undefined;
   }
 
   /** Whether the store holds a family `name`. */
