@@ -3,14 +3,14 @@
 // deltas of their aggregate series, with the source state to keep. Reads the source table and
 // changes nothing, so that the store can check the result whole before it applies any of it.
 
-import { checkCounterValue, seriesName } from "../core/checks.ts";
+import { seriesName } from "../core/checks.ts";
+import { pushBytesAtMost } from "../core/store_bytes.ts";
 import { PushError } from "../core/errors.ts";
-import { copyValue, type GaugeBehavior, mergeValue } from "../core/merge.ts";
+import { copyValue, type GaugeBehavior, mergeGauge, mergeValue } from "../core/merge.ts";
 import {
   type Delta,
   detach,
   type HistogramValue,
-  type MetricType,
   type Push,
   type PushFamily,
   type SeriesValue,
@@ -34,20 +34,20 @@ export interface RuledFamily extends PushFamily {
 }
 
 /**
- * A source's new state, kept once the push is applied: `source` with `value` pushed at the
- * push's time. When `source` is `old`, the source held is updated in place (the common case: a
- * sender pushing the same series again under the same rule); otherwise `source` replaces `old`.
+ * What the push does to the sources, kept once it is applied, in parallel arrays: each source
+ * with the value pushed at the push's time. When `sources[i]` is `olds[i]`, the source held is
+ * updated in place (a sender pushing the same series again under the same rule); otherwise
+ * `sources[i]` replaces `olds[i]` (undefined: a new source).
  */
-export interface SourceUpdate {
-  source: Source;
-  value: SeriesValue;
-  /** The source held before; undefined for a new one. */
-  old: Source | undefined;
+export interface SourceUpdates {
+  sources: Source[];
+  values: SeriesValue[];
+  olds: (Source | undefined)[];
 }
 
 export interface RuledPush {
   families: RuledFamily[];
-  updates: SourceUpdate[];
+  updates: SourceUpdates;
   /** Source series whose value fell below their last: resets. */
   resets: number;
   /** Series left out by `action: drop`. */
@@ -62,207 +62,344 @@ export function ruleRejection(name: string): PushError {
   );
 }
 
+/** Series the rules leave out of the aggregate. */
+const DROPPED = -1;
+
 /**
- * Plans `push` under `rules`: the first rule that matches a series decides it (see
- * `core/rules.ts`). Throws {@linkcode PushError} for a family that no rule matches under
- * `default: reject`, and for a cumulative series that has none of its rule's source labels.
+ * What the rules make of the series of one family, worked out once for a list of keys: a
+ * sender's repeat pushes, read by their template, bring the same frozen keys array each time.
  */
-export function planRuledPush(
-  push: Push,
-  rules: Rules,
-  sources: SourceTable,
-  storeGauge: GaugeBehavior,
-  now: number,
-): RuledPush {
-  const plan: RuledPush = { families: [], updates: [], resets: 0, dropped: 0 };
-  for (const family of push) {
-    const candidates = rules.candidates(family.name);
-    if (candidates.length === 0) {
-      if (rules.reject) throw ruleRejection(family.name);
-      plan.families.push(family);
-      continue;
-    }
-    const first = candidates[0];
-    if (first.labels.length === 0) {
-      // One rule decides every series of the family: no look at the keys.
-      if (first.action === "drop") {
-        plan.dropped += family.keys.length;
-      } else if (first.input === "delta") {
-        plan.families.push(first.gauge === undefined ? family : { ...family, gauge: first.gauge });
-      } else {
-        const out = new FamilyOut(family);
-        for (let i = 0; i < family.keys.length; i++) {
-          addCumulative(
-            out,
-            plan,
-            first,
-            family.keys[i],
-            family.values[i],
-            sources,
-            storeGauge,
-            now,
-          );
-        }
-        finishGauges(out, sources, storeGauge);
-        plan.families.push(out.build());
-      }
-      continue;
-    }
-    const out = new FamilyOut(family);
-    for (let i = 0; i < family.keys.length; i++) {
-      const key = family.keys[i];
-      const rule = decideAmong(candidates, key);
-      if (rule === undefined) {
-        if (rules.reject) throw ruleRejection(family.name);
-        out.add(key, family.values[i], undefined);
-      } else if (rule.action === "drop") {
-        plan.dropped++;
-      } else if (rule.input === "delta") {
-        out.add(key, family.values[i], rule.gauge);
-      } else {
-        addCumulative(out, plan, rule, key, family.values[i], sources, storeGauge, now);
-      }
-    }
-    finishGauges(out, sources, storeGauge);
-    if (out.size > 0) plan.families.push(out.build());
-  }
-  return plan;
+interface Binding {
+  readonly rules: Rules;
+  readonly name: string;
+  /** Thrown at every push: a series refused by `default: reject`, or without source labels. */
+  readonly error: PushError | undefined;
+  /** The family passes as it is, with this gauge rule (undefined: the store's). */
+  readonly whole: boolean;
+  readonly gauge: GaugeBehavior | undefined;
+  /** Every series is dropped. */
+  readonly none: boolean;
+  /** The keys of the family to merge, each once. */
+  readonly outKeys: readonly string[];
+  /** The gauge rule of each of them, when they differ. */
+  readonly outGauges: readonly (GaugeBehavior | undefined)[] | undefined;
+  /** For each pushed series: where it goes in `outKeys`, or DROPPED. */
+  readonly target: Int32Array;
+  /** For each pushed series: its cumulative rule, if it has one. */
+  readonly cumulative: readonly (Rule | undefined)[];
+  /** How many series the rules drop. */
+  readonly dropped: number;
+  /**
+   * `pushBytesAtMost` of the family to merge when it holds no histogram (whose bounds may differ
+   * from push to push); worked out at the first push.
+   */
+  bytes: number | undefined;
 }
 
-/** A gauge aggregate series being worked out: its sources' new values, in push order. */
-interface GaugeGroup {
-  rule: Rule;
-  keys: Set<string>;
-  values: number[];
-}
+/** Plans pushes under rules, keeping what it works out per family for repeat pushes. */
+export class RulePlanner {
+  readonly #bindings = new WeakMap<readonly string[], Binding>();
 
-/** The series of one family being planned, each key once. */
-class FamilyOut {
-  readonly family: PushFamily;
-  readonly #values = new Map<string, SeriesValue>();
-  readonly #gauges = new Map<string, GaugeBehavior | undefined>();
-  readonly groups = new Map<string, GaugeGroup>();
-
-  constructor(family: PushFamily) {
-    this.family = family;
-  }
-
-  get size(): number {
-    return this.#values.size + this.groups.size;
-  }
-
-  /** Adds a series; one of the same key already planned is merged with it. */
-  add(key: string, value: SeriesValue, gauge: GaugeBehavior | undefined): void {
-    const old = this.#values.get(key);
-    if (old === undefined) {
-      this.#values.set(key, value);
-      this.#gauges.set(key, gauge);
-      return;
-    }
-    const type = this.family.type;
-    // Two series of one push that feed one aggregate series: merged as two pushes would be.
-    const merged = mergeValue(type, copyValue(old), value, gauge ?? "sum");
-    this.#values.set(key, merged);
-  }
-
-  build(): RuledFamily {
-    const keys = [...this.#values.keys()];
-    const gauges = [...this.#gauges.values()];
-    const uniform = gauges.every((gauge) => gauge === gauges[0]);
-    const { name, type, help } = this.family;
-    return {
-      name,
-      type,
-      help,
-      keys,
-      values: [...this.#values.values()],
-      gauge: uniform ? gauges[0] : undefined,
-      gauges: uniform ? undefined : gauges,
+  /**
+   * Plans `push` under `rules`: the first rule that matches a series decides it (see
+   * `core/rules.ts`). Throws {@linkcode PushError} for a family that no rule matches under
+   * `default: reject`, and for a cumulative series that has none of its rule's source labels.
+   */
+  plan(
+    push: Push,
+    rules: Rules,
+    sources: SourceTable,
+    storeGauge: GaugeBehavior,
+    now: number,
+  ): RuledPush {
+    const plan: RuledPush = {
+      families: [],
+      updates: { sources: [], values: [], olds: [] },
+      resets: 0,
+      dropped: 0,
     };
+    for (const family of push) {
+      const binding = this.#bindingOf(family, rules);
+      if (binding.error !== undefined) throw binding.error;
+      plan.dropped += binding.dropped;
+      if (binding.none) continue;
+      if (binding.whole) {
+        plan.families.push(
+          binding.gauge === undefined ? family : { ...family, gauge: binding.gauge },
+        );
+        continue;
+      }
+      plan.families.push(planFamily(family, binding, plan, sources, storeGauge, now));
+    }
+    return plan;
+  }
+
+  #bindingOf(family: PushFamily, rules: Rules): Binding {
+    const { keys } = family;
+    let binding = this.#bindings.get(keys);
+    if (binding?.rules === rules && binding.name === family.name) return binding;
+    binding = bind(family, rules);
+    // Only a template's keys come again; a fresh array would only fill the map.
+    if (Object.isFrozen(keys)) this.#bindings.set(keys, binding);
+    return binding;
   }
 }
 
-function addCumulative(
-  out: FamilyOut,
+/** Works out what `rules` make of each series of `family`. */
+function bind(family: PushFamily, rules: Rules): Binding {
+  const { name, keys } = family;
+  const candidates = rules.candidates(name);
+  const base = {
+    rules,
+    name,
+    error: undefined,
+    whole: false,
+    gauge: undefined,
+    none: false,
+    outKeys: [],
+    outGauges: undefined,
+    target: new Int32Array(0),
+    cumulative: [],
+    dropped: 0,
+    bytes: undefined,
+  };
+  if (candidates.length === 0) {
+    if (rules.reject && keys.length > 0) return { ...base, error: ruleRejection(name) };
+    return { ...base, whole: true };
+  }
+  const first = candidates[0];
+  if (first.labels.length === 0 && first.input === "delta") {
+    // One rule decides every series of the family: no look at the keys.
+    if (first.action === "drop") return { ...base, none: true, dropped: keys.length };
+    return { ...base, whole: true, gauge: first.gauge };
+  }
+  const outKeys: string[] = [];
+  const outGauges: (GaugeBehavior | undefined)[] = [];
+  const at = new Map<string, number>();
+  const target = new Int32Array(keys.length);
+  const cumulative: (Rule | undefined)[] = new Array(keys.length);
+  let dropped = 0;
+  for (let i = 0; i < keys.length; i++) {
+    const rule = decideAmong(candidates, keys[i]);
+    if (rule === undefined && rules.reject) return { ...base, error: ruleRejection(name) };
+    if (rule?.action === "drop") {
+      target[i] = DROPPED;
+      dropped++;
+      continue;
+    }
+    let key = keys[i];
+    let gauge = rule?.gauge;
+    if (rule?.input === "cumulative") {
+      const aggregate = dropLabels(key, rule.sources);
+      if (!aggregate.found) {
+        return {
+          ...base,
+          error: new PushError(
+            `series ${seriesName(name, key)} has none of the source labels (${
+              rule.sources.join(", ")
+            }) that its rule (line ${rule.line} of the rules file) needs to tell senders apart`,
+          ),
+        };
+      }
+      key = aggregate.key;
+      cumulative[i] = rule;
+      if (family.type === "gauge") gauge = "replace"; // set to the rule over its sources
+    }
+    let o = at.get(key);
+    if (o === undefined) {
+      at.set(key, o = outKeys.length);
+      outKeys.push(key);
+      outGauges.push(gauge);
+    }
+    target[i] = o;
+  }
+  const uniform = outGauges.every((gauge) => gauge === outGauges[0]);
+  return {
+    ...base,
+    none: outKeys.length === 0,
+    outKeys,
+    outGauges: uniform ? undefined : outGauges,
+    gauge: uniform ? outGauges[0] : undefined,
+    target,
+    cumulative,
+    dropped,
+  };
+}
+
+/** The family to merge for a push of `family` under `binding`; adds its source updates. */
+function planFamily(
+  family: PushFamily,
+  binding: Binding,
   plan: RuledPush,
-  rule: Rule,
-  key: string,
-  value: SeriesValue,
   sources: SourceTable,
   storeGauge: GaugeBehavior,
   now: number,
-): void {
-  const { name, type } = out.family;
-  const old = sources.get(name, key);
-  const gauge = rule.gauge ?? storeGauge;
-  // The source held is updated in place when nothing but its value and time change.
-  const same = old !== undefined && old.type === type && old.labels === rule.sources &&
-    old.staleAfter === rule.staleAfter && old.gauge === gauge && sameShape(old.value, value);
-  const { key: aggregate, found } = same
-    ? { key: old.aggregate, found: true }
-    : dropLabels(key, rule.sources);
-  if (!found) {
-    throw new PushError(
-      `series ${seriesName(name, key)} has none of the source labels (${
-        rule.sources.join(", ")
-      }) that its rule (line ${rule.line} of the rules file) needs to tell senders apart`,
-    );
-  }
-  // A source kept for another type (the family was deleted and pushed again as another type)
-  // starts over.
-  const last = old !== undefined && old.type === type ? old.value : undefined;
-  const kept = copyValue(value);
-  const source: Source = same ? old : {
-    // Kept beyond the request: a name sliced from a body would keep the body alive.
-    family: old?.family ?? detach(name),
-    type,
-    key: old?.key ?? key,
-    aggregate,
-    labels: rule.sources,
-    value: kept,
-    touched: now,
-    staleAfter: rule.staleAfter,
-    gauge,
-    bytes: sourceBytes(name, key, aggregate, kept),
-  };
-  plan.updates.push({ source, value: kept, old });
-  if (type === "gauge") {
-    let group = out.groups.get(aggregate);
-    if (group === undefined) {
-      out.groups.set(aggregate, group = { rule, keys: new Set(), values: [] });
+): RuledFamily {
+  const { name, type, help, keys, values } = family;
+  const { outKeys, target, cumulative } = binding;
+  const out = new Array<SeriesValue | undefined>(outKeys.length);
+  const held = sources.family(name);
+  const updates = plan.updates;
+  const olds = updates.olds;
+  /** The gauge series of cumulative sources in this push, by index. */
+  let gauges: number[] | undefined;
+  for (let i = 0; i < keys.length; i++) {
+    const o = target[i];
+    if (o === DROPPED) continue;
+    const rule = cumulative[i];
+    const value = values[i];
+    if (rule === undefined) {
+      addTo(out, o, type, value, binding.outGauges?.[o] ?? binding.gauge);
+      continue;
     }
-    group.keys.add(key);
-    group.values.push(kept as number);
-    return;
+    const key = keys[i];
+    const old = held?.get(key);
+    const gauge = rule.gauge ?? storeGauge;
+    // The source held is updated in place when nothing but its value and time change.
+    const same = old !== undefined && old.type === type && old.labels === rule.sources &&
+      old.staleAfter === rule.staleAfter && old.gauge === gauge && sameShape(old.value, value);
+    const kept = copyValue(value);
+    const source: Source = same ? old : {
+      // Kept beyond the request: a name sliced from a body would keep the body alive.
+      family: old?.family ?? detach(name),
+      type,
+      key: old?.key ?? key,
+      aggregate: outKeys[o],
+      labels: rule.sources,
+      value: kept,
+      touched: now,
+      staleAfter: rule.staleAfter,
+      gauge,
+      bytes: sourceBytes(name, key, outKeys[o], kept),
+    };
+    updates.sources.push(source);
+    updates.values.push(kept);
+    updates.olds.push(old);
+    // A source kept for another type (the family was deleted and pushed again as another
+    // type) starts over.
+    const last = old !== undefined && old.type === type ? old.value : undefined;
+    switch (type) {
+      case "gauge":
+        // With where its update is, whose `old` is the source held.
+        (gauges ??= []).push(i, olds.length - 1);
+        break;
+      case "counter":
+      case "untyped": {
+        // Untyped values take the counter's step: summed, and a fall is a reset.
+        // The push builder has refused a negative or NaN counter already.
+        const v = value as number;
+        let delta = v;
+        if (last !== undefined) {
+          if (v < (last as number)) plan.resets++;
+          else delta = v - (last as number);
+        }
+        const before = out[o];
+        out[o] = before === undefined ? delta : (before as number) + delta;
+        break;
+      }
+      default: {
+        const step = cumulativeStep(type, last, value);
+        if (step.reset) plan.resets++;
+        addTo(out, o, type, step.delta, undefined);
+      }
+    }
   }
-  if (type === "counter") checkCounterValue(name, key, value as number);
-  const step = cumulativeStep(effectiveType(type), last, value);
-  if (step.reset) plan.resets++;
-  out.add(aggregate, step.delta, undefined);
+  if (gauges !== undefined) {
+    planGauges(family, binding, gauges, olds, out, sources, storeGauge);
+  }
+  const planned: RuledFamily = {
+    name,
+    type,
+    help,
+    keys: outKeys,
+    values: out as SeriesValue[],
+    gauge: binding.gauge,
+    gauges: binding.outGauges,
+    bytes: binding.bytes,
+  };
+  if (planned.bytes === undefined) {
+    const bytes = pushBytesAtMost(planned);
+    if (type !== "histogram") binding.bytes = bytes;
+    planned.bytes = bytes;
+  }
+  return planned;
+}
+
+/** Adds `value` to the planned series `o`, merged with one already there. */
+function addTo(
+  out: (SeriesValue | undefined)[],
+  o: number,
+  type: PushFamily["type"],
+  value: SeriesValue,
+  gauge: GaugeBehavior | undefined,
+): void {
+  const before = out[o];
+  // Two series of one push that feed one aggregate series: merged as two pushes would be.
+  out[o] = before === undefined
+    ? value
+    : mergeValue(type, copyValue(before), value, gauge ?? "sum");
+}
+
+/**
+ * Sets each gauge aggregate series of cumulative sources to the gauge rule over its live
+ * sources' last values, those of this push (the `pushed` series of `family`) replacing theirs.
+ */
+function planGauges(
+  family: PushFamily,
+  binding: Binding,
+  entries: readonly number[],
+  olds: readonly (Source | undefined)[],
+  out: (SeriesValue | undefined)[],
+  sources: SourceTable,
+  storeGauge: GaugeBehavior,
+): void {
+  const { name, keys, values } = family;
+  const { outKeys, target, cumulative } = binding;
+  const pushed: number[] = [];
+  for (let e = 0; e < entries.length; e += 2) pushed.push(entries[e]);
+  // Most often each aggregate series has one source in a push: its value folds with the rest of
+  // its group's, no sort needed (`replace` takes the latest, which is this push's).
+  const count = new Int32Array(outKeys.length);
+  for (const i of pushed) count[target[i]]++;
+  for (let e = 0; e < entries.length; e += 2) {
+    const i = entries[e];
+    const o = target[i];
+    const behavior = cumulative[i]!.gauge ?? storeGauge;
+    const value = values[i] as number;
+    const group = olds[entries[e + 1]]?.group ?? sources.group(name, outKeys[o]);
+    if (count[o] === 1) {
+      out[o] = foldGauge(group, keys[i], value, behavior);
+    } else if (count[o] > 1) {
+      const mine = pushed.filter((j) => target[j] === o);
+      const all = gaugeValues(group, new Set(mine.map((j) => keys[j])));
+      for (const j of mine) all.push(values[j] as number);
+      out[o] = gaugeOver(all, behavior)!;
+      count[o] = 0; // done
+    }
+  }
+}
+
+/** `behavior` over the values of `group` but the source `key`, and then `value`. */
+function foldGauge(
+  group: ReadonlySet<Source> | undefined,
+  key: string,
+  value: number,
+  behavior: GaugeBehavior,
+): number {
+  if (behavior === "replace" || group === undefined) return value;
+  let result: number | undefined;
+  for (const source of group) {
+    if (source.key === key) continue;
+    const v = source.value as number;
+    result = result === undefined ? v : mergeGauge(result, v, behavior);
+  }
+  return result === undefined ? value : mergeGauge(result, value, behavior);
 }
 
 /** Whether two values of a series cost the same bytes: histograms with as many buckets. */
 function sameShape(a: SeriesValue, b: SeriesValue): boolean {
   if (typeof a === "number" || !("bounds" in a)) return true;
   return a.bounds.length === (b as HistogramValue).bounds.length;
-}
-
-/** Untyped values take the counter's step: they are summed, and a fall is a reset. */
-function effectiveType(type: MetricType): MetricType {
-  return type === "untyped" ? "counter" : type;
-}
-
-/**
- * Adds each gauge aggregate series: the gauge rule over its live sources' last values, those of
- * this push replacing their own. Set with `replace`, since it is the whole value.
- */
-function finishGauges(out: FamilyOut, sources: SourceTable, storeGauge: GaugeBehavior): void {
-  for (const [aggregate, { rule, keys, values: pushed }] of out.groups) {
-    const values = gaugeValues(sources.group(out.family.name, aggregate), keys);
-    for (const value of pushed) values.push(value);
-    out.add(aggregate, gaugeOver(values, rule.gauge ?? storeGauge)!, "replace");
-  }
-  out.groups.clear();
 }
 
 /**

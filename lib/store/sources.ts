@@ -26,14 +26,17 @@ export interface Source {
   readonly gauge: GaugeBehavior;
   /** What {@linkcode sourceBytes} counted for it. */
   readonly bytes: number;
+  /** A gauge source's group: the sources of its aggregate series; set by the table. */
+  group?: ReadonlySet<Source>;
 }
 
 /**
  * What a source costs beyond its key's and aggregate key's chars and its value: its record, its
  * entry in the map of sources (and, for a gauge, in its group's set), the id string and headers.
- * Measured with `bench/source_bytes.ts`.
+ * Measured with `bench/source_bytes.ts` (361 bytes in all for a counter source of a 58-char key,
+ * which this estimate puts at 407), with room for a gauge source's entry in its group.
  */
-export const SOURCE_BYTES = 300;
+export const SOURCE_BYTES = 260;
 
 /** The estimate of what a source costs the store, counted against `--maxStoreBytes`. */
 export function sourceBytes(
@@ -59,14 +62,19 @@ export function sourceId(family: string, key: string): string {
  * the gauge rule over the group. Mutated only by the store.
  */
 export class SourceTable {
-  readonly #sources = new Map<string, Source>();
+  /**
+   * By family name, then by key: the keys a push brings are the same string objects push after
+   * push (from the series caches), whose hashes V8 keeps, where a joined id would be hashed anew.
+   */
+  readonly #sources = new Map<string, Map<string, Source>>();
+  #size = 0;
   readonly #groups = new Map<string, Set<Source>>();
   /** No source goes stale before this time; a scan is needed only once it passes. */
   #nextStale = Infinity;
   #bytes = 0;
 
   get size(): number {
-    return this.#sources.size;
+    return this.#size;
   }
 
   /** What the sources cost, as {@linkcode sourceBytes} counts. */
@@ -74,8 +82,13 @@ export class SourceTable {
     return this.#bytes;
   }
 
+  /** The sources of the family `family`, by key. */
+  family(family: string): ReadonlyMap<string, Source> | undefined {
+    return this.#sources.get(family);
+  }
+
   get(family: string, key: string): Source | undefined {
-    return this.#sources.get(sourceId(family, key));
+    return this.#sources.get(family)?.get(key);
   }
 
   /** The gauge sources that feed the aggregate series `aggregate` of `family`. */
@@ -85,33 +98,38 @@ export class SourceTable {
 
   /** Adds or replaces a source. */
   set(source: Source): void {
-    const id = sourceId(source.family, source.key);
-    const old = this.#sources.get(id);
-    if (old !== undefined) this.#forget(id, old);
-    this.#sources.set(id, source);
+    let keys = this.#sources.get(source.family);
+    if (keys === undefined) this.#sources.set(source.family, keys = new Map());
+    const old = keys.get(source.key);
+    if (old !== undefined) this.#forget(keys, old);
+    keys.set(source.key, source);
+    this.#size++;
     this.#bytes += source.bytes;
     if (source.type === "gauge") {
       const groupId = sourceId(source.family, source.aggregate);
       let group = this.#groups.get(groupId);
       if (group === undefined) this.#groups.set(groupId, group = new Set());
       group.add(source);
+      source.group = group;
     }
     const stale = source.touched + source.staleAfter;
     if (stale < this.#nextStale) this.#nextStale = stale;
   }
 
   /** Every source, in no order. */
-  values(): IterableIterator<Source> {
-    return this.#sources.values();
+  *values(): IterableIterator<Source> {
+    for (const keys of this.#sources.values()) yield* keys.values();
   }
 
   /** Removes the sources `doomed` picks; returns them. */
   removeWhere(doomed: (source: Source) => boolean): Source[] {
     const removed: Source[] = [];
-    for (const [id, source] of this.#sources) {
-      if (!doomed(source)) continue;
-      this.#forget(id, source);
-      removed.push(source);
+    for (const keys of this.#sources.values()) {
+      for (const source of keys.values()) {
+        if (!doomed(source)) continue;
+        this.#forget(keys, source);
+        removed.push(source);
+      }
     }
     return removed;
   }
@@ -130,8 +148,10 @@ export class SourceTable {
     return removed;
   }
 
-  #forget(id: string, source: Source): void {
-    this.#sources.delete(id);
+  #forget(keys: Map<string, Source>, source: Source): void {
+    keys.delete(source.key);
+    if (keys.size === 0) this.#sources.delete(source.family);
+    this.#size--;
     this.#bytes -= source.bytes;
     if (source.type !== "gauge") return;
     const groupId = sourceId(source.family, source.aggregate);

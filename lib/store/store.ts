@@ -28,7 +28,7 @@ import { SeriesTable } from "./series_table.ts";
 import type { Rules } from "../core/rules.ts";
 import { gaugeOver } from "../core/rules.ts";
 import { type Source, SourceTable } from "./sources.ts";
-import { filterDeltas, gaugeValues, planRuledPush, type RuledFamily } from "./ruled_push.ts";
+import { filterDeltas, gaugeValues, type RuledFamily, RulePlanner } from "./ruled_push.ts";
 import { FamilyText, ScrapeCutOff, type StoredFamily, StoreReader } from "./store_reader.ts";
 import {
   bucketBytes,
@@ -141,6 +141,7 @@ export class Store implements StoreRoom {
   rules: Rules | undefined;
   /** The per-source state of cumulative input (see `ruled_push.ts`). */
   readonly #sources = new SourceTable();
+  readonly #planner = new RulePlanner();
   #resets = 0;
   #staleSources = 0;
 
@@ -236,19 +237,23 @@ export class Store implements StoreRoom {
    */
   #applyRuled(push: Push, rules: Rules): ApplyResult {
     const now = this.#now();
-    const plan = planRuledPush(push, rules, this.#sources, this.#gaugeBehavior, now);
+    const plan = this.#planner.plan(push, rules, this.#sources, this.#gaugeBehavior, now);
+    const { sources, values, olds } = plan.updates;
     let freshSources = 0;
     let grownBytes = 0;
-    for (const { source, old } of plan.updates) {
+    for (let i = 0; i < sources.length; i++) {
+      const old = olds[i];
+      if (old === sources[i]) continue;
       if (old === undefined) freshSources++;
-      grownBytes += source.bytes - (old?.bytes ?? 0);
+      grownBytes += sources[i].bytes - (old?.bytes ?? 0);
     }
     this.#validate(plan.families, freshSources, Math.max(0, grownBytes));
     const result = this.#merge(plan.families);
-    for (const { source, value, old } of plan.updates) {
-      if (source === old) {
+    for (let i = 0; i < sources.length; i++) {
+      const source = sources[i];
+      if (source === olds[i]) {
         // Only the value and time change: a later time never makes a source stale sooner.
-        source.value = value;
+        source.value = values[i];
         source.touched = now;
       } else {
         this.#sources.set(source);
