@@ -52,6 +52,9 @@ export function sourceBytes(
   return bytes;
 }
 
+/** The least time between two scans for stale sources: a source goes at most this late. */
+export const STALE_SCAN_MS = 1000;
+
 /** The id of a source in the table: family and key ("\n" is in neither). */
 export function sourceId(family: string, key: string): string {
   return family + "\n" + key;
@@ -144,7 +147,9 @@ export class SourceTable {
       if (stale < next) next = stale;
       return false;
     });
-    this.#nextStale = next;
+    // A scan looks at every source: at most one a second, however the deadlines are spread, so
+    // that pushes that come while sources go stale one by one do not each pay for a scan.
+    this.#nextStale = Math.max(next, now + STALE_SCAN_MS);
     return removed;
   }
 

@@ -185,3 +185,29 @@ Deno.test("SIGHUP and POST /-/reload reload the rules; an invalid file keeps the
     assert.equal(await selfMetric(gateway, "pag_rules"), 0);
   });
 });
+
+Deno.test("a sender inventing source labels is refused at --maxSeries, whole, and counted", async () => {
+  await withTempDir(async (dir) => {
+    const file = `${dir}/rules.yaml`;
+    await Deno.writeTextFile(file, "rules:\n  - input: cumulative\n    sources: [instance]\n");
+    await using gateway = await startGateway(["--rulesFile", file, "--maxSeries", "10"]);
+    const push = (instance: number) =>
+      fetch(gateway.api + `/metrics/job/page/instance/i${instance}`, {
+        method: "POST",
+        body: "# TYPE hits_total counter\nhits_total 1\n",
+      }).then(async (r) => [r.status, await r.text()]);
+    // One aggregate series and nine sources fill the ten.
+    for (let i = 0; i < 9; i++) assert.deepEqual(await push(i), [202, ""]);
+    assert.deepEqual(await push(9), [
+      429,
+      "line 2: the push would add at least 1 series to the 10 the gateway holds, more than its limit of 10 (--maxSeries)\n",
+    ]);
+    assert.deepEqual(await push(0), [202, ""]); // a source held pushes on
+    assert.equal(await selfMetric(gateway, "pag_sources"), 9);
+    assert.equal(await selfMetric(gateway, 'pag_rejections_total{reason="series_limit"}'), 1);
+    assert.equal(
+      await fetch(gateway.api + "/metrics").then((r) => r.text()),
+      '# TYPE hits_total counter\nhits_total{job="page"} 9\n',
+    );
+  });
+});

@@ -268,3 +268,35 @@ Deno.test("encodeSnapshot() keeps the sources, so a restored store adds only the
   restored.apply(parseText('# TYPE g gauge\ng{instance="b"} 1\n'));
   assert.equal(restored.render(), '# TYPE c counter\nc{job="j"} 6\n# TYPE g gauge\ng 3\n');
 });
+
+Deno.test("Store.apply() decides each series of one family by its own rule", () => {
+  const store = storeWith([
+    cumulative({ labels: [["job", "worker"]] }),
+    rule({ labels: [["job", "noise"]], action: "drop" }),
+  ]);
+  const body = (total: number) =>
+    parseText(
+      `# TYPE c counter\nc{instance="a",job="worker"} ${total}\nc{instance="b",job="worker"} 1\n` +
+        `c{job="batch"} 2\nc{job="noise"} 9\n`,
+    );
+  store.apply(body(5));
+  store.apply(body(8));
+  assert.equal(store.render(), '# TYPE c counter\nc{job="batch"} 4\nc{job="worker"} 9\n');
+});
+
+Deno.test("Store.apply() keeps no rule decision past a reload, also for a template's keys", () => {
+  const store = storeWith([cumulative()]);
+  // A template read gives the same frozen keys array push after push.
+  const keys = Object.freeze(['instance="a"']);
+  const push = (value: number) => {
+    const [family] = parseText(`# TYPE c counter\nc{instance="a"} ${value}\n`);
+    store.apply([{ ...family, keys }]);
+  };
+  push(5);
+  push(7); // +2
+  store.rules = new Rules({ rules: [], default: "accept" }); // now increments
+  push(7); // +7
+  store.rules = new Rules({ rules: [rule({ action: "drop" })], default: "accept" });
+  push(100);
+  assert.equal(store.render(), '# TYPE c counter\nc 7\nc{instance="a"} 7\n');
+});
