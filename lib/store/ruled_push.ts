@@ -94,6 +94,13 @@ interface Binding {
    * from push to push); worked out at the first push.
    */
   bytes: number | undefined;
+  /**
+   * The source held for each cumulative series, and whether it is updated in place (1), as
+   * looked up when the source table was at `heldEpoch`; -1: never looked up.
+   */
+  held: (Source | undefined)[];
+  same: Uint8Array;
+  heldEpoch: number;
 }
 
 /** Plans pushes under rules, keeping what it works out per family for repeat pushes. */
@@ -162,6 +169,9 @@ function bind(family: PushFamily, rules: Rules): Binding {
     cumulative: [],
     dropped: 0,
     bytes: undefined,
+    held: [],
+    same: new Uint8Array(0),
+    heldEpoch: -1,
   };
   if (candidates.length === 0) {
     if (rules.reject && keys.length > 0) return { ...base, error: ruleRejection(name) };
@@ -238,7 +248,8 @@ function planFamily(
   const { name, type, help, keys, values } = family;
   const { outKeys, target, cumulative } = binding;
   const out = new Array<SeriesValue | undefined>(outKeys.length);
-  const held = sources.family(name);
+  if (binding.heldEpoch !== sources.epoch) lookUpSources(family, binding, sources, storeGauge);
+  const { held, same: sameAt } = binding;
   const updates = plan.updates;
   const olds = updates.olds;
   /** The gauge series of cumulative sources in this push, by index. */
@@ -253,13 +264,12 @@ function planFamily(
       continue;
     }
     const key = keys[i];
-    const old = held?.get(key);
+    const old = held[i];
     const gauge = rule.gauge ?? storeGauge;
     // The source held is updated in place when nothing but its value and time change.
-    const same = old !== undefined && old.type === type && old.labels === rule.sources &&
-      old.staleAfter === rule.staleAfter && old.gauge === gauge && sameShape(old.value, value);
+    const same = sameAt[i] === 1 && (type !== "histogram" || sameShape(old!.value, value));
     const kept = copyValue(value);
-    const source: Source = same ? old : {
+    const source: Source = same ? old! : {
       // Kept beyond the request: a name sliced from a body would keep the body alive.
       family: old?.family ?? detach(name),
       type,
@@ -323,6 +333,32 @@ function planFamily(
     planned.bytes = bytes;
   }
   return planned;
+}
+
+/** Looks up the source held for each cumulative series of `family`, for `binding` to keep. */
+function lookUpSources(
+  family: PushFamily,
+  binding: Binding,
+  sources: SourceTable,
+  storeGauge: GaugeBehavior,
+): void {
+  const { keys, type } = family;
+  const held = sources.family(family.name);
+  const found: (Source | undefined)[] = new Array(keys.length);
+  const same = new Uint8Array(keys.length);
+  for (let i = 0; i < keys.length; i++) {
+    const rule = binding.cumulative[i];
+    if (rule === undefined || binding.target[i] === DROPPED) continue;
+    const old = held?.get(keys[i]);
+    found[i] = old;
+    if (
+      old !== undefined && old.type === type && old.labels === rule.sources &&
+      old.staleAfter === rule.staleAfter && old.gauge === (rule.gauge ?? storeGauge)
+    ) same[i] = 1;
+  }
+  binding.held = found;
+  binding.same = same;
+  binding.heldEpoch = sources.epoch;
 }
 
 /** Adds `value` to the planned series `o`, merged with one already there. */

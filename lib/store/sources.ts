@@ -71,6 +71,7 @@ export class SourceTable {
    */
   readonly #sources = new Map<string, Map<string, Source>>();
   #size = 0;
+  #epoch = 0;
   readonly #groups = new Map<string, Set<Source>>();
   /** No source goes stale before this time; a scan is needed only once it passes. */
   #nextStale = Infinity;
@@ -78,6 +79,14 @@ export class SourceTable {
 
   get size(): number {
     return this.#size;
+  }
+
+  /**
+   * Changes whenever a source is added, replaced or removed (not when one held is updated in
+   * place), so that a caller may keep sources it looked up until it changes.
+   */
+  get epoch(): number {
+    return this.#epoch;
   }
 
   /** What the sources cost, as {@linkcode sourceBytes} counts. */
@@ -107,6 +116,7 @@ export class SourceTable {
     if (old !== undefined) this.#forget(keys, old);
     keys.set(source.key, source);
     this.#size++;
+    this.#epoch++;
     this.#bytes += source.bytes;
     if (source.type === "gauge") {
       const groupId = sourceId(source.family, source.aggregate);
@@ -157,6 +167,7 @@ export class SourceTable {
     keys.delete(source.key);
     if (keys.size === 0) this.#sources.delete(source.family);
     this.#size--;
+    this.#epoch++;
     this.#bytes -= source.bytes;
     if (source.type !== "gauge") return;
     const groupId = sourceId(source.family, source.aggregate);
