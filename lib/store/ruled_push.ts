@@ -106,6 +106,11 @@ interface Binding {
 /** Plans pushes under rules, keeping what it works out per family for repeat pushes. */
 export class RulePlanner {
   readonly #bindings = new WeakMap<readonly string[], Binding>();
+  /**
+   * The updates of the last plan, reused: the store reads a plan before it asks for the next,
+   * and keeps none of its arrays, so they need not be made anew (and grown) for every push.
+   */
+  readonly #updates: SourceUpdates = { sources: [], values: [], olds: [] };
 
   /**
    * Plans `push` under `rules`: the first rule that matches a series decides it (see
@@ -119,9 +124,12 @@ export class RulePlanner {
     storeGauge: GaugeBehavior,
     now: number,
   ): RuledPush {
+    this.#updates.sources.length = 0;
+    this.#updates.values.length = 0;
+    this.#updates.olds.length = 0;
     const plan: RuledPush = {
       families: [],
-      updates: { sources: [], values: [], olds: [] },
+      updates: this.#updates,
       resets: 0,
       dropped: 0,
     };

@@ -105,6 +105,13 @@ export interface StoreOptions {
  * - Reads: a {@linkcode StoreReader} renders the text piece by piece as it is read, and still
  *   shows the store as it was when the read began: before a family it has yet to read changes,
  *   the store renders the rest of that family's text as it was.
+ * - Rules: with {@linkcode Store.rules}, a push is first planned under them (`ruled_push.ts`):
+ *   dropped series left out, a family `default: reject` refuses thrown, cumulative series turned
+ *   into deltas of their aggregate series. The plan is checked whole like any push, its new
+ *   sources included, and only once it is merged are the sources' new values kept: a refused push
+ *   leaves the sources as they were too. Sources count against `maxSeries` and `maxStoreBytes`,
+ *   are removed by {@linkcode Store.delete} and once stale by {@linkcode Store.expire}, and are
+ *   captured and restored with the snapshot.
  * - Concurrency: every method runs to completion synchronously, so requests served
  *   concurrently by one event loop see each push whole or not at all.
  */
