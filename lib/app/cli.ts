@@ -121,7 +121,11 @@ async function start(config: Config, io: CliIo): Promise<number> {
   if (rules !== undefined) {
     await rules.start(); // an invalid file stops the start, before any listener opens
     metrics.trackRules(rules);
-    io.onHangup?.(() => void rules.reload());
+    io.onHangup?.(() => {
+      rules.reload().catch((error) =>
+        logger.error("rules reload failed", { error: String(error) })
+      );
+    });
   }
   const snapshots = config.persistenceFile === undefined
     ? undefined
