@@ -34,20 +34,23 @@ export interface RuledFamily extends PushFamily {
 }
 
 /**
- * What the push does to the sources, kept once it is applied, in parallel arrays: each source
- * with the value pushed at the push's time. When `sources[i]` is `olds[i]`, the source held is
- * updated in place (a sender pushing the same series again under the same rule); otherwise
+ * The sources a push adds or replaces (not those it updates in place), in parallel arrays:
  * `sources[i]` replaces `olds[i]` (undefined: a new source).
  */
 export interface SourceUpdates {
   sources: Source[];
-  values: SeriesValue[];
   olds: (Source | undefined)[];
 }
 
 export interface RuledPush {
   families: RuledFamily[];
   updates: SourceUpdates;
+  /**
+   * The families whose sources held are updated in place (a sender pushing the same series
+   * again under the same rule): {@linkcode commitInPlace} sets their values once the push is
+   * merged.
+   */
+  inPlace: { binding: Binding; family: PushFamily }[];
   /** Source series whose value fell below their last: resets. */
   resets: number;
   /** Series left out by `action: drop`. */
@@ -89,6 +92,8 @@ interface Binding {
   readonly cumulative: readonly (Rule | undefined)[];
   /** How many series the rules drop. */
   readonly dropped: number;
+  /** The series of `outKeys` that more than one cumulative series feeds, if any. */
+  readonly shared: ReadonlySet<number> | undefined;
   /**
    * `pushBytesAtMost` of the family to merge when it holds no histogram (whose bounds may differ
    * from push to push); worked out at the first push.
@@ -110,7 +115,7 @@ export class RulePlanner {
    * The updates of the last plan, reused: the store reads a plan before it asks for the next,
    * and keeps none of its arrays, so they need not be made anew (and grown) for every push.
    */
-  readonly #updates: SourceUpdates = { sources: [], values: [], olds: [] };
+  readonly #updates: SourceUpdates = { sources: [], olds: [] };
 
   /**
    * Plans `push` under `rules`: the first rule that matches a series decides it (see
@@ -125,11 +130,11 @@ export class RulePlanner {
     now: number,
   ): RuledPush {
     this.#updates.sources.length = 0;
-    this.#updates.values.length = 0;
     this.#updates.olds.length = 0;
     const plan: RuledPush = {
       families: [],
       updates: this.#updates,
+      inPlace: [],
       resets: 0,
       dropped: 0,
     };
@@ -176,6 +181,7 @@ function bind(family: PushFamily, rules: Rules): Binding {
     target: new Int32Array(0),
     cumulative: [],
     dropped: 0,
+    shared: undefined,
     bytes: undefined,
     held: [],
     same: new Uint8Array(0),
@@ -232,6 +238,13 @@ function bind(family: PushFamily, rules: Rules): Binding {
     target[i] = o;
   }
   const uniform = outGauges.every((gauge) => gauge === outGauges[0]);
+  const fed = new Set<number>();
+  let shared: Set<number> | undefined;
+  for (let i = 0; i < keys.length; i++) {
+    if (cumulative[i] === undefined || target[i] === DROPPED) continue;
+    if (fed.has(target[i])) (shared ??= new Set()).add(target[i]);
+    fed.add(target[i]);
+  }
   return {
     ...base,
     none: outKeys.length === 0,
@@ -241,6 +254,7 @@ function bind(family: PushFamily, rules: Rules): Binding {
     target,
     cumulative,
     dropped,
+    shared,
   };
 }
 
@@ -259,7 +273,7 @@ function planFamily(
   if (binding.heldEpoch !== sources.epoch) lookUpSources(family, binding, sources, storeGauge);
   const { held, same: sameAt } = binding;
   const updates = plan.updates;
-  const olds = updates.olds;
+  let inPlace = false;
   /** The gauge series of cumulative sources in this push, by index. */
   let gauges: number[] | undefined;
   for (let i = 0; i < keys.length; i++) {
@@ -276,7 +290,8 @@ function planFamily(
     const gauge = rule.gauge ?? storeGauge;
     // The source held is updated in place when nothing but its value and time change.
     const same = sameAt[i] === 1 && (type !== "histogram" || sameShape(old!.value, value));
-    const kept = copyValue(value);
+    if (same) inPlace = true;
+    const kept = same ? value : copyValue(value);
     const source: Source = same ? old! : {
       // Kept beyond the request: a name sliced from a body would keep the body alive.
       family: old?.family ?? detach(name),
@@ -290,16 +305,17 @@ function planFamily(
       gauge,
       bytes: sourceBytes(name, key, outKeys[o], kept),
     };
-    updates.sources.push(source);
-    updates.values.push(kept);
-    updates.olds.push(old);
+    if (!same) {
+      updates.sources.push(source);
+      updates.olds.push(old);
+    }
     // A source kept for another type (the family was deleted and pushed again as another
     // type) starts over.
     const last = old !== undefined && old.type === type ? old.value : undefined;
     switch (type) {
       case "gauge":
         // With where its update is, whose `old` is the source held.
-        (gauges ??= []).push(i, olds.length - 1);
+        (gauges ??= []).push(i);
         break;
       case "counter":
       case "untyped": {
@@ -323,8 +339,9 @@ function planFamily(
     }
   }
   if (gauges !== undefined) {
-    planGauges(family, binding, gauges, olds, out, sources, storeGauge);
+    planGauges(family, binding, gauges, out, sources, storeGauge);
   }
+  if (inPlace) plan.inPlace.push({ binding, family });
   const planned: RuledFamily = {
     name,
     type,
@@ -341,6 +358,26 @@ function planFamily(
     planned.bytes = bytes;
   }
   return planned;
+}
+
+/**
+ * Sets the values of the sources `plan` updates in place to what the push brought, pushed at
+ * `now`. Called once the push is merged, before the sources it adds are kept (which changes the
+ * epoch the bindings' sources were looked up at).
+ */
+export function commitInPlace(plan: RuledPush, now: number): void {
+  for (const { binding, family } of plan.inPlace) {
+    const { held, same, cumulative, target } = binding;
+    const { type, values } = family;
+    for (let i = 0; i < values.length; i++) {
+      if (same[i] !== 1 || cumulative[i] === undefined || target[i] === DROPPED) continue;
+      const source = held[i]!;
+      if (type === "histogram" && !sameShape(source.value, values[i])) continue;
+      // Only the value and time change: a later time never makes a source stale sooner.
+      source.value = copyValue(values[i]);
+      source.touched = now;
+    }
+  }
 }
 
 /** Looks up the source held for each cumulative series of `family`, for `binding` to keep. */
@@ -392,33 +429,31 @@ function planGauges(
   family: PushFamily,
   binding: Binding,
   entries: readonly number[],
-  olds: readonly (Source | undefined)[],
   out: (SeriesValue | undefined)[],
   sources: SourceTable,
   storeGauge: GaugeBehavior,
 ): void {
   const { name, keys, values } = family;
   const { outKeys, target, cumulative } = binding;
-  const pushed: number[] = [];
-  for (let e = 0; e < entries.length; e += 2) pushed.push(entries[e]);
-  // Most often each aggregate series has one source in a push: its value folds with the rest of
-  // its group's, no sort needed (`replace` takes the latest, which is this push's).
-  const count = new Int32Array(outKeys.length);
-  for (const i of pushed) count[target[i]]++;
-  for (let e = 0; e < entries.length; e += 2) {
+  const { shared } = binding;
+  let done: Set<number> | undefined;
+  for (let e = 0; e < entries.length; e++) {
     const i = entries[e];
     const o = target[i];
     const behavior = cumulative[i]!.gauge ?? storeGauge;
     const value = values[i] as number;
-    const group = olds[entries[e + 1]]?.group ?? sources.group(name, outKeys[o]);
-    if (count[o] === 1) {
+    const group = binding.held[i]?.group ?? sources.group(name, outKeys[o]);
+    // Most often each aggregate series has one source in a push: its value folds with the rest
+    // of its group's, no sort needed (`replace` takes the latest, which is this push's).
+    if (shared === undefined || !shared.has(o)) {
       out[o] = foldGauge(group, keys[i], value, behavior);
-    } else if (count[o] > 1) {
-      const mine = pushed.filter((j) => target[j] === o);
+    } else if (!done?.has(o)) {
+      const mine: number[] = [];
+      for (const j of entries) if (target[j] === o) mine.push(j);
       const all = gaugeValues(group, new Set(mine.map((j) => keys[j])));
       for (const j of mine) all.push(values[j] as number);
       out[o] = gaugeOver(all, behavior)!;
-      count[o] = 0; // done
+      (done ??= new Set()).add(o);
     }
   }
 }

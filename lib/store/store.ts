@@ -28,7 +28,13 @@ import { SeriesTable } from "./series_table.ts";
 import type { Rules } from "../core/rules.ts";
 import { gaugeOver } from "../core/rules.ts";
 import { type Source, SourceTable } from "./sources.ts";
-import { filterDeltas, gaugeValues, type RuledFamily, RulePlanner } from "./ruled_push.ts";
+import {
+  commitInPlace,
+  filterDeltas,
+  gaugeValues,
+  type RuledFamily,
+  RulePlanner,
+} from "./ruled_push.ts";
 import { FamilyText, ScrapeCutOff, type StoredFamily, StoreReader } from "./store_reader.ts";
 import {
   bucketBytes,
@@ -245,27 +251,18 @@ export class Store implements StoreRoom {
   #applyRuled(push: Push, rules: Rules): ApplyResult {
     const now = this.#now();
     const plan = this.#planner.plan(push, rules, this.#sources, this.#gaugeBehavior, now);
-    const { sources, values, olds } = plan.updates;
+    const { sources, olds } = plan.updates;
     let freshSources = 0;
     let grownBytes = 0;
     for (let i = 0; i < sources.length; i++) {
       const old = olds[i];
-      if (old === sources[i]) continue;
       if (old === undefined) freshSources++;
       grownBytes += sources[i].bytes - (old?.bytes ?? 0);
     }
     this.#validate(plan.families, freshSources, Math.max(0, grownBytes));
     const result = this.#merge(plan.families);
-    for (let i = 0; i < sources.length; i++) {
-      const source = sources[i];
-      if (source === olds[i]) {
-        // Only the value and time change: a later time never makes a source stale sooner.
-        source.value = values[i];
-        source.touched = now;
-      } else {
-        this.#sources.set(source);
-      }
-    }
+    commitInPlace(plan, now);
+    for (const source of sources) this.#sources.set(source);
     this.#resets += plan.resets;
     return result;
   }

@@ -300,3 +300,12 @@ Deno.test("Store.apply() keeps no rule decision past a reload, also for a templa
   push(100);
   assert.equal(store.render(), '# TYPE c counter\nc 7\nc{instance="a"} 7\n');
 });
+
+Deno.test("Store.apply() sets a cumulative gauge fed by two sources of one push", () => {
+  const store = storeWith([cumulative({ gauge: "sum" })]);
+  const push = (body: string) => store.apply(parseText(`# TYPE q gauge\n${body}`));
+  push('q{instance="a"} 5\n');
+  push('q{instance="b"} 1\nq{instance="c"} 2\n');
+  push('q{instance="b"} 3\nq{instance="c"} 4\n');
+  assert.equal(store.render(), "# TYPE q gauge\nq 12\n");
+});
