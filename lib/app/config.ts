@@ -122,8 +122,7 @@ export const FLAGS = [
   flag({
     name: "rulesFile",
     default: "",
-    description:
-      "Per-metric rules and cumulative input from this YAML file, reloaded on SIGHUP and POST /-/reload (off when empty)",
+    description: "Per-metric rules and cumulative input from this YAML file (off when empty)",
     parse: (v) => v === "" ? undefined : v,
   }),
   flag({
