@@ -11,6 +11,7 @@ import {
   type Delta,
   detach,
   type HistogramValue,
+  type MetricType,
   type Push,
   type PushFamily,
   type SeriesValue,
@@ -311,7 +312,7 @@ function planFamily(
     }
     // A source kept for another type (the family was deleted and pushed again as another
     // type) starts over.
-    const last = old !== undefined && old.type === type ? old.value : undefined;
+    const last = old !== undefined && sameType(old.type, type) ? old.value : undefined;
     switch (type) {
       case "gauge":
         // With where its update is, whose `old` is the source held.
@@ -397,7 +398,7 @@ function lookUpSources(
     const old = held?.get(keys[i]);
     found[i] = old;
     if (
-      old !== undefined && old.type === type && old.labels === rule.sources &&
+      old !== undefined && sameType(old.type, type) && old.labels === rule.sources &&
       old.staleAfter === rule.staleAfter && old.gauge === (rule.gauge ?? storeGauge)
     ) same[i] = 1;
   }
@@ -473,6 +474,14 @@ function foldGauge(
     result = result === undefined ? v : mergeGauge(result, v, behavior);
   }
   return result === undefined ? value : mergeGauge(result, value, behavior);
+}
+
+/**
+ * Whether a source kept as `held` continues with a push of `pushed`: the same type, or a sample
+ * without TYPE, which takes the type the gateway knows (as the store lets it join a counter).
+ */
+function sameType(held: MetricType, pushed: MetricType): boolean {
+  return held === pushed || (pushed === "untyped" && held === "counter");
 }
 
 /** Whether two values of a series cost the same bytes: histograms with as many buckets. */

@@ -113,28 +113,25 @@ export function* snapshotChunks(
     text += SOURCES_LINE + "\n";
     for (const family of sourceGroups(sources)) {
       const { keys, values, touched } = family;
-      const [lines] = renderSeries(
-        family,
-        keys.length,
-        (i) => keys[i],
-        (i) => values[i],
-        0,
-        (i) => touched![i],
-      );
-      text += familyHeader(family) + lines;
+      const keyAt = (i: number) => keys[i];
+      const valueAt = (i: number) => values[i];
+      const timeAt = (i: number) => touched![i];
+      text += familyHeader(family);
+      for (let from = 0; from < keys.length;) {
+        const stop = batchEnd(family, from);
+        const [lines, next] = renderSeries(family, stop, keyAt, valueAt, from, timeAt);
+        text += lines;
+        from = next;
+        if (text.length >= WRITE_CHARS) yield encode();
+      }
       series += keys.length;
-      if (text.length >= WRITE_CHARS) yield encode();
     }
   }
   if (text !== "") yield encode();
   yield encoder.encode(endLine(series, crc));
 }
 
-/**
- * The sources as families to write: one per family name and rule, its HELP telling the rule.
- * A group renders whole (renderSeries is given its length): groups are what one push path
- * feeds, far smaller than a family of the aggregate can be.
- */
+/** The sources as families to write: one per family name and rule, its HELP telling the rule. */
 function sourceGroups(sources: readonly Source[]): CapturedFamily[] {
   const groups = new Map<string, { family: CapturedFamily; times: number[] }>();
   for (const source of sources) {

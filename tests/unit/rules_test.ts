@@ -309,3 +309,21 @@ Deno.test("Store.apply() sets a cumulative gauge fed by two sources of one push"
   push('q{instance="b"} 3\nq{instance="c"} 4\n');
   assert.equal(store.render(), "# TYPE q gauge\nq 12\n");
 });
+
+Deno.test("a snapshot keeps 20k sources of one group, read back in small pieces", async () => {
+  const specs = [cumulative({ staleAfter: 3_600_000 })];
+  const store = storeWith(specs);
+  store.rules = new Rules({ rules: specs, default: "accept" });
+  const big = new Store({ gaugeBehavior: "replace" });
+  big.rules = store.rules;
+  let text = "# TYPE c counter\n";
+  for (let i = 0; i < 20_000; i++) text += `c{instance="i${i}"} ${i}\n`;
+  big.apply(parseText(text));
+  const snapshot = encodeSnapshot(big);
+  const restored = new Store({ gaugeBehavior: "replace" });
+  restored.rules = store.rules;
+  assert.equal(await decodeSnapshot(snapshot, restored, { pieceLines: 1000 }), 20_001);
+  assert.equal(restored.sourceCount, 20_000);
+  restored.apply(parseText('c{instance="i7"} 10\n')); // +3
+  assert.equal(restored.render(), `# TYPE c counter\nc ${(19_999 * 20_000) / 2 + 3}\n`);
+});
