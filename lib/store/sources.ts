@@ -55,6 +55,8 @@ export function sourceBytes(
 /** The least time between two scans for stale sources: a source goes at most this late. */
 export const STALE_SCAN_MS = 1000;
 
+const NONE: Source[] = [];
+
 /** The id of a source in the table: family and key ("\n" is in neither). */
 export function sourceId(family: string, key: string): string {
   return family + "\n" + key;
@@ -148,8 +150,8 @@ export class SourceTable {
   }
 
   /** Removes the sources not pushed to for their `staleAfter` by `now`; returns them. */
-  removeStale(now: number): Source[] {
-    if (now < this.#nextStale) return [];
+  removeStale(now: number): readonly Source[] {
+    if (now < this.#nextStale) return NONE;
     let next = Infinity;
     const removed = this.removeWhere((source) => {
       const stale = source.touched + source.staleAfter;
