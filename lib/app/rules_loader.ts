@@ -19,8 +19,13 @@ export class RulesLoader implements RulesStats {
   #lastSuccess = 0;
   #lastOk = true;
   #failures = 0;
-  /** The reload in progress, if any: reloads that come meanwhile wait for it and run after. */
+  /** The reload in progress, if any. */
   #running: Promise<ReloadResult> | undefined;
+  /**
+   * The reload that runs once the one in progress ends: every reload asked for meanwhile shares
+   * it, so that a burst of SIGHUPs or POSTs reads the file at most twice, never once per request.
+   */
+  #next: Promise<ReloadResult> | undefined;
 
   constructor(path: string, store: Store, logger: Logger, now: () => number = Date.now) {
     this.#path = path;
@@ -39,13 +44,21 @@ export class RulesLoader implements RulesStats {
 
   /** Reads the file again; keeps the rules in force when it is invalid. */
   reload(): Promise<ReloadResult> {
-    const previous = this.#running ?? Promise.resolve(undefined);
-    const next = previous.then(() => this.#reload());
-    this.#running = next;
-    next.finally(() => {
-      if (this.#running === next) this.#running = undefined;
+    if (this.#next !== undefined) return this.#next;
+    if (this.#running === undefined) return this.#start();
+    this.#next = this.#running.catch(() => undefined).then(() => {
+      this.#next = undefined;
+      return this.#start();
     });
-    return next;
+    return this.#next;
+  }
+
+  #start(): Promise<ReloadResult> {
+    const running = this.#reload().finally(() => {
+      if (this.#running === running) this.#running = undefined;
+    });
+    this.#running = running;
+    return running;
   }
 
   async #reload(): Promise<ReloadResult> {

@@ -183,6 +183,25 @@ Deno.test("SIGHUP and POST /-/reload reload the rules; an invalid file keeps the
     assert.equal(gateway.lines.filter((line) => line.includes("rules reloaded")).length, 2);
     assert.equal(await push("web_vitals_lcp_count 1\n"), 202);
     assert.equal(await selfMetric(gateway, "pag_rules"), 0);
+
+    // A burst of reloads reads the file at most twice: one running, one for all that wait.
+    const before = gateway.lines.filter((line) => line.includes("rules reloaded")).length;
+    const burst = await Promise.all(
+      Array.from(
+        { length: 20 },
+        () =>
+          fetch(gateway.lifecycle + "/-/reload", { method: "POST" }).then(async (r) => {
+            await r.body?.cancel();
+            return r.status;
+          }),
+      ),
+    );
+    assert.deepEqual(burst, Array(20).fill(200));
+    await waitUntil(
+      "the burst's reloads to be logged",
+      () => gateway.lines.filter((line) => line.includes("rules reloaded")).length > before,
+    );
+    assert.ok(gateway.lines.filter((line) => line.includes("rules reloaded")).length <= before + 2);
   });
 });
 
