@@ -31,6 +31,7 @@ if (import.meta.main) {
     stdout: (text) => Deno.stdout.writeSync(encoder.encode(text)),
     stderr: (text) => Deno.stderr.writeSync(encoder.encode(text)),
     stopSignal,
+    onHangup: (listener) => Deno.addSignalListener("SIGHUP", listener),
   });
   Deno.exit(code);
 }

@@ -8,6 +8,11 @@
 // the time of a scrape of those 100k series (the first the server ever serves, then after pushes
 // that change some of them, as Prometheus sees it, then unchanged), and resident memory per
 // stored series (the growth of the lowest resident memory over 15 s, before and after the fill).
+//
+// `deno task bench:load --rules FILE` starts the gateway with `--rulesFile FILE` and pushes to
+// `/metrics/job/bench/instance/bench-1`, so that a rule on job "bench" with `sources: [instance]`
+// makes the pushes cumulative input (bench/rules50.yaml does: 50 rules); compare its push rate
+// with a run without --rules.
 
 import { counterLines, typicalPush } from "./bodies.ts";
 
@@ -23,6 +28,11 @@ const WARMUP_SECONDS = 2;
 const CONNECTIONS = 16;
 const FILL_SERIES = 100_000;
 const FILL_BATCH = 1000;
+/** `--rules FILE`: the gateway's --rulesFile, and pushes by one instance, cumulative under it. */
+const RULES = (() => {
+  const at = Deno.args.indexOf("--rules");
+  return at === -1 ? undefined : Deno.args[at + 1];
+})();
 
 interface Server {
   name: string;
@@ -228,8 +238,9 @@ const servers = [
       `127.0.0.1:${ports[1]}`,
       "--logLevel",
       "warn",
+      ...(RULES === undefined ? [] : ["--rulesFile", RULES]),
     ],
-    "/metrics/job/bench",
+    RULES === undefined ? "/metrics/job/bench" : "/metrics/job/bench/instance/bench-1",
     ports[0],
   ),
   await start(
@@ -376,5 +387,6 @@ for (const [i, row] of rows.entries()) {
 console.log(
   `\n${Deno.build.os}/${Deno.build.arch}, ${navigator.hardwareConcurrency} cores, deno ${Deno.version.deno}; ` +
     `wrk -t1 -c${CONNECTIONS} -d${SECONDS}s (median of ${RUNS} runs), 16 bodies of the same 110 samples with ` +
-    `different values (about ${new TextEncoder().encode(typicalPush()).length} bytes) in turn`,
+    `different values (about ${new TextEncoder().encode(typicalPush()).length} bytes) in turn` +
+    (RULES === undefined ? "" : `; the gateway with --rulesFile ${RULES}, pushing as one instance`),
 );

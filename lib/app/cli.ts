@@ -30,6 +30,9 @@ import { loadWebConfig, WebConfigError } from "./web_config.ts";
 import { TlsCertificates } from "./tls.ts";
 import { BcryptAuthenticator } from "../http/auth.ts";
 import type { HttpHandler } from "../http/http1.ts";
+import { checkRules, RulesLoader } from "./rules_loader.ts";
+import { RulesFileError } from "./rules_file.ts";
+import { withReload } from "../http/reload.ts";
 
 export interface CliIo {
   env: Readonly<Record<string, string>>;
@@ -37,9 +40,11 @@ export interface CliIo {
   stderr: (text: string) => void;
   /** Resolves with the next SIGTERM or SIGINT the process receives after the call. */
   stopSignal: () => Promise<string>;
+  /** Calls `listener` on every SIGHUP (asked for only with --rulesFile); none when absent. */
+  onHangup?: (listener: () => void) => void;
 }
 
-const COMMANDS = ["start", "version", "help", "completion"];
+const COMMANDS = ["start", "version", "help", "completion", "check-rules"];
 
 /** Runs the command line; resolves to the process exit code. */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
@@ -64,6 +69,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   }
   const command = positionals[0] ?? "start";
   if (command === "completion" && !values.help) return printCompletion(positionals, io);
+  if (command === "check-rules" && !values.help) return await checkRules(positionals.slice(1), io);
   if (positionals.length > 1 || !COMMANDS.includes(command)) {
     const what = COMMANDS.includes(command)
       ? `unexpected argument "${positionals[1]}"`
@@ -93,7 +99,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   } catch (error) {
     if (
       !(error instanceof ListenError || error instanceof SnapshotError ||
-        error instanceof RemoteWriteSetupError || error instanceof WebConfigError)
+        error instanceof RemoteWriteSetupError || error instanceof WebConfigError ||
+        error instanceof RulesFileError)
     ) throw error;
     if (config.logFormat === "json") {
       // One JSON object per line, as every other line of the run.
@@ -128,6 +135,18 @@ async function start(
     : new TlsCertificates(web.tls, logger, metrics.tlsEvents);
   const withHeaders = (handler: HttpHandler): HttpHandler =>
     web === undefined || web.headers.length === 0 ? handler : addHeaders(handler, web.headers);
+  const rules = config.rulesFile === undefined
+    ? undefined
+    : new RulesLoader(config.rulesFile, store, logger);
+  if (rules !== undefined) {
+    await rules.start(); // an invalid file stops the start, before any listener opens
+    metrics.trackRules(rules);
+    io.onHangup?.(() => {
+      rules.reload().catch((error) =>
+        logger.error("rules reload failed", { error: String(error) })
+      );
+    });
+  }
   const snapshots = config.persistenceFile === undefined
     ? undefined
     : createSnapshotter(config.persistenceFile, store, metrics, logger);
@@ -139,6 +158,7 @@ async function start(
   if (remoteWriter !== undefined) metrics.addFamilies(() => remoteWriter.families());
   let ready = false;
   let accepting = true;
+  const lifecycle = createLifecycleHandler({ store, metrics, isReady: () => ready });
   const servers = await startServers({
     apiListen: config.apiListen,
     lifecycleListen: config.lifecycleListen,
@@ -153,7 +173,9 @@ async function start(
         ? new BcryptAuthenticator(web.basicAuthUsers)
         : undefined,
     })),
-    lifecycle: withHeaders(createLifecycleHandler({ store, metrics, isReady: () => ready })),
+    lifecycle: withHeaders(
+      rules === undefined ? lifecycle : withReload(lifecycle, () => rules.reload()),
+    ),
     udpListen: config.udpListen,
     datagram: createDatagramHandler({ store, metrics, logger, labelLimits: labelLimitsOf(config) }),
     prepare: () => snapshots?.load() ?? Promise.resolve(),
@@ -246,6 +268,7 @@ function describeArgsError(error: Error & { code?: string }): string {
 /** The `--help` text: every flag with its default and environment variable. */
 export function helpText(): string {
   let text = `Usage: ${NAME} [start|version|help] [flags]
+       ${NAME} check-rules FILE
 
 An aggregating push gateway for Prometheus: senders push increments, the gateway sums them
 per series, and Prometheus scrapes the aggregate from the API listener's /metrics.
@@ -256,6 +279,8 @@ Commands:
   help      print this help and exit
   completion bash|zsh|fish
             print a shell completion script for the commands and flags
+  check-rules FILE
+            check a --rulesFile: exit 0, or 1 with FILE:LINE: reason (see docs/rules.md)
 
 Flags (each also read from its environment variable; a flag given on the command line wins):
 `;

@@ -124,6 +124,12 @@ export const FLAGS = [
     parse: (v) => v === "" ? undefined : v,
   }),
   flag({
+    name: "rulesFile",
+    default: "",
+    description: "Per-metric rules and cumulative input from this YAML file (off when empty)",
+    parse: (v) => v === "" ? undefined : v,
+  }),
+  flag({
     name: "persistenceInterval",
     default: "30s",
     description:

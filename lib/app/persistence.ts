@@ -99,12 +99,13 @@ export async function saveSnapshot(
   now: number = Date.now(),
 ): Promise<number> {
   const families = store.capture(); // before the first await: the moment the snapshot shows
+  const sources = store.captureSources();
   const temporary = temporaryPath(path);
   const file = await Deno.open(temporary, { write: true, createNew: true, mode: 0o600 });
   let written = 0;
   try {
     try {
-      for (const chunk of snapshotChunks(families, now)) {
+      for (const chunk of snapshotChunks(families, now, sources)) {
         for (let at = 0; at < chunk.length;) at += await file.write(chunk.subarray(at));
         written += chunk.length;
       }

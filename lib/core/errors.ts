@@ -19,7 +19,8 @@ export type RejectionReason =
   | "family_limit"
   | "bucket_limit"
   | "overloaded"
-  | "push_limit";
+  | "push_limit"
+  | "rule_rejected";
 
 /** A syntax error in a pushed body; `line` is 1-based, 0 when the error has no line. */
 export class ParseError extends SyntaxError {

@@ -22,6 +22,7 @@ export const STATUS_BY_REASON: Record<RejectionReason, number> = {
   bucket_limit: 400,
   overloaded: 503,
   push_limit: 413,
+  rule_rejected: 400,
 };
 
 /** Headers that a refusal for a reason carries besides its message. */

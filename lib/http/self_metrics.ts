@@ -36,6 +36,18 @@ export interface StoreStats {
   readonly scrapesCutOff: number;
 }
 
+/** What the self metrics read of `--rulesFile` and cumulative input, when a rules file is given. */
+export interface RulesStats {
+  readonly rulesLoaded: number;
+  readonly lastReloadOk: boolean;
+  /** When the rules in force were loaded, in seconds since the Unix epoch. */
+  readonly lastReloadSuccessSeconds: number;
+  readonly reloadFailures: number;
+  readonly sources: number;
+  readonly resets: number;
+  readonly staleSources: number;
+}
+
 export type PushOutcome = "accepted" | "rejected";
 
 export class SelfMetrics {
@@ -58,6 +70,8 @@ export class SelfMetrics {
   #acceptErrors = 0;
   /** The budget of the per-path push caches, once the API handler reports it. */
   #pushCache: { readonly used: number } | undefined;
+  /** The rules file's loads and the sources of cumulative input, when a rules file is given. */
+  #rules: RulesStats | undefined;
   #connectionsRefused = 0;
   /** Families other modules keep, such as remote write's, rendered with these. */
   readonly #sources: (() => RenderableFamily[])[] = [];
@@ -128,6 +142,11 @@ export class SelfMetrics {
     return Object.fromEntries(
       [...this.#rejections].map(([key, count]) => [key.slice(8, -1), count]),
     );
+  }
+
+  /** Reports the rules file's state, which the `pag_rules_*` and `pag_sources*` metrics show. */
+  trackRules(stats: RulesStats): void {
+    this.#rules = stats;
   }
 
   /** Counts a push and its samples; a rejected push counts its reason too. */
@@ -296,8 +315,47 @@ export class SelfMetrics {
       ),
     ];
     for (const source of this.#sources) families.push(...source());
+    if (this.#rules !== undefined) families.push(...rulesFamilies(this.#rules));
     return families.map((family) => renderFamily(family)).join("");
   }
+}
+
+function rulesFamilies(rules: RulesStats): RenderableFamily[] {
+  const total = (name: string, help: string, value: number): RenderableFamily => ({
+    name,
+    type: "counter",
+    help,
+    series: new Map([["", value]]),
+  });
+  return [
+    gauge("pag_rules", "Rules of --rulesFile in force.", rules.rulesLoaded),
+    gauge(
+      "pag_rules_last_reload_successful",
+      "Whether the last load of --rulesFile succeeded (1) or kept the rules in force (0).",
+      rules.lastReloadOk ? 1 : 0,
+    ),
+    gauge(
+      "pag_rules_last_reload_success_timestamp_seconds",
+      "When the rules in force were loaded, since the Unix epoch.",
+      rules.lastReloadSuccessSeconds,
+    ),
+    total(
+      "pag_rules_reload_failures_total",
+      "Reloads of --rulesFile refused for an invalid file.",
+      rules.reloadFailures,
+    ),
+    gauge("pag_sources", "Source series of cumulative input held.", rules.sources),
+    total(
+      "pag_source_resets_total",
+      "Resets of cumulative sources: a value below the source's last one.",
+      rules.resets,
+    ),
+    total(
+      "pag_sources_stale_total",
+      "Sources of cumulative input forgotten after staleAfter without a push.",
+      rules.staleSources,
+    ),
+  ];
 }
 
 function counter(name: string, help: string, series: Map<string, number>): RenderableFamily {

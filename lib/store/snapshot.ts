@@ -1,10 +1,12 @@
 // The snapshot format: a captured store written as text a chunk at a time, and snapshot text
 // read back into an empty store a piece at a time. No file I/O: `app/persistence.ts` does that.
 //
-// Snapshot format, version 2:
+// Snapshot format, version 3:
 //
-//     # prom-aggregation-gateway snapshot 2
+//     # prom-aggregation-gateway snapshot 3
 //     <the store in the text format 0.0.4, each sample ending with a timestamp>
+//     # sources
+//     <the sources of cumulative input, the same way, a group of families per rule>
 //     # end of snapshot: <series> series, crc32 <checksum>
 //
 // The body is the store exactly as a scrape renders it (HELP, TYPE, every series), except that
@@ -13,7 +15,12 @@
 // summary series once) and gives the CRC-32 (the checksum of gzip and zlib) of every byte
 // before it, as eight lower-case hex digits; the file ends with its newline. A file without
 // it was cut short; one whose count or checksum differ was damaged: either is refused whole.
-// Version 1 is the same without the last line, and is still read. Loading parses the body with
+// The `# sources` line and what follows it are there only when the store holds sources of
+// cumulative input (`--rulesFile`): each source series with its last value and the time of its
+// last push, in groups of one family and one rule, whose HELP line says how the rule made them:
+// `# HELP <name> pag-source staleAfter=<ms> gauge=<rule> sources=<label>,<label>`. The series
+// count of the last line counts them too. Version 2 is the same without sources, version 1
+// without the last line; both are still read. Loading parses the body with
 // the same parser and checks as a push, so a damaged file is refused, not half read.
 
 import { crc32 } from "node:zlib";
@@ -22,11 +29,18 @@ import type { HistogramValue, PushFamily, SeriesValue } from "../core/model.ts";
 import { parseSnapshotText } from "../ingest/parse_text.ts";
 import { familyHeader, renderSeries } from "../expose/render.ts";
 import type { CapturedFamily, Store } from "./store.ts";
+import { type Source, sourceBytes } from "./sources.ts";
+import { GAUGE_BEHAVIORS, type GaugeBehavior } from "../core/merge.ts";
+import { dropLabels } from "../core/rules.ts";
 
-export const SNAPSHOT_HEADER = "# prom-aggregation-gateway snapshot 2";
+export const SNAPSHOT_HEADER = "# prom-aggregation-gateway snapshot 3";
 const HEADER_PREFIX = "# prom-aggregation-gateway snapshot ";
 /** The versions this gateway reads. */
-const VERSIONS = ["1", "2"];
+const VERSIONS = ["1", "2", "3"];
+/** The line of a version 3 snapshot before which the sources of cumulative input begin. */
+const SOURCES_LINE = "# sources";
+/** The HELP text of a group of sources. */
+const SOURCE_HELP = /^pag-source staleAfter=(\d{1,15}) gauge=([a-z]+) sources=([a-zA-Z0-9_,]+)$/;
 /** How the last line of a version 2 snapshot begins. */
 export const END_PREFIX = "# end of snapshot: ";
 const END_LINE = /^# end of snapshot: (\d{1,15}) series, crc32 ([0-9a-f]{8})$/;
@@ -69,6 +83,7 @@ const WRITE_CHARS = 512 * 1024;
 export function* snapshotChunks(
   families: readonly CapturedFamily[],
   now: number,
+  sources: readonly Source[] = [],
 ): Generator<Uint8Array<ArrayBuffer>> {
   let crc = 0;
   let series = 0;
@@ -94,8 +109,56 @@ export function* snapshotChunks(
     }
     series += keys.length;
   }
+  if (sources.length > 0) {
+    text += SOURCES_LINE + "\n";
+    for (const family of sourceGroups(sources)) {
+      const { keys, values, touched } = family;
+      const keyAt = (i: number) => keys[i];
+      const valueAt = (i: number) => values[i];
+      const timeAt = (i: number) => touched![i];
+      text += familyHeader(family);
+      for (let from = 0; from < keys.length;) {
+        const stop = batchEnd(family, from);
+        const [lines, next] = renderSeries(family, stop, keyAt, valueAt, from, timeAt);
+        text += lines;
+        from = next;
+        if (text.length >= WRITE_CHARS) yield encode();
+      }
+      series += keys.length;
+    }
+  }
   if (text !== "") yield encode();
   yield encoder.encode(endLine(series, crc));
+}
+
+/** The sources as families to write: one per family name and rule, its HELP telling the rule. */
+function sourceGroups(sources: readonly Source[]): CapturedFamily[] {
+  const groups = new Map<string, { family: CapturedFamily; times: number[] }>();
+  for (const source of sources) {
+    const help = `pag-source staleAfter=${source.staleAfter} gauge=${source.gauge} sources=${
+      source.labels.join(",")
+    }`;
+    const id = source.family + "\n" + source.type + "\n" + help;
+    let group = groups.get(id);
+    if (group === undefined) {
+      const family = {
+        name: source.family,
+        type: source.type,
+        help,
+        keys: [] as string[],
+        values: [] as SeriesValue[],
+        touched: undefined as Float64Array | undefined,
+      };
+      groups.set(id, group = { family, times: [] });
+    }
+    (group.family.keys as string[]).push(source.key);
+    (group.family.values as SeriesValue[]).push(source.value);
+    group.times.push(source.touched);
+  }
+  return [...groups.values()].map(({ family, times }) => ({
+    ...family,
+    touched: Float64Array.from(times),
+  }));
 }
 
 /**
@@ -127,7 +190,7 @@ function batchEnd(family: CapturedFamily, from: number): number {
 export function encodeSnapshot(store: Store, now: number = Date.now()): string {
   const decoder = new TextDecoder();
   let text = "";
-  for (const chunk of snapshotChunks(store.capture(), now)) {
+  for (const chunk of snapshotChunks(store.capture(), now, store.captureSources())) {
     text += decoder.decode(chunk, { stream: true });
   }
   return text + decoder.decode();
@@ -165,6 +228,8 @@ interface Piece {
   carried: number;
   /** Whether the piece begins in the middle of the family the previous piece ended with. */
   continues: boolean;
+  /** Whether the piece is of the sources of cumulative input (after `# sources`). */
+  sources: boolean;
 }
 
 const NOTHING_CARRIED = { text: "", lines: 0, continues: false };
@@ -193,6 +258,8 @@ class PieceCutter {
   #line = 1;
   /** Whether the last line of a version 2 snapshot was read. */
   #ended = false;
+  /** Whether the `# sources` line was read: every family from there on is a group of sources. */
+  #inSources = false;
 
   constructor(size: number, findsEnd: boolean) {
     this.#size = size;
@@ -210,6 +277,7 @@ class PieceCutter {
         firstLine: this.#pieceLine,
         carried: this.#carried.lines,
         continues: this.#carried.continues,
+        sources: this.#inSources,
       };
       this.#parts = [];
       this.#partsChars = 0;
@@ -228,14 +296,26 @@ class PieceCutter {
       const lines = line - this.#pieceLine; // lines of the piece before this one
       const chars = this.#partsChars + start - pieceStart;
       let boundary: "before" | "after" | undefined;
-      if (text.startsWith("# HELP ", start) || text.startsWith("# TYPE ", start)) {
+      if (this.#findsEnd && !this.#inSources && text.startsWith(SOURCES_LINE + "\n", start)) {
+        // The sources are pieces of their own: a family's name may come again there.
+        if (start > pieceStart || this.#parts.length > 0) {
+          pieces.push(pieceTo(start));
+          pieceStart = start;
+          this.#pieceLine = line;
+        }
+        this.#carried = NOTHING_CARRIED;
+        this.#inSources = true;
+        this.#family = "";
+      } else if (text.startsWith("# HELP ", start) || text.startsWith("# TYPE ", start)) {
         const name = text.slice(start + 7, end).split(" ", 1)[0];
-        if (name !== this.#family) {
+        // Each group of sources begins with its HELP line, and may repeat its family's name.
+        const group = this.#inSources && text.startsWith("# HELP ", start);
+        if (name !== this.#family || group) {
           this.#family = name;
           this.#type = "untyped";
           this.#header = "";
           this.#headerLines = 0;
-          if (lines >= size || chars >= PIECE_CHARS) boundary = "before";
+          if (lines >= size || chars >= PIECE_CHARS || group) boundary = "before";
         }
         if (text.startsWith("# TYPE ", start)) {
           this.#type = text.slice(start + 8 + name.length, end).trim().toLowerCase();
@@ -288,6 +368,7 @@ class PieceCutter {
       firstLine: this.#pieceLine,
       carried: this.#carried.lines,
       continues: this.#carried.continues,
+      sources: this.#inSources,
     };
   }
 }
@@ -318,6 +399,8 @@ export class SnapshotReader {
   #version: string | undefined;
   #cutter: PieceCutter | undefined;
   readonly #families: ReadFamily[] = [];
+  /** The groups of sources read, each one family and one rule. */
+  readonly #sourceGroups: ReadFamily[] = [];
   /** The CRC-32 of every byte read but the last `END_ROOM`, which `#held` keeps. */
   #crc = 0;
   #held = new Uint8Array(0);
@@ -361,10 +444,11 @@ export class SnapshotReader {
     }
     const failure = this.#failure;
     if (failure instanceof AfterEndError) throw failure;
-    const declared = this.#version === "2" ? this.#checkEnd(failure) : undefined;
+    const declared = this.#hasEnd ? this.#checkEnd(failure) : undefined;
     if (failure !== undefined) throw failure;
     let series = 0;
     for (const family of this.#families) series += family.keys.length;
+    for (const family of this.#sourceGroups) series += family.keys.length;
     if (declared !== undefined && declared !== series) {
       throw new SnapshotError(
         `damaged: it holds ${series} series, the last line says ${declared}`,
@@ -379,6 +463,9 @@ export class SnapshotReader {
         throw error;
       }
     }
+    for (const group of this.#sourceGroups) {
+      for (const source of sourcesOf(group)) this.#store.restoreSource(source);
+    }
     return series;
   }
 
@@ -390,7 +477,7 @@ export class SnapshotReader {
     try {
       await step();
     } catch (error) {
-      if (!(error instanceof SnapshotError) || this.#version !== "2") throw error;
+      if (!(error instanceof SnapshotError) || !this.#hasEnd) throw error;
       this.#failure = error;
     }
   }
@@ -426,6 +513,11 @@ export class SnapshotReader {
     }
   }
 
+  /** Whether the file is of a version that ends with its series count and checksum (2 on). */
+  get #hasEnd(): boolean {
+    return this.#version !== undefined && this.#version !== "1";
+  }
+
   /** Checks the first line, and sets the version it names. */
   #readHeader(line: string): void {
     if (line.endsWith("\r")) line = line.slice(0, -1);
@@ -435,11 +527,13 @@ export class SnapshotReader {
     }
     if (!VERSIONS.includes(version)) {
       throw new SnapshotError(
-        `unsupported snapshot version "${version}" (this gateway reads ${VERSIONS.join(" and ")})`,
+        `unsupported snapshot version "${version}" (this gateway reads ${
+          VERSIONS.slice(0, -1).join(", ")
+        } and ${VERSIONS.at(-1)})`,
       );
     }
     this.#version = version;
-    this.#cutter = new PieceCutter(this.#pieceLines, version === "2");
+    this.#cutter = new PieceCutter(this.#pieceLines, version !== "1");
   }
 
   /** Parses a piece, and adds its families to those read so far. */
@@ -459,8 +553,13 @@ export class SnapshotReader {
       }
       throw error;
     }
-    const families = this.#families;
+    const families = piece.sources ? this.#sourceGroups : this.#families;
     for (const [i, family] of push.entries()) {
+      if (piece.sources && !SOURCE_HELP.test(family.help ?? "")) {
+        throw new SnapshotError(
+          `sources of "${family.name}" without the HELP line "pag-source staleAfter=… gauge=… sources=…"`,
+        );
+      }
       const last = families.at(-1);
       const times = family.touched ?? new Map<string, number>();
       if (i === 0 && piece.continues && last?.name === family.name) {
@@ -520,6 +619,31 @@ export class SnapshotReader {
     }
     return Number(match[1]);
   }
+}
+
+/** The sources of a group read back from a snapshot. */
+function sourcesOf(group: ReadFamily): Source[] {
+  const [, stale, gauge, labelText] = SOURCE_HELP.exec(group.help!)!;
+  if (!(GAUGE_BEHAVIORS as readonly string[]).includes(gauge)) {
+    throw new SnapshotError(`sources of "${group.name}" have an unknown gauge rule "${gauge}"`);
+  }
+  const labels = labelText.split(",");
+  return group.keys.map((key, i) => {
+    const aggregate = dropLabels(key, labels).key;
+    const value = group.values[i];
+    return {
+      family: group.name,
+      type: group.type,
+      key,
+      aggregate,
+      labels,
+      value,
+      touched: group.touched.get(key)!,
+      staleAfter: Number(stale),
+      gauge: gauge as GaugeBehavior,
+      bytes: sourceBytes(group.name, key, aggregate, value),
+    };
+  });
 }
 
 /**

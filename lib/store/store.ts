@@ -25,6 +25,16 @@ import type { StoreRoom } from "../ingest/push_builder.ts";
 import { concatBytes } from "../core/bytes.ts";
 import type { FamilyHead } from "../expose/render.ts";
 import { SeriesTable } from "./series_table.ts";
+import type { Rules } from "../core/rules.ts";
+import { gaugeOver } from "../core/rules.ts";
+import { type Source, SourceTable } from "./sources.ts";
+import {
+  commitInPlace,
+  filterDeltas,
+  gaugeValues,
+  type RuledFamily,
+  RulePlanner,
+} from "./ruled_push.ts";
 import { FamilyText, ScrapeCutOff, type StoredFamily, StoreReader } from "./store_reader.ts";
 import {
   bucketBytes,
@@ -101,6 +111,13 @@ export interface StoreOptions {
  * - Reads: a {@linkcode StoreReader} renders the text piece by piece as it is read, and still
  *   shows the store as it was when the read began: before a family it has yet to read changes,
  *   the store renders the rest of that family's text as it was.
+ * - Rules: with {@linkcode Store.rules}, a push is first planned under them (`ruled_push.ts`):
+ *   dropped series left out, a family `default: reject` refuses thrown, cumulative series turned
+ *   into deltas of their aggregate series. The plan is checked whole like any push, its new
+ *   sources included, and only once it is merged are the sources' new values kept: a refused push
+ *   leaves the sources as they were too. Sources count against `maxSeries` and `maxStoreBytes`,
+ *   are removed by {@linkcode Store.delete} and once stale by {@linkcode Store.expire}, and are
+ *   captured and restored with the snapshot.
  * - Concurrency: every method runs to completion synchronously, so requests served
  *   concurrently by one event loop see each push whole or not at all.
  */
@@ -130,6 +147,16 @@ export class Store implements StoreRoom {
   readonly #maxBacklog: number;
   #backlog = 0;
   #cutOffCount = 0;
+  /**
+   * The rules of `--rulesFile`, which decide how later pushes combine; none when absent. Set by
+   * whoever loads the file, again on each reload: what the store holds stays.
+   */
+  rules: Rules | undefined;
+  /** The per-source state of cumulative input (see `ruled_push.ts`). */
+  readonly #sources = new SourceTable();
+  readonly #planner = new RulePlanner();
+  #resets = 0;
+  #staleSources = 0;
 
   constructor(options: StoreOptions) {
     this.#gaugeBehavior = options.gaugeBehavior;
@@ -163,7 +190,7 @@ export class Store implements StoreRoom {
 
   /** What the families and series held cost, as `store_bytes.ts` estimates it. */
   get bytes(): number {
-    return this.#bytes;
+    return this.#bytes + this.#sources.bytes;
   }
 
   /** Goes up with every change to the store, so a caller can tell whether it changed. */
@@ -174,6 +201,21 @@ export class Store implements StoreRoom {
   /** Reads begun and not yet closed (see {@linkcode Store.read}). */
   get readers(): number {
     return this.#readers;
+  }
+
+  /** Source series of cumulative input held; they count against `maxSeries` too. */
+  get sourceCount(): number {
+    return this.#sources.size;
+  }
+
+  /** Resets of cumulative sources seen (a value below the source's last). */
+  get resetCount(): number {
+    return this.#resets;
+  }
+
+  /** Sources forgotten because no push came for their `staleAfter`. */
+  get staleSourceCount(): number {
+    return this.#staleSources;
   }
 
   /** Series removed by expiry since the store was made. */
@@ -196,7 +238,37 @@ export class Store implements StoreRoom {
    */
   apply(push: Push): ApplyResult {
     this.expire();
+    if (this.rules !== undefined) return this.#applyRuled(push, this.rules);
     this.#validate(push);
+    return this.#merge(push);
+  }
+
+  /**
+   * {@linkcode Store.apply} under rules: the push is planned (`ruled_push.ts`: drops, refusals,
+   * cumulative deltas), the plan checked whole with its new sources, then merged, and only then
+   * are the sources' new values kept.
+   */
+  #applyRuled(push: Push, rules: Rules): ApplyResult {
+    const now = this.#now();
+    const plan = this.#planner.plan(push, rules, this.#sources, this.#gaugeBehavior, now);
+    const { sources, olds } = plan.updates;
+    let freshSources = 0;
+    let grownBytes = 0;
+    for (let i = 0; i < sources.length; i++) {
+      const old = olds[i];
+      if (old === undefined) freshSources++;
+      grownBytes += sources[i].bytes - (old?.bytes ?? 0);
+    }
+    this.#validate(plan.families, freshSources, Math.max(0, grownBytes));
+    const result = this.#merge(plan.families);
+    commitInPlace(plan, now);
+    for (const source of sources) this.#sources.set(source);
+    this.#resets += plan.resets;
+    return result;
+  }
+
+  /** Merges a push already checked against the store; cannot fail. */
+  #merge(push: readonly RuledFamily[]): ApplyResult {
     // Texts that open reads still need are finished before anything changes: it is the one
     // step here that takes time and memory, and it must not find the push half applied.
     for (const pushed of push) this.#changingNamed(pushed.name);
@@ -206,7 +278,8 @@ export class Store implements StoreRoom {
     for (const pushed of push) {
       const family = this.#familyFor(pushed.name, pushed.type, pushed.help);
       const { type, series } = family;
-      const { keys, values } = pushed;
+      const { keys, values, gauges } = pushed;
+      const gauge = pushed.gauge ?? this.#gaugeBehavior;
       for (let i = 0; i < keys.length; i++) {
         const value = values[i];
         let slot = series.slotOf(keys[i]);
@@ -216,7 +289,7 @@ export class Store implements StoreRoom {
         } else if (series.numeric) {
           // Read here, not before the loop: adding the first series replaces the arrays.
           const numbers = series.numbers;
-          numbers[slot] = mergeValue(type, numbers[slot], value, this.#gaugeBehavior) as number;
+          numbers[slot] = mergeValue(type, numbers[slot], value, gauges?.[i] ?? gauge) as number;
         } else if (type === "histogram") {
           this.#mergeHistogram(family, slot, value as HistogramValue);
         } else {
@@ -239,6 +312,8 @@ export class Store implements StoreRoom {
    */
   applyDeltas(deltas: readonly Delta[]): ApplyResult {
     this.expire();
+    // Deltas name their own operation: rules drop and refuse them, never make them cumulative.
+    if (this.rules !== undefined) deltas = filterDeltas(deltas, this.rules);
     const checked = new Set<string>();
     const fresh = new Set<string>();
     /** The HELP of each family the deltas give one, as the last of them gives it. */
@@ -326,7 +401,62 @@ export class Store implements StoreRoom {
    * number of series removed.
    */
   delete(match: readonly Label[]): number {
-    return this.#remove((key) => matches(key, match));
+    const removed = this.#remove((key) => matches(key, match));
+    if (this.#sources.size > 0) {
+      this.#regauge(this.#sources.removeWhere((source) => matches(source.key, match)));
+    }
+    return removed;
+  }
+
+  /**
+   * Sets the gauge aggregate series that `gone` sources fed to the gauge rule over the sources
+   * left; one with none left is removed.
+   */
+  #regauge(gone: readonly Source[]): void {
+    const groups = new Map<string, Source>();
+    for (const source of gone) {
+      if (source.type === "gauge") groups.set(source.family + "\n" + source.aggregate, source);
+    }
+    for (const { family: name, aggregate } of groups.values()) {
+      const family = this.#families.get(name);
+      const slot = family?.series.slotOf(aggregate);
+      if (family === undefined || slot === undefined || family.type !== "gauge") continue;
+      const group = this.#sources.group(name, aggregate);
+      const values = gaugeValues(group);
+      if (values.length === 0) {
+        this.#removeIn(family, aggregate);
+        continue;
+      }
+      let latest: Source | undefined;
+      for (const source of group!) if (!latest || source.touched >= latest.touched) latest = source;
+      this.#changing(family);
+      family.series.numbers[slot] = gaugeOver(values, latest!.gauge)!;
+      this.#changes++;
+    }
+  }
+
+  /** Removes the series `key` of `family` (and the family if it is left empty). */
+  #removeIn(family: StoredFamily, key: string): void {
+    const { series } = family;
+    const count = series.removeWhere((k) => k === key, () => this.#changing(family));
+    if (count === 0) return;
+    this.#bytes -= this.#costOf(family, key, 0);
+    this.#seriesCount -= count;
+    this.#changes++;
+    if (series.size === 0) this.#dropFamily(family);
+  }
+
+  /** A copy of every source's state, for a snapshot (see {@linkcode Store.capture}). */
+  captureSources(): Source[] {
+    return [...this.#sources.values()].map((source) => ({
+      ...source,
+      value: copyValue(source.value),
+    }));
+  }
+
+  /** Keeps a source read back from a snapshot; as with {@linkcode Store.restore}, no limits. */
+  restoreSource(source: Source): void {
+    this.#sources.set(source);
   }
 
   /**
@@ -334,6 +464,13 @@ export class Store implements StoreRoom {
    * Cheap when nothing can have expired. Returns the number removed.
    */
   expire(): number {
+    if (this.#sources.size > 0) {
+      const stale = this.#sources.removeStale(this.#now());
+      if (stale.length > 0) {
+        this.#staleSources += stale.length;
+        this.#regauge(stale);
+      }
+    }
     if (!(this.#ttl > 0)) return 0;
     const cutoff = this.#now() - this.#ttl;
     if (this.#oldestTouch > cutoff) return 0;
@@ -405,7 +542,7 @@ export class Store implements StoreRoom {
     return new TextDecoder().decode(concatBytes(pieces));
   }
 
-  #validate(push: Push): void {
+  #validate(push: readonly PushFamily[], extraSeries = 0, extraBytes = 0): void {
     // New series and their bytes need counting only when the push could take the store past a
     // limit: bounds worked out per family say when, so that a push of series the store holds
     // costs no look-up here (apply() does those).
@@ -415,8 +552,8 @@ export class Store implements StoreRoom {
       pushedSeries += pushed.keys.length;
       mostBytes += familyBytesAtMost(pushed.name, pushed.help) + pushBytesAtMost(pushed);
     }
-    const countFresh = this.#seriesCount + pushedSeries > this.#maxSeries;
-    const countBytes = this.#bytes + mostBytes > this.#maxBytes;
+    const countFresh = this.#heldSeries + pushedSeries + extraSeries > this.#maxSeries;
+    const countBytes = this.bytes + mostBytes + extraBytes > this.#maxBytes;
     let fresh = 0;
     let freshFamilies = 0;
     let freshBytes = 0;
@@ -452,7 +589,16 @@ export class Store implements StoreRoom {
         freshBytes += Math.max(0, helpBytes(pushed.help) - helpBytes(family.help));
       }
     }
-    this.#checkLimits(freshFamilies, fresh, countBytes ? freshBytes : 0);
+    this.#checkLimits(
+      freshFamilies,
+      fresh + extraSeries,
+      (countBytes ? freshBytes : 0) + extraBytes,
+    );
+  }
+
+  /** The series that count against `maxSeries`: the aggregate's and the sources'. */
+  get #heldSeries(): number {
+    return this.#seriesCount + this.#sources.size;
   }
 
   /**
@@ -518,16 +664,16 @@ export class Store implements StoreRoom {
         "family_limit",
       );
     }
-    if (series > 0 && this.#seriesCount + series > this.#maxSeries) {
+    if (series > 0 && this.#heldSeries + series > this.#maxSeries) {
       return new PushError(
-        `the push would add ${some}${series} series to the ${this.#seriesCount} the gateway holds, ` +
+        `the push would add ${some}${series} series to the ${this.#heldSeries} the gateway holds, ` +
           `more than its limit of ${this.#maxSeries} (--maxSeries)`,
         "series_limit",
       );
     }
-    if (bytes > 0 && this.#bytes + bytes > this.#maxBytes) {
+    if (bytes > 0 && this.bytes + bytes > this.#maxBytes) {
       return new PushError(
-        `the push would add ${some}${bytes} bytes to the ${this.#bytes} the gateway holds, ` +
+        `the push would add ${some}${bytes} bytes to the ${this.bytes} the gateway holds, ` +
           `more than its limit of ${this.#maxBytes} (--maxStoreBytes)`,
         "bytes_limit",
       );
@@ -542,15 +688,17 @@ export class Store implements StoreRoom {
   room(): { series: number; families: number; bytes: number } {
     this.expire();
     return {
-      series: this.#maxSeries - this.#seriesCount,
+      series: this.#maxSeries - this.#heldSeries,
       families: this.#maxFamilies - this.#families.size,
-      bytes: this.#maxBytes - this.#bytes,
+      bytes: this.#maxBytes - this.bytes,
     };
   }
 
   /** Whether the store holds the series `key` of the family `name`. */
   holdsSeries(name: string, key: string): boolean {
-    return this.#families.get(name)?.series.has(key) ?? false;
+    if (this.#families.get(name)?.series.has(key)) return true;
+    // A source of cumulative input adds no series when pushed again.
+    return this.#sources.size > 0 && this.#sources.get(name, key) !== undefined;
   }
 
   /** Whether the store holds a family `name`. */

@@ -30,6 +30,7 @@ Deno.test("loadConfig() uses the defaults of the flag table", () => {
     seriesTTL: 0,
     persistenceFile: undefined,
     webConfigFile: undefined,
+    rulesFile: undefined,
     persistenceInterval: 30_000,
     maxConnections: 512,
     maxHeaderBytes: 65_536,
@@ -56,6 +57,7 @@ Deno.test("loadConfig() uses the defaults of the flag table", () => {
 
 Deno.test("loadConfig() reads PAG_<FLAGNAME> and lets an explicit flag win", () => {
   const env = {
+    PAG_RULESFILE: "/etc/pag/rules.yaml",
     PAG_APILISTEN: "127.0.0.1:9000",
     PAG_GAUGEBEHAVIOR: "max",
     PAG_AUTHUSERS: "a=1,b=2=3",
@@ -64,6 +66,7 @@ Deno.test("loadConfig() reads PAG_<FLAGNAME> and lets an explicit flag win", () 
   const config = loadConfig({ gaugeBehavior: "min" }, env);
   assert.deepEqual(config.apiListen, { hostname: "127.0.0.1", port: 9000 });
   assert.equal(config.gaugeBehavior, "min");
+  assert.equal(config.rulesFile, "/etc/pag/rules.yaml");
   assert.deepEqual(config.AuthUsers, new Map([["a", "1"], ["b", "2=3"]]));
   assert.deepEqual(config.cors, {
     allowAll: false,
@@ -128,6 +131,10 @@ Deno.test("every flag has a PAG_ variable that loadConfig() reads", () => {
     }
     if (flag.name === "webConfigFile") {
       assert.equal(loadConfig({}, env).webConfigFile, "%bad%", "read and checked at start");
+      continue;
+    }
+    if (flag.name === "rulesFile") {
+      assert.equal(loadConfig({}, env).rulesFile, "%bad%", "any path is a path");
       continue;
     }
     assert.throws(() => loadConfig({}, env), ConfigError, flag.name);

@@ -69,17 +69,17 @@ Deno.test("a damaged snapshot is refused whole, naming the problem", async (t) =
     [
       "an empty file",
       "",
-      'not a snapshot: the first line is not "# prom-aggregation-gateway snapshot 2"',
+      'not a snapshot: the first line is not "# prom-aggregation-gateway snapshot 3"',
     ],
     [
       "a scrape, not a snapshot",
       "# TYPE a gauge\na 1\n",
-      'not a snapshot: the first line is not "# prom-aggregation-gateway snapshot 2"',
+      'not a snapshot: the first line is not "# prom-aggregation-gateway snapshot 3"',
     ],
     [
       "a future version",
-      "# prom-aggregation-gateway snapshot 3\n",
-      'unsupported snapshot version "3" (this gateway reads 1 and 2)',
+      "# prom-aggregation-gateway snapshot 4\n",
+      'unsupported snapshot version "4" (this gateway reads 1, 2 and 3)',
     ],
     ["a truncated file", good.slice(0, good.indexOf("h_sum")), "histogram h has no _count"],
     [
