@@ -125,6 +125,8 @@ ${files.length > 0 ? `    ${files.join("|")})\n` : ""}${
     mapfile -t COMPREPLY < <(compgen -W ${quote(commands.join(" "))} -- "$cur")
   elif [[ $command == completion && $i == $((COMP_CWORD - 1)) ]]; then
     mapfile -t COMPREPLY < <(compgen -W ${quote(SHELLS.join(" "))} -- "$cur")
+  elif [[ $command == check-rules && $i == $((COMP_CWORD - 1)) ]]; then
+    mapfile -t COMPREPLY < <(compgen -f -- "$cur")
   else
     COMPREPLY=()
   fi
@@ -169,6 +171,8 @@ ${fn}() {
     '2: :->second'
   if [[ $state == second && \${line[1]} == completion ]]; then
     _values shell ${SHELLS.join(" ")}
+  elif [[ $state == second && \${line[1]} == check-rules ]]; then
+    _files
   fi
 }
 
@@ -191,6 +195,7 @@ function fishScript(commands: readonly string[], flags: Flags): string {
     `${c} -f`,
     `${c} -n __fish_use_subcommand -a ${quote(commands.join(" "))}`,
     `${c} -n ${quote("__fish_seen_subcommand_from completion")} -a ${quote(SHELLS.join(" "))}`,
+    `${c} -n ${quote("__fish_seen_subcommand_from check-rules")} -F`,
   ];
   for (const f of flags) {
     const hint = valueHint(f);

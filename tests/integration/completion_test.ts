@@ -61,7 +61,7 @@ Deno.test("completion bash completes commands, flags and their values in a real 
     await Deno.writeTextFile(`${dir}/other.txt`, "");
     const file = `${dir}/completion.bash`;
     const cases: [string[], string[]][] = [
-      [[""], ["completion", "help", "start", "version"]],
+      [[""], ["check-rules", "completion", "help", "start", "version"]],
       [["st"], ["start"]],
       [["--gauge"], ["--gaugeBehavior"]],
       [["--gaugeBehavior", ""], ["max", "min", "replace", "sum"]],
@@ -73,12 +73,14 @@ Deno.test("completion bash completes commands, flags and their values in a real 
       [["--persistenceFile", "=", "o"], ["other.txt"]],
       [["--apiListen", ""], []],
       [["--apiListen", "=", ":80"], []],
-      [["--apiListen", ":8080", ""], ["completion", "help", "start", "version"]],
+      [["--apiListen", ":8080", ""], ["check-rules", "completion", "help", "start", "version"]],
       [["--maxStoreBytes", "=", "1", "v"], ["version"]],
       [["start", ""], []],
       [["completion", ""], ["bash", "fish", "zsh"]],
       [["--logLevel", "debug", "completion", "f"], ["fish"]],
       [["completion", "bash", ""], []],
+      [["check-rules", "sn"], ["snap.prom", "snapshots"]],
+      [["check-rules", "snap.prom", ""], []],
       [["-"], [...FLAGS.map((f) => `--${f.name}`), "--help", "-h", "--version"].sort()],
     ];
     for (const [words, expected] of cases) {
@@ -101,7 +103,13 @@ Deno.test("completion fish completes commands, flags and their values in a real 
       assert.equal(code, 0, stderr);
       return stdout.split("\n").filter((l) => l !== "").map((l) => l.split("\t")[0]).sort();
     };
-    assert.deepEqual(await completes(""), ["completion", "help", "start", "version"]);
+    assert.deepEqual(await completes(""), [
+      "check-rules",
+      "completion",
+      "help",
+      "start",
+      "version",
+    ]);
     assert.deepEqual(await completes("--gaugeBehavior "), ["max", "min", "replace", "sum"]);
     assert.deepEqual(await completes("--gaugeBehavior=m"), [
       "--gaugeBehavior=max",
@@ -109,6 +117,7 @@ Deno.test("completion fish completes commands, flags and their values in a real 
     ]);
     assert.deepEqual(await completes("--persistenceFile sn"), ["snap.prom"]);
     assert.deepEqual(await completes("completion "), ["bash", "fish", "zsh"]);
+    assert.deepEqual(await completes("check-rules sn"), ["snap.prom"]);
     const flags = await completes("--");
     for (const flag of FLAGS) assert.ok(flags.includes(`--${flag.name}`), flag.name);
     assert.ok(flags.includes("--help") && flags.includes("--version"));
@@ -153,11 +162,18 @@ Deno.test("completion zsh completes commands, flags and their values in a real z
       const words = (await Deno.readTextFile(hits)).split("\n").filter((w) => w !== "");
       return [...new Set(words)].sort();
     };
-    assert.deepEqual(await completes(""), ["completion", "help", "start", "version"]);
+    assert.deepEqual(await completes(""), [
+      "check-rules",
+      "completion",
+      "help",
+      "start",
+      "version",
+    ]);
     assert.deepEqual(await completes("--gaugeBehavior "), ["max", "min", "replace", "sum"]);
     assert.deepEqual(await completes("--log"), ["--logFormat", "--logLevel"]);
     assert.deepEqual(await completes("--persistenceFile=sn"), ["snap.prom"]);
     assert.deepEqual(await completes("completion "), ["bash", "fish", "zsh"]);
+    assert.deepEqual(await completes("check-rules sn"), ["snap.prom"]);
   });
 });
 
