@@ -299,3 +299,82 @@ Deno.test("cumulative input, partial sums: a source's running totals spread over
     assert.equal(parts.reduce((a, b) => a! + b!), 109);
   });
 });
+
+const PINNED = new URL("../../deploy/haproxy/haproxy-pinned.cfg", import.meta.url).pathname;
+
+Deno.test("cumulative input, one owner per group without failover (haproxy-pinned.cfg): a replica's restart loses and doubles nothing", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/rules.yaml`, RULES);
+    const gw3Args = [
+      "--rulesFile",
+      `${dir}/rules.yaml`,
+      "--persistenceFile",
+      `${dir}/gw3.snapshot`,
+      "--apiListen",
+      `127.0.0.1:${freePort()}`,
+      "--lifecycleListen",
+      `127.0.0.1:${freePort()}`,
+    ];
+    const gateways = [
+      await startGateway(["--rulesFile", `${dir}/rules.yaml`]),
+      await startGateway(["--rulesFile", `${dir}/rules.yaml`]),
+      await startGateway(gw3Args),
+    ];
+    try {
+      await using haproxy = await startHaproxy(dir, gateways, undefined, PINNED);
+      const senders = Array.from({ length: 12 }, (_, i) => new Sender(i));
+      /** A round of work by every sender; the push statuses by sender. */
+      const pushRound = () =>
+        Promise.all(senders.map(async (s) => {
+          s.work();
+          return await post(`${haproxy.url}/metrics/job/worker/instance/${s.name}`, s.body());
+        }));
+      for (let round = 1; round <= 3; round++) {
+        assert.deepEqual(await pushRound(), senders.map(() => 202));
+      }
+      const owner = new Map<string, number>();
+      for (const [index, { groups }] of (await Promise.all(gateways.map(holdings))).entries()) {
+        for (const group of groups) owner.set(group, index);
+      }
+      assert.equal(owner.size, senders.length);
+      const onGw3 = senders.map((s) => owner.get(s.name) === 2);
+      assert.ok(onGw3.includes(true) && onGw3.includes(false), `gw3 owns ${onGw3}`);
+
+      // gw3 stops: its groups' pushes fail, nobody else takes them; the senders go on counting.
+      assert.equal((await gateways[2].stop()).code, 0);
+      for (let round = 1; round <= 2; round++) {
+        assert.deepEqual(await pushRound(), onGw3.map((mine) => mine ? 503 : 202));
+      }
+      const live = await Promise.all(gateways.slice(0, 2).map(holdings));
+      for (const [index, held] of live.entries()) {
+        const mine = senders.filter((s) => owner.get(s.name) === index);
+        assert.deepEqual(held.groups.sort(), mine.map((s) => s.name).sort());
+        assert.deepEqual(held.totals, total(mine.map((s) => s.counted)));
+      }
+
+      // gw3 is back with its snapshot: the next push of each of its sources carries what the
+      // sender counted while it was down, and gw3 adds only that.
+      gateways[2] = await startGateway(gw3Args);
+      await waitUntil("gw3 ready", async () => {
+        const response = await fetch(gateways[2].lifecycle + "/-/ready");
+        await response.body?.cancel();
+        return response.status === 200;
+      });
+      assert.deepEqual(await pushRound(), senders.map(() => 202));
+      const after = await Promise.all(gateways.map(holdings));
+      for (const [index, held] of after.entries()) {
+        const mine = senders.filter((s) => owner.get(s.name) === index);
+        assert.deepEqual(held.groups.sort(), mine.map((s) => s.name).sort(), `gw${index + 1}`);
+        assert.deepEqual(held.totals, total(mine.map((s) => s.counted)), `gw${index + 1}`);
+        assert.equal(await selfMetric(gateways[index], "pag_sources"), 2 * mine.length);
+      }
+      assert.deepEqual(
+        total(after.map((h) => h.totals)),
+        total(senders.map((s) => s.counted)),
+      );
+      assert.equal(await selfMetric(gateways[2], "pag_source_resets_total"), 0);
+    } finally {
+      for (const gateway of gateways) await gateway.stop("SIGKILL");
+    }
+  });
+});
