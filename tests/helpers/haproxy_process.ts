@@ -22,14 +22,16 @@ export interface HaproxyProcess extends AsyncDisposable {
 
 /**
  * The shipped config with `bind` on `port` and one server line per backend (health checks on
- * its lifecycle port); `balance` replaces the balance line when given (`roundrobin`).
+ * its lifecycle port); `balance` replaces the balance line when given (`roundrobin`). Another
+ * shipped file than haproxy.cfg may be given as `template`.
  */
 export async function haproxyConfig(
   backends: readonly Backend[],
   port: number,
   balance?: string,
+  template: string = HAPROXY_TEMPLATE,
 ): Promise<string> {
-  let text = await Deno.readTextFile(HAPROXY_TEMPLATE);
+  let text = await Deno.readTextFile(template);
   const servers = backends.map((b, i) => {
     const api = new URL(b.api);
     return `    server gw${i + 1} ${api.host} port ${new URL(b.lifecycle).port}`;
@@ -39,7 +41,7 @@ export async function haproxyConfig(
     count(/^\s*bind .*$/gm) !== 1 || count(/^\s*server .*$/gm) === 0 ||
     count(/^\s*default-server .*$/gm) !== 1 || count(/^\s*balance .*$/gm) !== 1
   ) {
-    throw new Error(`${HAPROXY_TEMPLATE}: expected one bind, default-server and balance line`);
+    throw new Error(`${template}: expected one bind, default-server and balance line`);
   }
   text = text.replace(/^(\s*)bind .*$/m, `$1bind 127.0.0.1:${port}`);
   text = text.replace(/^\s*server .*\n/gm, "");
@@ -53,9 +55,10 @@ export async function startHaproxy(
   dir: string,
   backends: readonly Backend[],
   balance?: string,
+  template?: string,
 ): Promise<HaproxyProcess> {
   const port = freePort();
-  const config = await haproxyConfig(backends, port, balance);
+  const config = await haproxyConfig(backends, port, balance, template);
   await Deno.writeTextFile(`${dir}/haproxy.cfg`, config);
   const child = new Deno.Command("haproxy", {
     args: ["-db", "-f", `${dir}/haproxy.cfg`],
