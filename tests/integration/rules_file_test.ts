@@ -7,6 +7,7 @@ import { runCommand, startGateway } from "../helpers/gateway_process.ts";
 import { selfMetric } from "../helpers/self_metrics.ts";
 import { withTempDir } from "../helpers/temp_dir.ts";
 import { waitUntil } from "../helpers/wait.ts";
+import { readSome } from "../helpers/raw_http.ts";
 
 const ALLOW_LIST = `# pages may push these, nothing else
 rules:
@@ -184,19 +185,25 @@ Deno.test("SIGHUP and POST /-/reload reload the rules; an invalid file keeps the
     assert.equal(await push("web_vitals_lcp_count 1\n"), 202);
     assert.equal(await selfMetric(gateway, "pag_rules"), 0);
 
-    // A burst of reloads reads the file at most twice: one running, one for all that wait.
+    // A burst of reloads reads the file at most twice: one running, one for all that wait. The
+    // 20 connections are open first and the requests then written at once, so that all of them
+    // reach the gateway while the first reload reads the file, however loaded the machine is.
     const before = gateway.lines.filter((line) => line.includes("rules reloaded")).length;
-    const burst = await Promise.all(
-      Array.from(
-        { length: 20 },
-        () =>
-          fetch(gateway.lifecycle + "/-/reload", { method: "POST" }).then(async (r) => {
-            await r.body?.cancel();
-            return r.status;
-          }),
-      ),
+    const { hostname, port } = new URL(gateway.lifecycle);
+    const connections = await Promise.all(
+      Array.from({ length: 20 }, () => Deno.connect({ hostname, port: Number(port) })),
     );
-    assert.deepEqual(burst, Array(20).fill(200));
+    const request = new TextEncoder().encode(
+      `POST /-/reload HTTP/1.1\r\nHost: ${hostname}\r\nContent-Length: 0\r\n` +
+        "Connection: close\r\n\r\n",
+    );
+    await Promise.all(connections.map((connection) => connection.write(request)));
+    const burst = await Promise.all(connections.map(async (connection) => {
+      const answer = await readSome(connection);
+      connection.close();
+      return answer.split(" ")[1];
+    }));
+    assert.deepEqual(burst, Array(20).fill("200"));
     await waitUntil(
       "the burst's reloads to be logged",
       () => gateway.lines.filter((line) => line.includes("rules reloaded")).length > before,
