@@ -109,6 +109,16 @@ export interface Http1Options {
 /** A connection's first buffer; it grows with what arrives and shrinks back after a request. */
 const INITIAL_BUFFER = 16 * 1024;
 /** Accept errors back off from 5 ms, doubling up to 1 s, as Go's net/http does. */
+/**
+ * Whether an accept error is about that one connection, reset or aborted by its client before
+ * it was taken (Linux reports ENOTCONN or ECONNABORTED), rather than about the listener.
+ */
+function isGoneBeforeAccept(error: unknown): boolean {
+  return error instanceof Deno.errors.NotConnected ||
+    error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.ConnectionAborted;
+}
+
 const FIRST_BACKOFF = 5;
 const LAST_BACKOFF = 1000;
 
@@ -193,6 +203,12 @@ export class Http1Server {
         conn = await this.#listener.accept();
       } catch (error) {
         if (this.#closing || error instanceof Deno.errors.BadResource) return;
+        if (isGoneBeforeAccept(error)) {
+          // A client reset its connection while it waited in the queue: nothing to wait for,
+          // so the next one is taken at once (a back-off here lets resets stall the listener).
+          events?.acceptError?.();
+          continue;
+        }
         // Out of file descriptors, most often: wait for connections to close, then go on.
         backoff = backoff === 0 ? FIRST_BACKOFF : Math.min(2 * backoff, LAST_BACKOFF);
         events?.acceptError?.();

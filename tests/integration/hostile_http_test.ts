@@ -86,6 +86,48 @@ Deno.test("out of file descriptors: accept errors are survived, counted, and ser
   assert.equal(status.code, 0, "the gateway exits cleanly on SIGTERM, it never crashed");
 });
 
+Deno.test("connections reset before they are accepted stall neither listener", async () => {
+  await using gateway = await startGateway();
+  // Each connection is closed with SO_LINGER 0, a reset, while it waits to be accepted: Deno's
+  // accept() then fails for it. Python sets the option, which Deno cannot.
+  const reset = (url: string, count: number) =>
+    new Deno.Command("/usr/bin/python3", {
+      args: ["-c", RESETTER, new URL(url).port, String(count)],
+    }).output();
+  const [api, lifecycle] = await Promise.all([
+    reset(gateway.api, 300),
+    reset(gateway.lifecycle, 300),
+  ]);
+  assert.equal(api.code, 0, new TextDecoder().decode(api.stderr));
+  assert.equal(lifecycle.code, 0, new TextDecoder().decode(lifecycle.stderr));
+  // With a back-off per reset, the queue drained one connection a second: these waited minutes.
+  const started = performance.now();
+  const pushed = await fetch(gateway.api + "/metrics/job/hostile", {
+    method: "POST",
+    body: PUSH,
+    signal: AbortSignal.timeout(10_000),
+  });
+  await pushed.body?.cancel();
+  assert.equal(pushed.status, 202);
+  const healthy = await fetch(gateway.lifecycle + "/-/healthy", {
+    signal: AbortSignal.timeout(10_000),
+  });
+  await healthy.body?.cancel();
+  assert.equal(healthy.status, 200);
+  const seconds = (performance.now() - started) / 1000;
+  assert.ok(seconds < 5, `a push and a probe after 600 resets took ${seconds.toFixed(1)} s`);
+  assert.equal(gateway.lines.filter((line) => line.includes("accept failed")).length, 0);
+});
+
+/** Opens and resets argv[2] connections to 127.0.0.1:argv[1]. */
+const RESETTER = `
+import socket, struct, sys
+for _ in range(int(sys.argv[2])):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+`;
+
 Deno.test("--maxConnections: connections past the cap are closed at once and counted", async () => {
   await using gateway = await startGateway(["--maxConnections", "20"]);
   const held: Deno.TcpConn[] = [];
