@@ -7,7 +7,13 @@ import { SelfMetrics } from "../../lib/http/self_metrics.ts";
 import { groupingPath } from "../../lib/http/status_api.ts";
 import { StatusLog } from "../../lib/http/status_log.ts";
 import { STATUS_CSP } from "../../lib/http/status_page.ts";
-import { MASK, maskFlag, maskSecretsIn, statusOptionsOf } from "../../lib/app/status_flags.ts";
+import {
+  MASK,
+  maskFlag,
+  maskSecretsIn,
+  maskUrls,
+  statusOptionsOf,
+} from "../../lib/app/status_flags.ts";
 import { loadConfig } from "../../lib/app/config.ts";
 import { parseGroupingPath } from "../../lib/ingest/grouping.ts";
 import { Store } from "../../lib/store/store.ts";
@@ -354,12 +360,50 @@ Deno.test("maskFlag() hides the passwords of --AuthUsers and secrets in other va
     [
       "remoteWriteURL",
       "https://mimir.example/push?api_key=k1&x=1",
-      `https://mimir.example/push?api_key=${MASK}&x=1`,
+      `https://mimir.example/push?api_key=${MASK}&x=${MASK}`,
     ],
     ["remoteWriteHeaders", "Authorization=Bearer abc.def", `Authorization=Bearer ${MASK}`],
   ];
   for (const [name, value, shown] of cases) assert.equal(maskFlag(name, value), shown, name);
   assert.equal(maskSecretsIn("plain text"), "plain text");
+});
+
+Deno.test("maskFlag() shows --remoteWriteHeader names and the values of a few plain headers only", () => {
+  const cases: [string, string][] = [
+    ["X-API-Key=abc123,X-Auth-Token=sekrit", `X-API-Key=${MASK},X-Auth-Token=${MASK}`],
+    // Any name: a vendor's key header is not named like a secret.
+    ["X-Honeycomb-Team=hc1,Foo=bar", `X-Honeycomb-Team=${MASK},Foo=${MASK}`],
+    [
+      "X-Scope-OrgID=team-a,x-scope-orgid=team-b,User-Agent=pag/1,X-Prometheus-Remote-Write-Version=0.1.0",
+      "X-Scope-OrgID=team-a,x-scope-orgid=team-b,User-Agent=pag/1,X-Prometheus-Remote-Write-Version=0.1.0",
+    ],
+    ["X-Scope-OrgID=t,Authorization=Basic dTpw", `X-Scope-OrgID=t,Authorization=${MASK}`],
+    // A value with "=" in it is masked whole; a malformed entry is masked, an empty one kept.
+    ["X-Sig=a=b==", `X-Sig=${MASK}`],
+    ["nonsense,,=x", `${MASK},,${MASK}`],
+    ["", ""],
+  ];
+  for (const [value, shown] of cases) assert.equal(maskFlag("remoteWriteHeader", value), shown);
+});
+
+Deno.test("maskFlag() masks URL credentials and query values, and shows file paths", () => {
+  const cases: [string, string, string][] = [
+    [
+      "remoteWriteURL",
+      "https://glc_tok3n@mimir.example/push?t=abc&tenant=a;x=1,http://r.example/w",
+      `https://${MASK}@mimir.example/push?t=${MASK}&tenant=${MASK};x=${MASK},http://r.example/w`,
+    ],
+    ["remoteWriteURL", "https://u:p@h.example/?", `https://u:${MASK}@h.example/?`],
+    ["remoteWritePassword", "hunter2", MASK],
+    ["remoteWriteBearerToken", "eyJ.x.y", MASK],
+    ["remoteWritePasswordFile", "/run/secrets/rw", "/run/secrets/rw"],
+    ["remoteWriteBearerTokenFile", "/run/secrets/token", "/run/secrets/token"],
+    ["webConfigFile", "/etc/pag/web.yml", "/etc/pag/web.yml"],
+    ["remoteWriteUsername", "tenant-1", "tenant-1"],
+    ["AuthUsers", "alice=pw,=x,bob", `alice=${MASK},${MASK},${MASK}`],
+  ];
+  for (const [name, value, shown] of cases) assert.equal(maskFlag(name, value), shown, name);
+  assert.equal(maskUrls("https://h.example/push"), "https://h.example/push");
 });
 
 Deno.test("statusOptionsOf() shows each flag's value and where it came from", () => {
