@@ -136,6 +136,53 @@ Deno.test("GET /api/v1/targets lists each set of grouping labels, with its last 
   assert.deepEqual(matched.body.targets[0].labels, { instance: "i", job: "a" });
 });
 
+Deno.test("a refusal anyone can provoke does not become a target's last error", async () => {
+  const now = Date.UTC(2026, 0, 1);
+  const gw = gateway({
+    statusLog: new StatusLog({ now: () => now }),
+    authUsers: new Map([["web", "pw"]]),
+  });
+  const authorization = "Basic " + btoa("web:pw");
+  assert.equal(await push(gw, "/metrics/job/x", "x 1\n", { headers: { authorization } }), 202);
+  // No credentials: a 401 anyone may get on any path; listed, with its address, not on x.
+  assert.equal(await push(gw, "/metrics/job/x", "x 1\n"), 401);
+  gw.statusLog.refused(
+    { remoteAddress: "203.0.113.9:4000", method: "PUT", path: "/metrics/job/x" },
+    "overloaded",
+    503,
+    "too many password checks at once; retry in a second",
+    [["job", "x"]],
+  );
+  gw.statusLog.refused(
+    { remoteAddress: "203.0.113.9:4001", method: "PUT", path: "/metrics/job/x" },
+    "origin_not_allowed",
+    403,
+    "origin https://evil.example is not allowed (--cors)",
+    [["job", "x"]],
+  );
+  const targets = await getJson(gw, "/api/v1/targets");
+  assert.equal(targets.body.targets[0].lastError, null);
+  const rejections = await getJson(gw, "/api/v1/rejections");
+  assert.deepEqual(
+    rejections.body.rejections.map((r: { reason: string; remoteAddress: string }) => [
+      r.reason,
+      r.remoteAddress,
+    ]),
+    [["origin_not_allowed", "203.0.113.9:4001"], ["overloaded", "203.0.113.9:4000"], [
+      "unauthorized",
+      "",
+    ]],
+  );
+  // The sender's own mistake, with credentials, still is.
+  assert.equal(await push(gw, "/metrics/job/x", "x -", { headers: { authorization } }), 400);
+  const after = await getJson(gw, "/api/v1/targets");
+  assert.deepEqual(after.body.targets[0].lastError, {
+    time: "2026-01-01T00:00:00.000Z",
+    reason: "parse",
+    message: 'line 1: invalid value "-" for metric "x"',
+  });
+});
+
 Deno.test("a DELETE forgets the targets it empties, and the path shown deletes the target", async () => {
   const gw = gateway();
   const odd = 'we/ird "value"+%';
