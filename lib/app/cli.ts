@@ -268,6 +268,7 @@ function describeArgsError(error: Error & { code?: string }): string {
 /** The `--help` text: every flag with its default and environment variable. */
 export function helpText(): string {
   let text = `Usage: ${NAME} [start|version|help] [flags]
+       ${NAME} completion bash|zsh|fish
        ${NAME} check-rules FILE
 
 An aggregating push gateway for Prometheus: senders push increments, the gateway sums them
