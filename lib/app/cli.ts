@@ -227,8 +227,11 @@ async function start(
   await Promise.race([servers.shutdown(), again]);
   // A request still in flight is answered 503 if its body arrives now, and changes nothing.
   accepting = false;
-  // Every accepted push is in the store now, and no more can come: the last snapshot.
+  // Every accepted push is in the store now, and no more can come: the last snapshot, and the
+  // last remote write (within min(--remoteWriteTimeout, 5 s)) meanwhile.
+  const flushed = remoteWriter?.flush();
   const saved = (await snapshots?.save({ final: true })) ?? true;
+  await flushed;
   logger.info("stopped");
   return saved ? 0 : 1;
 }
@@ -268,6 +271,7 @@ function describeArgsError(error: Error & { code?: string }): string {
 /** The `--help` text: every flag with its default and environment variable. */
 export function helpText(): string {
   let text = `Usage: ${NAME} [start|version|help] [flags]
+       ${NAME} completion bash|zsh|fish
        ${NAME} check-rules FILE
 
 An aggregating push gateway for Prometheus: senders push increments, the gateway sums them

@@ -21,6 +21,8 @@ const MAX_BACKOFF_MS = 30_000;
 const MAX_RETRY_AFTER_MS = 5 * 60_000;
 /** Bytes of a refusal's body read and kept for the log. */
 const MAX_ERROR_BODY_BYTES = 256;
+/** The final send at shutdown takes this long at most, or --remoteWriteTimeout if shorter. */
+export const MAX_FINAL_SEND_MS = 5000;
 /** Bytes of a password or token file read at most. */
 const MAX_SECRET_BYTES = 64 * 1024;
 
@@ -213,10 +215,25 @@ class Receiver {
   }
 
   /**
-   * Sends `batch` once. Resolves undefined when it is done with (sent, or refused for good and
-   * counted failed), or with the time to wait before the next try (0 means the backoff).
+   * Sends `batch` once, at shutdown, outside the queue (which is abandoned by then): resolves
+   * true when the receiver took it, false when it refused, failed, or `deadline` came first.
    */
-  async #send(batch: Batch): Promise<number | undefined> {
+  async sendFinal(batch: Batch, deadline: AbortSignal): Promise<boolean> {
+    const sent = this.stats.sent;
+    try {
+      await this.#send(batch, deadline);
+    } catch {
+      return false; // logged by the caller, as the whole final send
+    }
+    return this.stats.sent > sent;
+  }
+
+  /**
+   * Sends `batch` once. Resolves undefined when it is done with (sent, or refused for good and
+   * counted failed, or `stopped`), or with the time to wait before the next try (0 means the
+   * backoff).
+   */
+  async #send(batch: Batch, stopped = this.#stopped): Promise<number | undefined> {
     const headers: Record<string, string> = {
       ...Object.fromEntries(this.#options.headers),
       "Content-Encoding": "snappy",
@@ -233,10 +250,10 @@ class Receiver {
         method: "POST",
         headers,
         body: batch.body,
-        signal: AbortSignal.any([AbortSignal.timeout(this.#options.timeoutMs), this.#stopped]),
+        signal: AbortSignal.any([AbortSignal.timeout(this.#options.timeoutMs), stopped]),
       });
     } catch (error) {
-      if (this.#stopped.aborted) return undefined;
+      if (stopped.aborted) return undefined;
       this.#logger.warn("remote write failed: retrying", {
         url: this.label,
         error: describeError(error),
@@ -362,10 +379,61 @@ export class RemoteWriter {
     }
   }
 
-  /** Stops the timer and abandons what is queued or in flight. */
+  /**
+   * Stops the timer and abandons what is queued or in flight: {@linkcode RemoteWriter.flush}
+   * sends the aggregate once more when no push can come any more.
+   */
   stop(): void {
     clearInterval(this.#timer);
     this.#stop.abort();
+  }
+
+  /**
+   * The final send, at shutdown, after {@linkcode RemoteWriter.stop} and once the last pushes
+   * are in the store: captures it and sends every batch once to every receiver (no retry), all
+   * within `deadlineMs` (encoding included; by default --remoteWriteTimeout, at most
+   * `MAX_FINAL_SEND_MS`), so that the pushes of the last interval are not
+   * lost and the exit is never held longer. What the queue held is not sent: the aggregate now
+   * carries every value it had, only newer. Resolves with the samples each receiver took.
+   */
+  async flush(
+    deadlineMs = Math.min(this.#options.timeoutMs, MAX_FINAL_SEND_MS),
+  ): Promise<Map<string, number>> {
+    const deadline = AbortSignal.timeout(deadlineMs);
+    const taken = new Map(this.#receivers.map((r) => [r.label, 0]));
+    const started = Date.now();
+    let total = 0;
+    let complete = true;
+    try {
+      this.#store.expire();
+      const series = this.#encoder.encode(this.#store.capture(), Date.now());
+      const { maxSamplesPerRequest } = this.#options;
+      for (const batch of batchSeries(series, maxSamplesPerRequest, MAX_REQUEST_BYTES)) {
+        if (deadline.aborted) {
+          complete = false;
+          break;
+        }
+        total += batch.samples;
+        const compressed = { body: snappyCompress(batch.body), samples: batch.samples };
+        await Promise.all(this.#receivers.map(async (receiver) => {
+          if (await receiver.sendFinal(compressed, deadline)) {
+            taken.set(receiver.label, taken.get(receiver.label)! + batch.samples);
+          }
+        }));
+      }
+    } catch (error) {
+      this.#logger.error("remote write: cannot encode the aggregate", { error: String(error) });
+      complete = false;
+    }
+    for (const [url, samples] of taken) {
+      const fields = { url, samples, of: total, ms: Date.now() - started };
+      if (complete && samples === total) {
+        this.#logger.info("remote write: final send done", fields);
+      } else {
+        this.#logger.warn("remote write: final send incomplete", { ...fields, deadlineMs });
+      }
+    }
+    return taken;
   }
 
   /** The self metrics of remote write, by receiver URL. */

@@ -37,15 +37,33 @@ export interface ApiOptions extends PushOptions {
   status?: Pick<StatusOptions, "flags" | "limits">;
 }
 
-/** The handlers that change the aggregate, and so need auth and count as pushes or not. */
-const CHANGES: Record<HandlerName, { auth: boolean; isPush: boolean }> = {
-  push: { auth: true, isPush: true },
-  deltas: { auth: true, isPush: true },
-  delete: { auth: true, isPush: false },
-  scrape: { auth: false, isPush: false },
-  status: { auth: false, isPush: false },
-  status_api: { auth: false, isPush: false },
+/**
+ * The handlers that change the aggregate, and so need auth and count as pushes or not; and those
+ * that answer other origins' pages (`cors`): what browsers push to, and the scrape, as the Go
+ * gateway did. The status page and its API never do, so no page elsewhere can read the flags,
+ * targets or refused senders' addresses through its visitors' browsers.
+ */
+const CHANGES: Record<HandlerName, { auth: boolean; isPush: boolean; cors: boolean }> = {
+  push: { auth: true, isPush: true, cors: true },
+  deltas: { auth: true, isPush: true, cors: true },
+  delete: { auth: true, isPush: false, cors: true },
+  scrape: { auth: false, isPush: false, cors: true },
+  status: { auth: false, isPush: false, cors: false },
+  status_api: { auth: false, isPush: false, cors: false },
 };
+
+/**
+ * Whether the answer to `request`, routed to `handler`, gets CORS headers: a route of a `cors`
+ * handler, or a preflight of one (by its `Access-Control-Request-Method`).
+ */
+function corsApplies(request: HttpRequest, handler: string): boolean {
+  if (handler === "preflight") {
+    const method = request.headers.get("access-control-request-method") ?? "";
+    const match = matchRoute(API_ROUTES, method, rawPathname(request.url));
+    return match.kind === "handler" && CHANGES[match.handler].cors;
+  }
+  return Object.hasOwn(CHANGES, handler) && CHANGES[handler as HandlerName].cors;
+}
 
 /** Builds the API listener's `(Request) => Response` handler. */
 export function createApiHandler(
@@ -165,7 +183,7 @@ export function createApiHandler(
       response = text(403, `origin ${request.headers.get("origin")} is not allowed (--cors)`);
     } else {
       [handler, response] = await route(request);
-      if (cors !== undefined) {
+      if (cors !== undefined && corsApplies(request, handler)) {
         for (const [name, value] of Object.entries(cors)) {
           // Vary lists every header the answer depends on: Origin joins Accept-Encoding.
           if (name === "Vary") response.headers.append(name, value);

@@ -67,6 +67,17 @@ const ENTRY_OVERHEAD = 200;
 const LABEL_OVERHEAD = 48;
 
 /**
+ * Refusals that anyone can provoke on any path without being its sender (no credentials, a
+ * foreign page, a busy gateway): they are not a target's last error, or anyone could write a
+ * reason on any target of the page.
+ */
+const NOT_THE_TARGETS: ReadonlySet<RejectionReason> = new Set([
+  "unauthorized",
+  "origin_not_allowed",
+  "overloaded",
+]);
+
+/**
  * The push targets and the recent refusals.
  *
  * Contract:
@@ -127,7 +138,8 @@ export class StatusLog {
 
   /**
    * Records a refused request, and on the target of `grouping` (when the refusal is of a push to
-   * a target held) its last error.
+   * a target held) its last error, unless the refusal says nothing of the target's sender
+   * (NOT_THE_TARGETS): those are in the list only, with the remote address that sent them.
    */
   refused(
     request: { remoteAddress: string; method: string; path: string },
@@ -161,7 +173,7 @@ export class StatusLog {
       this.#rejectionBytes -= this.#rejections.shift()!.bytes;
       this.#rejectionsDropped++;
     }
-    if (grouping === undefined) return;
+    if (grouping === undefined || NOT_THE_TARGETS.has(reason)) return;
     const entry = this.#targets.get(this.#keys.get(grouping) ?? groupingKey(grouping));
     if (entry === undefined) return;
     const before = entry.lastError?.message.length ?? 0;

@@ -9,6 +9,15 @@ Deno.test("--help and help list every flag with its default and variable", async
     const { code, stdout } = await runCommand(args);
     assert.equal(code, 0, args.join(" "));
     assert.match(stdout, /^Usage: prom-aggregation-gateway \[start\|version\|help\] \[flags\]/);
+    // Every command has its usage line, with what it takes.
+    assert.ok(
+      stdout.startsWith(
+        "Usage: prom-aggregation-gateway [start|version|help] [flags]\n" +
+          "       prom-aggregation-gateway completion bash|zsh|fish\n" +
+          "       prom-aggregation-gateway check-rules FILE\n\n",
+      ),
+      stdout.slice(0, 300),
+    );
     for (const flag of FLAGS) {
       const shown = flag.default === "" ? "none" : flag.default;
       assert.ok(stdout.includes(`  --${flag.name} value\n`), flag.name);

@@ -315,3 +315,64 @@ Deno.test("remote write leaves the scrape's kept text alone and pushes unhindere
     await receiver.server.shutdown();
   }
 });
+
+Deno.test("at SIGTERM remote write sends the aggregate once more: the last pushes reach the receiver", async () => {
+  const receiver = startReceiver(() => new Response(null, { status: 200 }));
+  try {
+    await using gateway = await startGateway([
+      "--remoteWriteURL",
+      receiver.url,
+      // No interval ends before the stop: only the final send can carry the push.
+      "--remoteWriteInterval",
+      "1h",
+    ]);
+    await push(gateway.api, "/metrics/job/last", "# TYPE queue_depth gauge\nqueue_depth 42\n");
+    const status = await gateway.stop("SIGTERM");
+    assert.equal(status.code, 0, gateway.lines.join("\n"));
+    const got = receiver.requests.flatMap((r) => r.samples).map((s) => [s.labels, s.value]);
+    assert.deepEqual(got, [[{ __name__: "queue_depth", job: "last" }, 42]]);
+    assert.ok(
+      gateway.lines.some((line) =>
+        line.includes("remote write: final send done") && line.includes("samples=1")
+      ),
+      gateway.lines.join("\n"),
+    );
+  } finally {
+    await receiver.server.shutdown();
+  }
+});
+
+Deno.test("the final remote write holds the exit 5 s at most, whatever --remoteWriteTimeout says", async () => {
+  const { promise: released, resolve: release } = Promise.withResolvers<void>();
+  // A receiver that never answers until the test ends.
+  const receiver = startReceiver(async () => {
+    await released;
+    return new Response(null, { status: 200 });
+  });
+  try {
+    await using gateway = await startGateway([
+      "--remoteWriteURL",
+      receiver.url,
+      "--remoteWriteInterval",
+      "1h",
+      "--remoteWriteTimeout",
+      "10m",
+    ]);
+    await push(gateway.api, "/metrics/job/last", "queue_depth 42\n");
+    const started = Date.now();
+    const status = await gateway.stop("SIGTERM");
+    const elapsed = Date.now() - started;
+    assert.equal(status.code, 0);
+    assert.ok(elapsed >= 5000 && elapsed < 15_000, `exited after ${elapsed} ms`);
+    assert.equal(receiver.requests.length, 1);
+    assert.ok(
+      gateway.lines.some((line) =>
+        line.includes("remote write: final send incomplete") && line.includes("samples=0")
+      ),
+      gateway.lines.join("\n"),
+    );
+  } finally {
+    release();
+    await receiver.server.shutdown();
+  }
+});

@@ -503,6 +503,46 @@ Deno.test("--cors * allows any origin", async () => {
   assert.equal(response.headers.get("access-control-allow-origin"), "*");
 });
 
+Deno.test("--cors headers go on pushes, deltas, deletes, the scrape and their preflights only", async () => {
+  const gw = gateway();
+  const origin = "https://any.example";
+  const preflight = (path: string, method: string) =>
+    new Request(BASE + path, {
+      method: "OPTIONS",
+      headers: { origin, "access-control-request-method": method },
+    });
+  const cases: [Request, string | null][] = [
+    [push("/metrics/job/a", "a 1\n", { headers: { origin } }), "*"],
+    [push("/", '{"type":"counter","name":"c","method":"inc"}', { headers: { origin } }), "*"],
+    [new Request(BASE + "/metrics/job/a", { method: "DELETE", headers: { origin } }), "*"],
+    [new Request(BASE + "/metrics", { headers: { origin } }), "*"],
+    [preflight("/metrics/job/a", "PUT"), "*"],
+    [preflight("/", "POST"), "*"],
+    [preflight("/api/v1/deltas", "POST"), "*"],
+    [new Request(BASE + "/", { headers: { origin } }), null],
+    [new Request(BASE + "/static/status.js", { headers: { origin } }), null],
+    [new Request(BASE + "/api/v1/status", { headers: { origin } }), null],
+    [new Request(BASE + "/api/v1/rejections", { headers: { origin } }), null],
+    [preflight("/", "GET"), null],
+    [preflight("/api/v1/targets", "GET"), null],
+    [preflight("/metrics/job/a", "PATCH"), null],
+    [new Request(BASE + "/metrics/job/a", { method: "OPTIONS", headers: { origin } }), null],
+    [new Request(BASE + "/nope", { headers: { origin } }), null],
+  ];
+  for (const [request, allowed] of cases) {
+    const what = `${request.method} ${request.url}`;
+    const response = await gw.handle(request);
+    await response.body?.cancel();
+    assert.ok(response.status < 300 || response.status === 404, what);
+    assert.equal(response.headers.get("access-control-allow-origin"), allowed, what);
+    assert.equal(
+      response.headers.has("access-control-allow-methods"),
+      allowed !== null && request.method === "OPTIONS",
+      what,
+    );
+  }
+});
+
 Deno.test("request durations are recorded by handler and status code", async () => {
   const gw = gateway();
   await gw.handle(push("/metrics", "a 1\n"));

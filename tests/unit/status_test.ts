@@ -7,7 +7,13 @@ import { SelfMetrics } from "../../lib/http/self_metrics.ts";
 import { groupingPath } from "../../lib/http/status_api.ts";
 import { StatusLog } from "../../lib/http/status_log.ts";
 import { STATUS_CSP } from "../../lib/http/status_page.ts";
-import { MASK, maskFlag, maskSecretsIn, statusOptionsOf } from "../../lib/app/status_flags.ts";
+import {
+  MASK,
+  maskFlag,
+  maskSecretsIn,
+  maskUrls,
+  statusOptionsOf,
+} from "../../lib/app/status_flags.ts";
 import { loadConfig } from "../../lib/app/config.ts";
 import { parseGroupingPath } from "../../lib/ingest/grouping.ts";
 import { Store } from "../../lib/store/store.ts";
@@ -128,6 +134,53 @@ Deno.test("GET /api/v1/targets lists each set of grouping labels, with its last 
   const matched = await getJson(gw, "/api/v1/targets?match=INSTANCE&limit=1");
   assert.equal(matched.body.total, 1);
   assert.deepEqual(matched.body.targets[0].labels, { instance: "i", job: "a" });
+});
+
+Deno.test("a refusal anyone can provoke does not become a target's last error", async () => {
+  const now = Date.UTC(2026, 0, 1);
+  const gw = gateway({
+    statusLog: new StatusLog({ now: () => now }),
+    authUsers: new Map([["web", "pw"]]),
+  });
+  const authorization = "Basic " + btoa("web:pw");
+  assert.equal(await push(gw, "/metrics/job/x", "x 1\n", { headers: { authorization } }), 202);
+  // No credentials: a 401 anyone may get on any path; listed, with its address, not on x.
+  assert.equal(await push(gw, "/metrics/job/x", "x 1\n"), 401);
+  gw.statusLog.refused(
+    { remoteAddress: "203.0.113.9:4000", method: "PUT", path: "/metrics/job/x" },
+    "overloaded",
+    503,
+    "too many password checks at once; retry in a second",
+    [["job", "x"]],
+  );
+  gw.statusLog.refused(
+    { remoteAddress: "203.0.113.9:4001", method: "PUT", path: "/metrics/job/x" },
+    "origin_not_allowed",
+    403,
+    "origin https://evil.example is not allowed (--cors)",
+    [["job", "x"]],
+  );
+  const targets = await getJson(gw, "/api/v1/targets");
+  assert.equal(targets.body.targets[0].lastError, null);
+  const rejections = await getJson(gw, "/api/v1/rejections");
+  assert.deepEqual(
+    rejections.body.rejections.map((r: { reason: string; remoteAddress: string }) => [
+      r.reason,
+      r.remoteAddress,
+    ]),
+    [["origin_not_allowed", "203.0.113.9:4001"], ["overloaded", "203.0.113.9:4000"], [
+      "unauthorized",
+      "",
+    ]],
+  );
+  // The sender's own mistake, with credentials, still is.
+  assert.equal(await push(gw, "/metrics/job/x", "x -", { headers: { authorization } }), 400);
+  const after = await getJson(gw, "/api/v1/targets");
+  assert.deepEqual(after.body.targets[0].lastError, {
+    time: "2026-01-01T00:00:00.000Z",
+    reason: "parse",
+    message: 'line 1: invalid value "-" for metric "x"',
+  });
 });
 
 Deno.test("a DELETE forgets the targets it empties, and the path shown deletes the target", async () => {
@@ -354,12 +407,50 @@ Deno.test("maskFlag() hides the passwords of --AuthUsers and secrets in other va
     [
       "remoteWriteURL",
       "https://mimir.example/push?api_key=k1&x=1",
-      `https://mimir.example/push?api_key=${MASK}&x=1`,
+      `https://mimir.example/push?api_key=${MASK}&x=${MASK}`,
     ],
     ["remoteWriteHeaders", "Authorization=Bearer abc.def", `Authorization=Bearer ${MASK}`],
   ];
   for (const [name, value, shown] of cases) assert.equal(maskFlag(name, value), shown, name);
   assert.equal(maskSecretsIn("plain text"), "plain text");
+});
+
+Deno.test("maskFlag() shows --remoteWriteHeader names and the values of a few plain headers only", () => {
+  const cases: [string, string][] = [
+    ["X-API-Key=abc123,X-Auth-Token=sekrit", `X-API-Key=${MASK},X-Auth-Token=${MASK}`],
+    // Any name: a vendor's key header is not named like a secret.
+    ["X-Honeycomb-Team=hc1,Foo=bar", `X-Honeycomb-Team=${MASK},Foo=${MASK}`],
+    [
+      "X-Scope-OrgID=team-a,x-scope-orgid=team-b,User-Agent=pag/1,X-Prometheus-Remote-Write-Version=0.1.0",
+      "X-Scope-OrgID=team-a,x-scope-orgid=team-b,User-Agent=pag/1,X-Prometheus-Remote-Write-Version=0.1.0",
+    ],
+    ["X-Scope-OrgID=t,Authorization=Basic dTpw", `X-Scope-OrgID=t,Authorization=${MASK}`],
+    // A value with "=" in it is masked whole; a malformed entry is masked, an empty one kept.
+    ["X-Sig=a=b==", `X-Sig=${MASK}`],
+    ["nonsense,,=x", `${MASK},,${MASK}`],
+    ["", ""],
+  ];
+  for (const [value, shown] of cases) assert.equal(maskFlag("remoteWriteHeader", value), shown);
+});
+
+Deno.test("maskFlag() masks URL credentials and query values, and shows file paths", () => {
+  const cases: [string, string, string][] = [
+    [
+      "remoteWriteURL",
+      "https://glc_tok3n@mimir.example/push?t=abc&tenant=a;x=1,http://r.example/w",
+      `https://${MASK}@mimir.example/push?t=${MASK}&tenant=${MASK};x=${MASK},http://r.example/w`,
+    ],
+    ["remoteWriteURL", "https://u:p@h.example/?", `https://u:${MASK}@h.example/?`],
+    ["remoteWritePassword", "hunter2", MASK],
+    ["remoteWriteBearerToken", "eyJ.x.y", MASK],
+    ["remoteWritePasswordFile", "/run/secrets/rw", "/run/secrets/rw"],
+    ["remoteWriteBearerTokenFile", "/run/secrets/token", "/run/secrets/token"],
+    ["webConfigFile", "/etc/pag/web.yml", "/etc/pag/web.yml"],
+    ["remoteWriteUsername", "tenant-1", "tenant-1"],
+    ["AuthUsers", "alice=pw,=x,bob", `alice=${MASK},${MASK},${MASK}`],
+  ];
+  for (const [name, value, shown] of cases) assert.equal(maskFlag(name, value), shown, name);
+  assert.equal(maskUrls("https://h.example/push"), "https://h.example/push");
 });
 
 Deno.test("statusOptionsOf() shows each flag's value and where it came from", () => {
