@@ -398,13 +398,24 @@ function lookUpSources(
     const old = held?.get(keys[i]);
     found[i] = old;
     if (
-      old !== undefined && sameType(old.type, type) && old.labels === rule.sources &&
+      old !== undefined && sameType(old.type, type) && sameLabels(old.labels, rule.sources) &&
       old.staleAfter === rule.staleAfter && old.gauge === (rule.gauge ?? storeGauge)
     ) same[i] = 1;
   }
   binding.held = found;
   binding.same = same;
   binding.heldEpoch = sources.epoch;
+}
+
+/**
+ * Whether two sorted lists of source labels are the same: a source read back from a snapshot, or
+ * kept across a reload, has its own list, equal to the rule's but not the same array.
+ */
+function sameLabels(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Adds `value` to the planned series `o`, merged with one already there. */

@@ -112,10 +112,11 @@ export class SourceTable {
 
   /** Adds or replaces a source. */
   set(source: Source): void {
+    const old = this.get(source.family, source.key);
+    // Forgetting the only source of a family removes the family's map: looked up after it.
+    if (old !== undefined) this.#forget(this.#sources.get(source.family)!, old);
     let keys = this.#sources.get(source.family);
     if (keys === undefined) this.#sources.set(source.family, keys = new Map());
-    const old = keys.get(source.key);
-    if (old !== undefined) this.#forget(keys, old);
     keys.set(source.key, source);
     this.#size++;
     this.#epoch++;
