@@ -14,6 +14,12 @@ import {
 /** `staleAfter` when a cumulative rule does not say: 15 minutes. */
 export const DEFAULT_STALE_AFTER = 15 * 60_000;
 
+/**
+ * The longest `staleAfter`: 365 days. A snapshot writes it in whole milliseconds, and a source
+ * kept longer than a year without a push is a leak, not a sender.
+ */
+export const MAX_STALE_AFTER = 365 * 86_400_000;
+
 /** One rule as the rules file gives it, checked; `line` is where it starts in the file. */
 export interface RuleSpec {
   line: number;
@@ -242,12 +248,12 @@ const DURATION_UNITS: Record<string, number> = {
 };
 
 /**
- * Parses a duration such as `90s`, `15m`, `1h30m`, `2d` or `500ms` into milliseconds, or
- * returns undefined. `0` alone is 0.
+ * Parses a duration such as `90s`, `15m`, `1h30m`, `2d` or `500ms` into whole milliseconds
+ * (rounded: `1.001m` is 60060), or returns undefined. `0` alone is 0.
  */
 export function parseRuleDuration(text: string): number | undefined {
   if (text === "0") return 0;
   const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ms|d|h|m|s)/g)];
   if (parts.length === 0 || parts.map((p) => p[0]).join("") !== text) return undefined;
-  return parts.reduce((ms, [, n, unit]) => ms + Number(n) * DURATION_UNITS[unit], 0);
+  return Math.round(parts.reduce((ms, [, n, unit]) => ms + Number(n) * DURATION_UNITS[unit], 0));
 }

@@ -56,6 +56,20 @@ Deno.test("check-rules exits 0 for a valid file, 1 with FILE:LINE: reason otherw
         'FILE:4: staleAfter "10 minutes" is not a duration such as 90s, 15m or 1h30m\n',
       ],
       [
+        "a staleAfter beyond 365d",
+        "rules:\n  - input: cumulative\n    sources: [instance]\n    staleAfter: 100000000d\n",
+        1,
+        "",
+        'FILE:4: staleAfter "100000000d" is longer than 365d\n',
+      ],
+      [
+        "a staleAfter of 365d and a fraction of a millisecond",
+        "rules:\n  - input: cumulative\n    sources: [instance]\n    staleAfter: 364d23h59m59.9999s\n",
+        0,
+        "1 rules, default accept: OK\n",
+        "",
+      ],
+      [
         "an unknown default",
         "default: deny\n",
         1,

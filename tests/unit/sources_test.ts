@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { DEFAULT_STALE_AFTER, Rules, type RuleSpec } from "../../lib/core/rules.ts";
+import { crc32 } from "node:zlib";
+import {
+  DEFAULT_STALE_AFTER,
+  MAX_STALE_AFTER,
+  parseRuleDuration,
+  Rules,
+  type RuleSpec,
+} from "../../lib/core/rules.ts";
 import { parseText } from "../../lib/ingest/parse_text.ts";
 import { decodeSnapshot, encodeSnapshot } from "../../lib/store/snapshot.ts";
 import { type Source, sourceBytes, SourceTable } from "../../lib/store/sources.ts";
@@ -115,3 +122,50 @@ Deno.test("a restarted cumulative gauge sums its live sources once, and they go 
   assert.equal(restored.sourceCount, 0);
   assert.equal(restored.staleSourceCount, 2);
 });
+
+Deno.test("parseRuleDuration() gives whole milliseconds", () => {
+  assert.equal(parseRuleDuration("1.001m"), 60_060);
+  assert.equal(parseRuleDuration("1.0005s"), 1001);
+  assert.equal(parseRuleDuration("0.1h"), 360_000);
+  assert.equal(parseRuleDuration("1.5ms"), 2);
+});
+
+Deno.test("a snapshot of sources with a fractional staleAfter is read back", async () => {
+  for (const staleAfter of [60_059.99999999999, 1000.5, 365 * 86_400_000]) {
+    const store = storeWith(cumulative({ staleAfter }));
+    store.apply(parseText('# TYPE c counter\nc{instance="a"} 4\n'));
+    const text = encodeSnapshot(store);
+    assert.match(text, new RegExp(`pag-source staleAfter=${Math.round(staleAfter)} gauge=`));
+    const restored = storeWith(cumulative());
+    assert.equal(await decodeSnapshot(text, restored), 2);
+    assert.equal(restored.captureSources()[0].staleAfter, Math.round(staleAfter));
+  }
+});
+
+Deno.test("a snapshot an older build wrote with a fractional or huge staleAfter is read back", async () => {
+  const store = storeWith(cumulative());
+  store.apply(parseText('# TYPE c counter\nc{instance="a"} 4\n'));
+  const good = encodeSnapshot(store);
+  for (
+    const [written, read] of [
+      ["60059.99999999999", 60_060],
+      ["8640000000000000", MAX_STALE_AFTER],
+      ["1e+21", MAX_STALE_AFTER],
+    ] as const
+  ) {
+    const text = rechecksum(
+      good.replace(`staleAfter=${DEFAULT_STALE_AFTER}`, `staleAfter=${written}`),
+    );
+    const restored = storeWith(cumulative());
+    assert.equal(await decodeSnapshot(text, restored), 2);
+    assert.equal(restored.captureSources()[0].staleAfter, read);
+  }
+});
+
+/** `text` with its last line's checksum made right again. */
+function rechecksum(text: string): string {
+  const body = text.slice(0, text.lastIndexOf("# end of snapshot: "));
+  const crc = crc32(new TextEncoder().encode(body)).toString(16).padStart(8, "0");
+  const series = /# end of snapshot: (\d+) series/.exec(text)![1];
+  return `${body}# end of snapshot: ${series} series, crc32 ${crc}\n`;
+}
