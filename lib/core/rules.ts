@@ -4,6 +4,7 @@
 
 import { type GaugeBehavior, mergeGauge } from "./merge.ts";
 import {
+  detach,
   escapeLabelValue,
   type HistogramValue,
   type MetricType,
@@ -54,6 +55,10 @@ export interface Rule extends RuleSpec {
 
 /** The most family names whose candidate rules are kept; names come from untrusted senders. */
 const FAMILY_CACHE_ENTRIES = 4096;
+/** The most chars of family names kept by the cache, all names together: 1 MiB. */
+export const FAMILY_CACHE_CHARS = 1024 * 1024;
+/** A longer family name is never kept (its rules are tried again at each push of it). */
+export const FAMILY_CACHE_NAME_CHARS = 1024;
 
 /** Compiles `pattern` as a regular expression anchored at both ends (like PromQL's `=~`). */
 export function anchoredPattern(pattern: string): RegExp {
@@ -70,6 +75,8 @@ export class Rules {
   readonly reject: boolean;
   /** Per family name: the rules whose `metric` matches it, up to the first without labels. */
   readonly #byFamily = new Map<string, readonly Rule[]>();
+  /** The chars of the names `#byFamily` holds. */
+  #cachedChars = 0;
 
   constructor(spec: RulesSpec) {
     this.spec = spec;
@@ -97,9 +104,30 @@ export class Rules {
       if (rule.labels.length === 0) break; // it decides whatever follows
     }
     found = list;
-    if (this.#byFamily.size >= FAMILY_CACHE_ENTRIES) this.#byFamily.clear();
-    this.#byFamily.set(name, found);
+    // A name is kept before the push is checked (one refused keeps it too): the cache is bounded
+    // in names and in chars, and a long name, worth no cache, is not kept at all.
+    if (name.length > FAMILY_CACHE_NAME_CHARS) return found;
+    if (
+      this.#byFamily.size >= FAMILY_CACHE_ENTRIES ||
+      this.#cachedChars + name.length > FAMILY_CACHE_CHARS
+    ) {
+      this.#byFamily.clear();
+      this.#cachedChars = 0;
+    }
+    // A copy: a name sliced from a push's body would keep the whole body alive.
+    this.#byFamily.set(detach(name), found);
+    this.#cachedChars += name.length;
     return found;
+  }
+
+  /** The chars of the family names whose candidates are kept (at most `FAMILY_CACHE_CHARS`). */
+  get cachedChars(): number {
+    return this.#cachedChars;
+  }
+
+  /** How many family names' candidates are kept. */
+  get cachedNames(): number {
+    return this.#byFamily.size;
   }
 
   /** The rule that decides the series `key` of the family `name`; undefined: the default. */
