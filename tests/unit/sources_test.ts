@@ -169,3 +169,22 @@ function rechecksum(text: string): string {
   const series = /# end of snapshot: (\d+) series/.exec(text)![1];
   return `${body}# end of snapshot: ${series} series, crc32 ${crc}\n`;
 }
+
+Deno.test("removing only counter sources, by DELETE or staleness, is a change to snapshot", () => {
+  let now = 0;
+  const store = storeWith(cumulative({ staleAfter: 10_000 }), () => now);
+  store.apply(parseText('# TYPE c counter\nc{instance="a",job="x"} 4\n'));
+  store.apply(parseText('# TYPE c counter\nc{instance="b",job="y"} 4\n'));
+  let changes = store.changes;
+  assert.equal(store.delete([["instance", "a"]]), 0); // the aggregate holds no instance label
+  assert.equal(store.sourceCount, 1);
+  assert.ok(store.changes > changes, "DELETE of a source");
+  changes = store.changes;
+  now = 10_000;
+  assert.equal(store.expire(), 0);
+  assert.equal(store.sourceCount, 0);
+  assert.ok(store.changes > changes, "a stale source");
+  changes = store.changes;
+  assert.equal(store.delete([["instance", "b"]]), 0);
+  assert.equal(store.changes, changes); // nothing removed, nothing changed
+});
