@@ -41,11 +41,11 @@ const VERSIONS = ["1", "2", "3"];
 const SOURCES_LINE = "# sources";
 /**
  * The HELP text of a group of sources. `staleAfter` is whole milliseconds; older builds could
- * write a fraction (`60059.99999999999`) or, for a huge one, 16 digits or more or an exponent:
- * read too, rounded and capped at `MAX_STALE_AFTER`.
+ * write a fraction (`60059.99999999999`) or, for a huge one, 16 digits or more, an exponent or
+ * `Infinity`: read too, rounded and capped at `MAX_STALE_AFTER`.
  */
 const SOURCE_HELP =
-  /^pag-source staleAfter=(\d{1,25}(?:\.\d{1,25})?(?:e\+\d{1,3})?) gauge=([a-z]+) sources=([a-zA-Z0-9_,]+)$/;
+  /^pag-source staleAfter=(\d{1,25}(?:\.\d{1,25})?(?:e\+\d{1,3})?|Infinity) gauge=([a-z]+) sources=([a-zA-Z0-9_,]+)$/;
 /** How the last line of a version 2 snapshot begins. */
 export const END_PREFIX = "# end of snapshot: ";
 const END_LINE = /^# end of snapshot: (\d{1,15}) series, crc32 ([0-9a-f]{8})$/;

@@ -151,6 +151,7 @@ Deno.test("a snapshot an older build wrote with a fractional or huge staleAfter 
       ["60059.99999999999", 60_060],
       ["8640000000000000", MAX_STALE_AFTER],
       ["1e+21", MAX_STALE_AFTER],
+      ["Infinity", MAX_STALE_AFTER],
     ] as const
   ) {
     const text = rechecksum(
