@@ -243,6 +243,39 @@ Deno.test("cumulative: after a restart and after a reload, two pushes of one sou
   });
 });
 
+Deno.test("cumulative: a DELETE of a source is written to the snapshot, so a crash does not bring it back", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/rules.yaml`, RULES);
+    const snapshot = `${dir}/snapshot`;
+    const args = [
+      ...["--rulesFile", `${dir}/rules.yaml`, "--persistenceFile", snapshot],
+      ...["--persistenceInterval", "1s"],
+    ];
+    {
+      await using first = await startGateway(args);
+      const pushed = await fetch(`${first.api}/metrics/job/workers/instance/a`, {
+        method: "POST",
+        body: "# TYPE jobs_total counter\njobs_total 5\n",
+      });
+      assert.equal(pushed.status, 202, await pushed.text());
+      const saved = async () =>
+        (await Deno.readTextFile(snapshot).catch(() => "")).includes("# sources");
+      await waitUntil("the source to be written", saved, { timeoutMs: 30_000 });
+      const deleted = await fetch(`${first.api}/metrics/job/workers/instance/a`, {
+        method: "DELETE",
+      });
+      assert.equal(deleted.status, 202, await deleted.text());
+      assert.equal(await selfMetric(first, "pag_sources"), 0);
+      await waitUntil("the DELETE to be written", async () => !(await saved()), {
+        timeoutMs: 30_000,
+      });
+      assert.equal((await first.stop("SIGKILL")).signal, "SIGKILL"); // no last snapshot
+    }
+    await using second = await startGateway(args);
+    assert.equal(await selfMetric(second, "pag_sources"), 0);
+  });
+});
+
 Deno.test("cumulative: Prometheus scrapes the aggregate and increase() sees every count", async () => {
   await withTempDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/rules.yaml`, RULES);
