@@ -7,6 +7,7 @@ import { isLabelName } from "../core/model.ts";
 import {
   anchoredPattern,
   DEFAULT_STALE_AFTER,
+  MAX_STALE_AFTER,
   parseRuleDuration,
   type RuleSpec,
   type RulesSpec,
@@ -234,6 +235,7 @@ function ruleOf(item: Node, fail: Fail, lineOf: (node: Node) => number): RuleSpe
           fail(value, `staleAfter "${text}" is not a duration such as 90s, 15m or 1h30m`);
         }
         if (ms! < 1000) fail(value, `staleAfter "${text}" is shorter than 1s`);
+        if (ms! > MAX_STALE_AFTER) fail(value, `staleAfter "${text}" is longer than 365d`);
         rule.staleAfter = ms!;
         break;
       }

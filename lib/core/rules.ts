@@ -4,6 +4,7 @@
 
 import { type GaugeBehavior, mergeGauge } from "./merge.ts";
 import {
+  detach,
   escapeLabelValue,
   type HistogramValue,
   type MetricType,
@@ -13,6 +14,12 @@ import {
 
 /** `staleAfter` when a cumulative rule does not say: 15 minutes. */
 export const DEFAULT_STALE_AFTER = 15 * 60_000;
+
+/**
+ * The longest `staleAfter`: 365 days. A snapshot writes it in whole milliseconds, and a source
+ * kept longer than a year without a push is a leak, not a sender.
+ */
+export const MAX_STALE_AFTER = 365 * 86_400_000;
 
 /** One rule as the rules file gives it, checked; `line` is where it starts in the file. */
 export interface RuleSpec {
@@ -48,6 +55,10 @@ export interface Rule extends RuleSpec {
 
 /** The most family names whose candidate rules are kept; names come from untrusted senders. */
 const FAMILY_CACHE_ENTRIES = 4096;
+/** The most chars of family names kept by the cache, all names together: 1 MiB. */
+export const FAMILY_CACHE_CHARS = 1024 * 1024;
+/** A longer family name is never kept (its rules are tried again at each push of it). */
+export const FAMILY_CACHE_NAME_CHARS = 1024;
 
 /** Compiles `pattern` as a regular expression anchored at both ends (like PromQL's `=~`). */
 export function anchoredPattern(pattern: string): RegExp {
@@ -64,6 +75,8 @@ export class Rules {
   readonly reject: boolean;
   /** Per family name: the rules whose `metric` matches it, up to the first without labels. */
   readonly #byFamily = new Map<string, readonly Rule[]>();
+  /** The chars of the names `#byFamily` holds. */
+  #cachedChars = 0;
 
   constructor(spec: RulesSpec) {
     this.spec = spec;
@@ -91,9 +104,30 @@ export class Rules {
       if (rule.labels.length === 0) break; // it decides whatever follows
     }
     found = list;
-    if (this.#byFamily.size >= FAMILY_CACHE_ENTRIES) this.#byFamily.clear();
-    this.#byFamily.set(name, found);
+    // A name is kept before the push is checked (one refused keeps it too): the cache is bounded
+    // in names and in chars, and a long name, worth no cache, is not kept at all.
+    if (name.length > FAMILY_CACHE_NAME_CHARS) return found;
+    if (
+      this.#byFamily.size >= FAMILY_CACHE_ENTRIES ||
+      this.#cachedChars + name.length > FAMILY_CACHE_CHARS
+    ) {
+      this.#byFamily.clear();
+      this.#cachedChars = 0;
+    }
+    // A copy: a name sliced from a push's body would keep the whole body alive.
+    this.#byFamily.set(detach(name), found);
+    this.#cachedChars += name.length;
     return found;
+  }
+
+  /** The chars of the family names whose candidates are kept (at most `FAMILY_CACHE_CHARS`). */
+  get cachedChars(): number {
+    return this.#cachedChars;
+  }
+
+  /** How many family names' candidates are kept. */
+  get cachedNames(): number {
+    return this.#byFamily.size;
   }
 
   /** The rule that decides the series `key` of the family `name`; undefined: the default. */
@@ -242,12 +276,12 @@ const DURATION_UNITS: Record<string, number> = {
 };
 
 /**
- * Parses a duration such as `90s`, `15m`, `1h30m`, `2d` or `500ms` into milliseconds, or
- * returns undefined. `0` alone is 0.
+ * Parses a duration such as `90s`, `15m`, `1h30m`, `2d` or `500ms` into whole milliseconds
+ * (rounded: `1.001m` is 60060), or returns undefined. `0` alone is 0.
  */
 export function parseRuleDuration(text: string): number | undefined {
   if (text === "0") return 0;
   const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ms|d|h|m|s)/g)];
   if (parts.length === 0 || parts.map((p) => p[0]).join("") !== text) return undefined;
-  return parts.reduce((ms, [, n, unit]) => ms + Number(n) * DURATION_UNITS[unit], 0);
+  return Math.round(parts.reduce((ms, [, n, unit]) => ms + Number(n) * DURATION_UNITS[unit], 0));
 }

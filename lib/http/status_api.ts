@@ -128,6 +128,9 @@ export function statusOf(options: StatusOptions) {
     flags: options.flags ?? [],
     store: {
       series: store.seriesCount,
+      // Sources of cumulative input count against maxSeries with the aggregate's series.
+      sources: store.sourceCount,
+      held: store.seriesCount + store.sourceCount,
       maxSeries: limits.maxSeries ?? null,
       families: store.familyCount,
       maxFamilies: limits.maxFamilies ?? null,

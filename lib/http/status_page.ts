@@ -251,7 +251,7 @@ const JS = String.raw`"use strict";
     $("build").textContent = "version " + s.build.version + ", commit " + s.build.commit +
       ", deno " + s.build.deno + "; up " + duration(s.uptimeSeconds) + " (since " + s.startTime + ")";
     fill($("store").tBodies[0], [
-      row(["Series", { text: number(s.store.series), className: "number" }, { text: number(s.store.maxSeries), className: "number" }, used(s.store.series, s.store.maxSeries)]),
+      row([s.store.sources > 0 ? "Series (" + number(s.store.series) + " aggregate, " + number(s.store.sources) + " sources)" : "Series", { text: number(s.store.held), className: "number" }, { text: number(s.store.maxSeries), className: "number" }, used(s.store.held, s.store.maxSeries)]),
       row(["Families", { text: number(s.store.families), className: "number" }, { text: number(s.store.maxFamilies), className: "number" }, used(s.store.families, s.store.maxFamilies)]),
       row(["Bytes", { text: bytes(s.store.bytes), className: "number" }, { text: bytes(s.store.maxBytes), className: "number" }, used(s.store.bytes, s.store.maxBytes)]),
       row(["Targets kept (" + number(s.targets.count) + ", " + number(s.targets.dropped) + " dropped)", { text: bytes(s.targets.bytes), className: "number" }, { text: bytes(s.targets.maxBytes), className: "number" }, used(s.targets.bytes, s.targets.maxBytes)]),

@@ -54,8 +54,6 @@ export interface RuledPush {
   inPlace: { binding: Binding; family: PushFamily }[];
   /** Source series whose value fell below their last: resets. */
   resets: number;
-  /** Series left out by `action: drop`. */
-  dropped: number;
 }
 
 /** The refusal of a family that no rule matches under `default: reject`. */
@@ -91,8 +89,6 @@ interface Binding {
   readonly target: Int32Array;
   /** For each pushed series: its cumulative rule, if it has one. */
   readonly cumulative: readonly (Rule | undefined)[];
-  /** How many series the rules drop. */
-  readonly dropped: number;
   /** The series of `outKeys` that more than one cumulative series feeds, if any. */
   readonly shared: ReadonlySet<number> | undefined;
   /**
@@ -137,12 +133,10 @@ export class RulePlanner {
       updates: this.#updates,
       inPlace: [],
       resets: 0,
-      dropped: 0,
     };
     for (const family of push) {
       const binding = this.#bindingOf(family, rules);
       if (binding.error !== undefined) throw binding.error;
-      plan.dropped += binding.dropped;
       if (binding.none) continue;
       if (binding.whole) {
         plan.families.push(
@@ -181,7 +175,6 @@ function bind(family: PushFamily, rules: Rules): Binding {
     outGauges: undefined,
     target: new Int32Array(0),
     cumulative: [],
-    dropped: 0,
     shared: undefined,
     bytes: undefined,
     held: [],
@@ -195,7 +188,7 @@ function bind(family: PushFamily, rules: Rules): Binding {
   const first = candidates[0];
   if (first.labels.length === 0 && first.input === "delta") {
     // One rule decides every series of the family: no look at the keys.
-    if (first.action === "drop") return { ...base, none: true, dropped: keys.length };
+    if (first.action === "drop") return { ...base, none: true };
     return { ...base, whole: true, gauge: first.gauge };
   }
   const outKeys: string[] = [];
@@ -203,13 +196,11 @@ function bind(family: PushFamily, rules: Rules): Binding {
   const at = new Map<string, number>();
   const target = new Int32Array(keys.length);
   const cumulative: (Rule | undefined)[] = new Array(keys.length);
-  let dropped = 0;
   for (let i = 0; i < keys.length; i++) {
     const rule = decideAmong(candidates, keys[i]);
     if (rule === undefined && rules.reject) return { ...base, error: ruleRejection(name) };
     if (rule?.action === "drop") {
       target[i] = DROPPED;
-      dropped++;
       continue;
     }
     let key = keys[i];
@@ -254,7 +245,6 @@ function bind(family: PushFamily, rules: Rules): Binding {
     gauge: uniform ? outGauges[0] : undefined,
     target,
     cumulative,
-    dropped,
     shared,
   };
 }
@@ -398,13 +388,24 @@ function lookUpSources(
     const old = held?.get(keys[i]);
     found[i] = old;
     if (
-      old !== undefined && sameType(old.type, type) && old.labels === rule.sources &&
+      old !== undefined && sameType(old.type, type) && sameLabels(old.labels, rule.sources) &&
       old.staleAfter === rule.staleAfter && old.gauge === (rule.gauge ?? storeGauge)
     ) same[i] = 1;
   }
   binding.held = found;
   binding.same = same;
   binding.heldEpoch = sources.epoch;
+}
+
+/**
+ * Whether two sorted lists of source labels are the same: a source read back from a snapshot, or
+ * kept across a reload, has its own list, equal to the rule's but not the same array.
+ */
+function sameLabels(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Adds `value` to the planned series `o`, merged with one already there. */

@@ -31,7 +31,7 @@ import { familyHeader, renderSeries } from "../expose/render.ts";
 import type { CapturedFamily, Store } from "./store.ts";
 import { type Source, sourceBytes } from "./sources.ts";
 import { GAUGE_BEHAVIORS, type GaugeBehavior } from "../core/merge.ts";
-import { dropLabels } from "../core/rules.ts";
+import { dropLabels, MAX_STALE_AFTER } from "../core/rules.ts";
 
 export const SNAPSHOT_HEADER = "# prom-aggregation-gateway snapshot 3";
 const HEADER_PREFIX = "# prom-aggregation-gateway snapshot ";
@@ -39,8 +39,13 @@ const HEADER_PREFIX = "# prom-aggregation-gateway snapshot ";
 const VERSIONS = ["1", "2", "3"];
 /** The line of a version 3 snapshot before which the sources of cumulative input begin. */
 const SOURCES_LINE = "# sources";
-/** The HELP text of a group of sources. */
-const SOURCE_HELP = /^pag-source staleAfter=(\d{1,15}) gauge=([a-z]+) sources=([a-zA-Z0-9_,]+)$/;
+/**
+ * The HELP text of a group of sources. `staleAfter` is whole milliseconds; older builds could
+ * write a fraction (`60059.99999999999`) or, for a huge one, 16 digits or more, an exponent or
+ * `Infinity`: read too, rounded and capped at `MAX_STALE_AFTER`.
+ */
+const SOURCE_HELP =
+  /^pag-source staleAfter=(\d{1,25}(?:\.\d{1,25})?(?:e\+\d{1,3})?|Infinity) gauge=([a-z]+) sources=([a-zA-Z0-9_,]+)$/;
 /** How the last line of a version 2 snapshot begins. */
 export const END_PREFIX = "# end of snapshot: ";
 const END_LINE = /^# end of snapshot: (\d{1,15}) series, crc32 ([0-9a-f]{8})$/;
@@ -135,9 +140,9 @@ export function* snapshotChunks(
 function sourceGroups(sources: readonly Source[]): CapturedFamily[] {
   const groups = new Map<string, { family: CapturedFamily; times: number[] }>();
   for (const source of sources) {
-    const help = `pag-source staleAfter=${source.staleAfter} gauge=${source.gauge} sources=${
-      source.labels.join(",")
-    }`;
+    const help = `pag-source staleAfter=${
+      Math.round(source.staleAfter)
+    } gauge=${source.gauge} sources=${source.labels.join(",")}`;
     const id = source.family + "\n" + source.type + "\n" + help;
     let group = groups.get(id);
     if (group === undefined) {
@@ -628,6 +633,7 @@ function sourcesOf(group: ReadFamily): Source[] {
     throw new SnapshotError(`sources of "${group.name}" have an unknown gauge rule "${gauge}"`);
   }
   const labels = labelText.split(",");
+  const staleAfter = Math.min(Math.round(Number(stale)), MAX_STALE_AFTER);
   return group.keys.map((key, i) => {
     const aggregate = dropLabels(key, labels).key;
     const value = group.values[i];
@@ -639,7 +645,7 @@ function sourcesOf(group: ReadFamily): Source[] {
       labels,
       value,
       touched: group.touched.get(key)!,
-      staleAfter: Number(stale),
+      staleAfter,
       gauge: gauge as GaugeBehavior,
       bytes: sourceBytes(group.name, key, aggregate, value),
     };

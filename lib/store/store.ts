@@ -403,7 +403,10 @@ export class Store implements StoreRoom {
   delete(match: readonly Label[]): number {
     const removed = this.#remove((key) => matches(key, match));
     if (this.#sources.size > 0) {
-      this.#regauge(this.#sources.removeWhere((source) => matches(source.key, match)));
+      const gone = this.#sources.removeWhere((source) => matches(source.key, match));
+      // A snapshot must be written even when only counter sources went, or they come back.
+      if (gone.length > 0) this.#changes++;
+      this.#regauge(gone);
     }
     return removed;
   }
@@ -468,6 +471,7 @@ export class Store implements StoreRoom {
       const stale = this.#sources.removeStale(this.#now());
       if (stale.length > 0) {
         this.#staleSources += stale.length;
+        this.#changes++;
         this.#regauge(stale);
       }
     }

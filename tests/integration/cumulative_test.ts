@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 // deno-lint-ignore no-import-prefix
 import client from "npm:prom-client@15.1.3";
 import { startGateway } from "../helpers/gateway_process.ts";
-import { selfMetric } from "../helpers/self_metrics.ts";
+import { sampleValue, selfMetric } from "../helpers/self_metrics.ts";
 import { withTempDir } from "../helpers/temp_dir.ts";
 import { waitUntil } from "../helpers/wait.ts";
 
@@ -199,6 +199,80 @@ Deno.test("cumulative: a gateway restart between two pushes adds only the differ
       await scrape(second.api),
       '# HELP jobs_total Jobs.\n# TYPE jobs_total counter\njobs_total{job="workers"} 11\n',
     );
+  });
+});
+
+Deno.test("cumulative: after a restart and after a reload, two pushes of one source count once", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/rules.yaml`, RULES);
+    const args = ["--rulesFile", `${dir}/rules.yaml`, "--persistenceFile", `${dir}/snapshot`];
+    const push = async (gateway: { api: string }, total: number) => {
+      const response = await fetch(`${gateway.api}/metrics/job/workers/instance/a`, {
+        method: "POST",
+        body: `# TYPE jobs_total counter\njobs_total ${total}\n`,
+      });
+      assert.equal(response.status, 202, await response.text());
+    };
+    const total = async (gateway: { api: string }) =>
+      sampleValue(await scrape(gateway.api), 'jobs_total{job="workers"}');
+    {
+      await using first = await startGateway(args);
+      await push(first, 100);
+      assert.equal((await first.stop()).code, 0); // SIGTERM: the last snapshot is written
+    }
+    {
+      await using second = await startGateway(args);
+      for (const value of [101, 102, 103]) await push(second, value);
+      assert.equal(await total(second), 103);
+      assert.equal(await selfMetric(second, "pag_sources"), 1);
+      assert.equal(await selfMetric(second, "pag_series"), 1);
+      // A reload of the same file, then two pushes: still only the differences.
+      const reload = await fetch(second.lifecycle + "/-/reload", { method: "POST" });
+      assert.equal(reload.status, 200, await reload.text());
+      await push(second, 110);
+      await push(second, 120);
+      assert.equal(await total(second), 120);
+      assert.equal(await selfMetric(second, "pag_sources"), 1);
+      assert.equal((await second.stop()).code, 0);
+    }
+    // The snapshot written after all that still holds the source.
+    await using third = await startGateway(args);
+    assert.equal(await selfMetric(third, "pag_sources"), 1);
+    await push(third, 125);
+    assert.equal(await total(third), 125);
+  });
+});
+
+Deno.test("cumulative: a DELETE of a source is written to the snapshot, so a crash does not bring it back", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/rules.yaml`, RULES);
+    const snapshot = `${dir}/snapshot`;
+    const args = [
+      ...["--rulesFile", `${dir}/rules.yaml`, "--persistenceFile", snapshot],
+      ...["--persistenceInterval", "1s"],
+    ];
+    {
+      await using first = await startGateway(args);
+      const pushed = await fetch(`${first.api}/metrics/job/workers/instance/a`, {
+        method: "POST",
+        body: "# TYPE jobs_total counter\njobs_total 5\n",
+      });
+      assert.equal(pushed.status, 202, await pushed.text());
+      const saved = async () =>
+        (await Deno.readTextFile(snapshot).catch(() => "")).includes("# sources");
+      await waitUntil("the source to be written", saved, { timeoutMs: 30_000 });
+      const deleted = await fetch(`${first.api}/metrics/job/workers/instance/a`, {
+        method: "DELETE",
+      });
+      assert.equal(deleted.status, 202, await deleted.text());
+      assert.equal(await selfMetric(first, "pag_sources"), 0);
+      await waitUntil("the DELETE to be written", async () => !(await saved()), {
+        timeoutMs: 30_000,
+      });
+      assert.equal((await first.stop("SIGKILL")).signal, "SIGKILL"); // no last snapshot
+    }
+    await using second = await startGateway(args);
+    assert.equal(await selfMetric(second, "pag_sources"), 0);
   });
 });
 

@@ -4,6 +4,7 @@
 
 import assert from "node:assert/strict";
 import { runCommand, startGateway } from "../helpers/gateway_process.ts";
+import { residentBytes } from "../helpers/process_memory.ts";
 import { selfMetric } from "../helpers/self_metrics.ts";
 import { withTempDir } from "../helpers/temp_dir.ts";
 import { waitUntil } from "../helpers/wait.ts";
@@ -55,6 +56,20 @@ Deno.test("check-rules exits 0 for a valid file, 1 with FILE:LINE: reason otherw
         1,
         "",
         'FILE:4: staleAfter "10 minutes" is not a duration such as 90s, 15m or 1h30m\n',
+      ],
+      [
+        "a staleAfter beyond 365d",
+        "rules:\n  - input: cumulative\n    sources: [instance]\n    staleAfter: 100000000d\n",
+        1,
+        "",
+        'FILE:4: staleAfter "100000000d" is longer than 365d\n',
+      ],
+      [
+        "a staleAfter of 365d and a fraction of a millisecond",
+        "rules:\n  - input: cumulative\n    sources: [instance]\n    staleAfter: 364d23h59m59.9999s\n",
+        0,
+        "1 rules, default accept: OK\n",
+        "",
       ],
       [
         "an unknown default",
@@ -235,5 +250,31 @@ Deno.test("a sender inventing source labels is refused at --maxSeries, whole, an
       await fetch(gateway.api + "/metrics").then((r) => r.text()),
       '# TYPE hits_total counter\nhits_total{job="page"} 9\n',
     );
+  });
+});
+
+Deno.test("200 refused pushes of 1 MB family names leave the rules' name cache bounded", async () => {
+  await withTempDir(async (dir) => {
+    const file = `${dir}/rules.yaml`;
+    await Deno.writeTextFile(file, ALLOW_LIST);
+    await using gateway = await startGateway(["--rulesFile", file]);
+    const MiB = 1024 * 1024;
+    const filler = "a".repeat(1_000_000);
+    const push = async (i: number) => {
+      const response = await fetch(gateway.api + "/metrics/job/page", {
+        method: "POST",
+        body: `x${i}_${filler} 1\n`,
+      });
+      const text = await response.text();
+      assert.equal(response.status, 400, text);
+      assert.ok(text.startsWith(`metric "x${i}_aaaa`), text.slice(0, 200));
+    };
+    for (let i = 0; i < 20; i++) await push(i); // the heap grows to its working size first
+    const before = await residentBytes(gateway.child.pid);
+    for (let i = 20; i < 200; i++) await push(i);
+    const after = await residentBytes(gateway.child.pid);
+    console.log(`resident ${(before / MiB).toFixed(0)} MiB, then ${(after / MiB).toFixed(0)} MiB`);
+    assert.ok(after - before < 64 * MiB, `grew ${after - before} bytes`);
+    assert.equal(await selfMetric(gateway, 'pag_rejections_total{reason="rule_rejected"}'), 200);
   });
 });

@@ -4,6 +4,7 @@ import {
   cumulativeStep,
   DEFAULT_STALE_AFTER,
   dropLabels,
+  FAMILY_CACHE_NAME_CHARS,
   gaugeOver,
   parseRuleDuration,
   Rules,
@@ -326,4 +327,23 @@ Deno.test("a snapshot keeps 20k sources of one group, read back in small pieces"
   assert.equal(restored.sourceCount, 20_000);
   restored.apply(parseText('c{instance="i7"} 10\n')); // +3
   assert.equal(restored.render(), `# TYPE c counter\nc ${(19_999 * 20_000) / 2 + 3}\n`);
+});
+
+Deno.test("Rules.candidates() keeps at most 1 MiB of family names, and no long one", () => {
+  const rules = new Rules({ rules: [rule({ metric: "web_.*" })], default: "reject" });
+  const long = "x_" + "a".repeat(FAMILY_CACHE_NAME_CHARS);
+  assert.deepEqual(rules.candidates(long), []);
+  assert.equal(rules.cachedNames, 0);
+  assert.equal(rules.cachedChars, 0);
+  // Names of 1009 chars: 1039 fit in 1 MiB, the 1040th clears the cache.
+  const name = (i: number) => `web_${String(i).padStart(4, "0")}_` + "a".repeat(1000);
+  let most = 0;
+  for (let i = 0; i < 3000; i++) {
+    assert.equal(rules.candidates(name(i)).length, 1);
+    most = Math.max(most, rules.cachedChars);
+  }
+  assert.equal(most, 1039 * 1009);
+  assert.equal(rules.cachedNames, 3000 - 2 * 1039);
+  assert.equal(rules.cachedChars, (3000 - 2 * 1039) * 1009);
+  assert.equal(rules.decide(name(2999), "")?.line, 1); // a kept name decides as before
 });

@@ -16,6 +16,7 @@ import {
 } from "../../lib/app/status_flags.ts";
 import { loadConfig } from "../../lib/app/config.ts";
 import { parseGroupingPath } from "../../lib/ingest/grouping.ts";
+import { DEFAULT_STALE_AFTER, Rules } from "../../lib/core/rules.ts";
 import { Store } from "../../lib/store/store.ts";
 import { createSilentLogger } from "../helpers/silent_logger.ts";
 
@@ -79,6 +80,8 @@ Deno.test("GET /api/v1/status shows the store against its limits and counts by r
   ]);
   assert.deepEqual(body.store, {
     series: 2,
+    sources: 0,
+    held: 2,
     maxSeries: 1000,
     families: 2,
     maxFamilies: null,
@@ -467,4 +470,26 @@ Deno.test("statusOptionsOf() shows each flag's value and where it came from", ()
   assert.deepEqual(byName.get("cors"), { name: "cors", value: "https://x.example", source: "env" });
   assert.deepEqual(byName.get("logLevel"), { name: "logLevel", value: "info", source: "default" });
   assert.deepEqual(limits, { maxSeries: 5, maxFamilies: 10000, maxStoreBytes: 268435456 });
+});
+
+Deno.test("GET /api/v1/status counts cumulative sources held against maxSeries", async () => {
+  const gw = gateway();
+  gw.store.rules = new Rules({
+    rules: [{
+      line: 1,
+      labels: [],
+      action: "keep",
+      input: "cumulative",
+      sources: ["instance"],
+      staleAfter: DEFAULT_STALE_AFTER,
+    }],
+    default: "accept",
+  });
+  assert.equal(await push(gw, "/metrics/job/a/instance/1", "x_total 1\n"), 202);
+  assert.equal(await push(gw, "/metrics/job/a/instance/2", "x_total 1\n"), 202);
+  const { body } = await getJson(gw, "/api/v1/status");
+  assert.deepEqual(
+    [body.store.series, body.store.sources, body.store.held, body.store.maxSeries],
+    [1, 2, 3, 1000],
+  );
 });
