@@ -557,6 +557,26 @@ Deno.test("the memory limit follows the byte budgets given in config", async () 
   assert.deepEqual(container(set).resources.limits, { cpu: "2", memory: "3Gi" });
 });
 
+Deno.test("the memory limit counts each remote write queue and the store's copy, raised or not", async () => {
+  const urls = [RW, "https://vm.example.com/api/v1/write"];
+  // Defaults: 392 MiB of budgets, two 64 MiB queues, a 256 MiB copy of the store; twice, + 240.
+  const plain = await render({ remoteWrite: { urls } });
+  assertBaseline(plain);
+  assert.equal(container(plain).resources.limits.memory, `${2 * (392 + 2 * 64 + 256) + 240}Mi`);
+  // A queue raised to 128 MiB counts twice; a store of 512 MiB counts as budget and as copy.
+  for (const queue of [128 * MiB, String(128 * MiB)]) {
+    const raised = await render({
+      remoteWrite: { urls },
+      config: { remoteWriteMaxQueueBytes: queue, maxStoreBytes: 512 * MiB },
+    });
+    assertBaseline(raised);
+    assert.equal(
+      container(raised).resources.limits.memory,
+      `${2 * (648 + 2 * 128 + 512) + 240}Mi`,
+    );
+  }
+});
+
 Deno.test("every flag can be set through config, as its PAG_ variable", async () => {
   const managed: Record<string, string> = {
     apiListen: "ports.api",
