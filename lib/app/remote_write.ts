@@ -233,6 +233,8 @@ class Receiver {
         method: "POST",
         headers,
         body: batch.body,
+        // A redirect would carry the body and the headers (secrets too) elsewhere: refused below.
+        redirect: "manual",
         signal: AbortSignal.any([AbortSignal.timeout(this.#options.timeoutMs), this.#stopped]),
       });
     } catch (error) {
@@ -264,6 +266,7 @@ class Receiver {
       status: response.status,
       samples: batch.samples,
       body: text,
+      ...(response.status < 400 ? { location: response.headers.get("Location") ?? "" } : {}),
     });
     return undefined;
   }
