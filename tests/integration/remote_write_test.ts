@@ -235,6 +235,27 @@ Deno.test("remote write follows no redirect: a 307 is a failure, the next addres
   }
 });
 
+Deno.test("a failed remote write is logged with its cause, without the URL's query", async () => {
+  const port = freePort(); // nothing listens there
+  const url = `http://127.0.0.1:${port}/api/v1/write`;
+  await using gateway = await startGateway([
+    "--remoteWriteURL",
+    `${url}?api_key=s3cret-key`,
+    "--remoteWriteInterval",
+    "200ms",
+  ]);
+  await push(gateway.api, "/metrics/job/rw", PUSH);
+  const line = await gateway.waitForLine("remote write failed: retrying");
+  assert.ok(
+    line.includes(
+      `url=${url} error="fetch failed: error sending request for url (${url}): ` +
+        `client error (Connect): tcp connect error: Connection refused (os error 111)"`,
+    ),
+    line,
+  );
+  assert.ok(!gateway.lines.join("\n").includes("s3cret"), "the query is never logged");
+});
+
 Deno.test("remote write gives up a slow request at --remoteWriteTimeout and tries it again", async () => {
   const receiver = startReceiver(async (n) => {
     if (n === 1) await new Promise((resolve) => setTimeout(resolve, 3000));
