@@ -453,7 +453,9 @@ function parseCors(value: string): CorsPolicy {
     // An origin is scheme, host and port. `https://App.example.com/` names one too: it is kept
     // as browsers send it in `Origin`, `https://app.example.com`.
     if (parsed === undefined || parsed.origin === "null" || parsed.href !== parsed.origin + "/") {
-      throw new ConfigError(`"${entry}" is not an origin such as https://example.com:8443`);
+      throw new ConfigError(
+        `"${withoutPassword(entry)}" is not an origin such as https://example.com:8443`,
+      );
     }
     origins.add(parsed.origin);
   }
@@ -526,7 +528,25 @@ function parsePositiveInteger(value: string): number {
   return n;
 }
 
-/** Parses comma-separated http(s) URLs; credentials belong in the auth flags, not the URL. */
+/**
+ * `text` for an error message: a URL's user info is masked (`http://bob:***@host`, or `***@`
+ * for a user name alone, which may be a token), even in a URL too malformed to parse.
+ */
+export function withoutPassword(text: string): string {
+  const at = text.lastIndexOf("@");
+  if (at === -1) return text;
+  const start = /^[A-Za-z][A-Za-z0-9+.-]*:[/\\]*/.exec(text)?.[0].length ?? 0;
+  if (at < start) return text;
+  const colon = text.indexOf(":", start);
+  const user = colon !== -1 && colon < at ? text.slice(start, colon) + ":***" : "***";
+  return text.slice(0, start) + user + text.slice(at);
+}
+
+/**
+ * Parses comma-separated http(s) URLs; credentials belong in the auth flags, not the URL. A
+ * comma always separates URLs (the flag's repeats are joined with commas too): one inside a
+ * URL is written %2C.
+ */
 function parseRemoteWriteUrls(value: string): URL[] {
   const urls: URL[] = [];
   for (const entry of value.split(",")) {
@@ -535,7 +555,10 @@ function parseRemoteWriteUrls(value: string): URL[] {
     try {
       url = new URL(entry.trim());
     } catch {
-      throw new ConfigError(`"${entry}" is not a URL such as http://prometheus:9090/api/v1/write`);
+      throw new ConfigError(
+        `"${withoutPassword(entry)}" is not a URL such as http://prometheus:9090/api/v1/write` +
+          (value.includes(",") ? "; a comma separates URLs: write one inside a URL as %2C" : ""),
+      );
     }
     if (url.username !== "" || url.password !== "") {
       // Not echoed: it holds a password.
@@ -544,7 +567,7 @@ function parseRemoteWriteUrls(value: string): URL[] {
       );
     }
     if (url.protocol !== "http:" && url.protocol !== "https:") {
-      throw new ConfigError(`"${entry}" is not an http or https URL`);
+      throw new ConfigError(`"${withoutPassword(entry)}" is not an http or https URL`);
     }
     urls.push(url);
   }

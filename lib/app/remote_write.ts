@@ -250,13 +250,15 @@ class Receiver {
         method: "POST",
         headers,
         body: batch.body,
+        // A redirect would carry the body and the headers (secrets too) elsewhere: refused below.
+        redirect: "manual",
         signal: AbortSignal.any([AbortSignal.timeout(this.#options.timeoutMs), stopped]),
       });
     } catch (error) {
       if (stopped.aborted) return undefined;
       this.#logger.warn("remote write failed: retrying", {
         url: this.label,
-        error: describeError(error),
+        error: describeError(error, this.url),
       });
       return 0;
     }
@@ -281,6 +283,7 @@ class Receiver {
       status: response.status,
       samples: batch.samples,
       body: text,
+      ...(response.status < 400 ? { location: response.headers.get("Location") ?? "" } : {}),
     });
     return undefined;
   }
@@ -310,9 +313,19 @@ async function readErrorBody(response: Response): Promise<string> {
   return new TextDecoder().decode(concatBytes(chunks).subarray(0, MAX_ERROR_BODY_BYTES)).trim();
 }
 
-function describeError(error: unknown): string {
+/**
+ * An error for the log, with its causes: fetch says only "fetch failed" and keeps the reason
+ * (connection refused, a DNS failure, TLS) in `cause`, whose text holds the URL: written as the
+ * metrics' label, without a query's secrets.
+ */
+function describeError(error: unknown, url?: URL): string {
   if (error instanceof DOMException && error.name === "TimeoutError") return "timed out";
-  return error instanceof Error ? error.message : String(error);
+  let text = error instanceof Error ? error.message : String(error);
+  for (let e = error, i = 0; e instanceof Error && e.cause !== undefined && i < 4; i++) {
+    e = e.cause;
+    text += `: ${e instanceof Error ? e.message : String(e)}`;
+  }
+  return url === undefined ? text : text.replaceAll(url.href, describeUrl(url));
 }
 
 /**

@@ -557,6 +557,26 @@ Deno.test("the memory limit follows the byte budgets given in config", async () 
   assert.deepEqual(container(set).resources.limits, { cpu: "2", memory: "3Gi" });
 });
 
+Deno.test("the memory limit counts each remote write queue and the store's copy, raised or not", async () => {
+  const urls = [RW, "https://vm.example.com/api/v1/write"];
+  // Defaults: 392 MiB of budgets, two 64 MiB queues, a 256 MiB copy of the store; twice, + 240.
+  const plain = await render({ remoteWrite: { urls } });
+  assertBaseline(plain);
+  assert.equal(container(plain).resources.limits.memory, `${2 * (392 + 2 * 64 + 256) + 240}Mi`);
+  // A queue raised to 128 MiB counts twice; a store of 512 MiB counts as budget and as copy.
+  for (const queue of [128 * MiB, String(128 * MiB)]) {
+    const raised = await render({
+      remoteWrite: { urls },
+      config: { remoteWriteMaxQueueBytes: queue, maxStoreBytes: 512 * MiB },
+    });
+    assertBaseline(raised);
+    assert.equal(
+      container(raised).resources.limits.memory,
+      `${2 * (648 + 2 * 128 + 512) + 240}Mi`,
+    );
+  }
+});
+
 Deno.test("every flag can be set through config, as its PAG_ variable", async () => {
   const managed: Record<string, string> = {
     apiListen: "ports.api",
@@ -701,6 +721,108 @@ Deno.test("values that make no sense fail the render with the reason", async () 
     const stderr = await renderError(values);
     assert.ok(stderr.includes(message), `${JSON.stringify(values)}: ${stderr}`);
   }
+});
+
+/**
+ * Values that try to add YAML of their own (found by attacking the chart): each value, and where
+ * it lands. A name that is not one Kubernetes takes fails the schema; past the schema, every
+ * string is quoted and stays one inert string.
+ */
+const INJECTIONS: [object, string][] = [
+  [
+    { priorityClassName: "p\n  hostNetwork: true" },
+    "priorityClassName: Does not match pattern",
+  ],
+  [
+    { webConfig: { tlsSecret: "x\n      hostPath:\n        path: /" } },
+    "webConfig.tlsSecret: Does not match pattern",
+  ],
+  [
+    { fullnameOverride: "x\n  namespace: kube-system" },
+    "fullnameOverride: Does not match pattern",
+  ],
+  [
+    { nameOverride: "x\n    namespace: kube-system" },
+    "nameOverride: Does not match pattern",
+  ],
+  [
+    { auth: { existingSecret: "x\n              optional: true\n  hostNetwork: true" } },
+    "auth.existingSecret: Does not match pattern",
+  ],
+  [
+    { webConfig: { existingSecret: "x\n      hostPath:\n        path: /" } },
+    "webConfig.existingSecret: Does not match pattern",
+  ],
+  [
+    {
+      remoteWrite: {
+        urls: [RW],
+        username: "u",
+        existingSecret: "x\n      hostPath:\n        path: /",
+      },
+    },
+    "remoteWrite.existingSecret: Does not match pattern",
+  ],
+  [
+    { persistence: { enabled: true, existingClaim: "x\n      hostPath:\n        path: /" } },
+    "persistence.existingClaim: Does not match pattern",
+  ],
+  [
+    { persistence: { enabled: true, storageClassName: "x\n  namespace: kube-system" } },
+    "persistence.storageClassName: Does not match pattern",
+  ],
+  [
+    { resources: { limits: { memory: "1Gi\n  hostNetwork: true" } } },
+    "resources.limits.memory: Does not match pattern",
+  ],
+  [{ image: { tag: "v1\n  hostNetwork: true" } }, "image.tag: Does not match pattern"],
+  [
+    { image: { repository: "r\n  hostNetwork: true" } },
+    "image.repository: Does not match pattern",
+  ],
+];
+
+/** What an injection must not have done to the rendered documents. */
+function assertInert(docs: Doc[], what: string): void {
+  for (const doc of docs) {
+    assert.equal(doc.metadata.namespace, undefined, `${what}: ${doc.kind} namespace`);
+  }
+  const spec = podSpec(docs);
+  assert.equal(spec.hostNetwork, undefined, `${what}: hostNetwork`);
+  for (const volume of spec.volumes) {
+    // Each volume has its name and one source.
+    assert.equal(Object.keys(volume).length, 2, `${what}: ${JSON.stringify(volume)}`);
+    assert.equal(volume.hostPath, undefined, `${what}: ${JSON.stringify(volume)}`);
+  }
+}
+
+Deno.test("a value cannot add YAML: bad names fail the schema, other strings are quoted", async () => {
+  for (const [values, message] of INJECTIONS) {
+    const stderr = await renderError(values);
+    assert.ok(stderr.includes(message), `${JSON.stringify(values)}: ${stderr}`);
+  }
+  // Without the schema (helm --skip-schema-validation), the same values render as strings.
+  for (const [values] of INJECTIONS) {
+    const what = JSON.stringify(values);
+    const { code, stdout, stderr } = await withValues(
+      values,
+      (file) => helm(["template", "pag", CHART, "--skip-schema-validation", "-f", file]),
+    );
+    assert.equal(code, 0, `${what}: ${stderr}`);
+    const docs = parseAllDocuments(stdout).map((d) => d.toJS()).filter((d) => d !== null);
+    assertInert(docs, what);
+  }
+  // A string the schema lets through (the instance label) is quoted too.
+  const docs = await render({
+    podMonitor: { enabled: true },
+    partialSums: { enabled: true, instance: "i\n  namespace: kube-system" },
+  });
+  assertInert(docs, "instance");
+  const monitor = one(docs, "PodMonitor");
+  assert.equal(
+    monitor.spec.podMetricsEndpoints[0].relabelings[1].replacement,
+    "i\n  namespace: kube-system",
+  );
 });
 
 Deno.test("NOTES.txt says what the release keeps across restarts", async () => {

@@ -194,6 +194,68 @@ Deno.test("remote write retries 500 and 429 (after Retry-After), not 400, with t
   }
 });
 
+Deno.test("remote write follows no redirect: a 307 is a failure, the next address gets nothing", async () => {
+  const elsewhere = startReceiver(() => new Response(null, { status: 204 }));
+  const receiver = startReceiver(() =>
+    new Response(null, { status: 307, headers: { Location: elsewhere.url } })
+  );
+  try {
+    await using gateway = await startGateway([
+      "--remoteWriteURL",
+      receiver.url,
+      "--remoteWriteInterval",
+      "200ms",
+      "--remoteWriteHeader",
+      "X-Scope-OrgID=s3cret-tenant",
+    ]);
+    await push(gateway.api, "/metrics/job/rw", PUSH);
+    await waitUntil(
+      () => `3 requests, got ${receiver.requests.length}`,
+      () => receiver.requests.length >= 3,
+      { timeoutMs: 30_000 },
+    );
+    const line = await gateway.waitForLine("remote write refused: samples dropped");
+    assert.ok(line.includes("status=307"), line);
+    assert.ok(line.includes(`location=${elsewhere.url}`), line);
+    // Not retried: each request carries the next interval's batch.
+    const [first, second] = receiver.requests;
+    assert.ok(second.samples[0].timestamp > first.samples[0].timestamp, "a 307 is not retried");
+    assert.ok(
+      await selfMetric(gateway, `pag_remote_write_samples_failed_total{url="${receiver.url}"}`) >=
+        16,
+    );
+    assert.equal(
+      await selfMetric(gateway, `pag_remote_write_samples_sent_total{url="${receiver.url}"}`),
+      0,
+    );
+    assert.equal(elsewhere.requests.length, 0, "the redirect's target got a request");
+  } finally {
+    await receiver.server.shutdown();
+    await elsewhere.server.shutdown();
+  }
+});
+
+Deno.test("a failed remote write is logged with its cause, without the URL's query", async () => {
+  const port = freePort(); // nothing listens there
+  const url = `http://127.0.0.1:${port}/api/v1/write`;
+  await using gateway = await startGateway([
+    "--remoteWriteURL",
+    `${url}?api_key=s3cret-key`,
+    "--remoteWriteInterval",
+    "200ms",
+  ]);
+  await push(gateway.api, "/metrics/job/rw", PUSH);
+  const line = await gateway.waitForLine("remote write failed: retrying");
+  assert.ok(
+    line.includes(
+      `url=${url} error="fetch failed: error sending request for url (${url}): ` +
+        `client error (Connect): tcp connect error: Connection refused (os error 111)"`,
+    ),
+    line,
+  );
+  assert.ok(!gateway.lines.join("\n").includes("s3cret"), "the query is never logged");
+});
+
 Deno.test("remote write gives up a slow request at --remoteWriteTimeout and tries it again", async () => {
   const receiver = startReceiver(async (n) => {
     if (n === 1) await new Promise((resolve) => setTimeout(resolve, 3000));

@@ -183,6 +183,11 @@ Deno.test("loadConfig() refuses bad values with a message naming the flag or var
       {},
       '--cors: "file:///tmp/x" is not an origin such as https://example.com:8443',
     ],
+    [
+      { cors: "https://bob:s3cret@a.example" },
+      {},
+      '--cors: "https://bob:***@a.example" is not an origin such as https://example.com:8443',
+    ],
     [{ cors: "*,https://a.example" }, {}, '--cors: "*" cannot be combined with origins'],
     [{ cors: "" }, {}, "--cors: give * or at least one origin"],
     [{ maxBodyBytes: "1.5" }, {}, '--maxBodyBytes: "1.5" is not a positive whole number'],

@@ -42,6 +42,11 @@ Deno.test("remoteWriteOptionsOf() takes Basic auth or a bearer token", () => {
   assert.deepEqual(bearer?.auth, { kind: "bearer", token: { value: "t0k" } });
 });
 
+Deno.test("a comma inside a remote write URL is written %2C, and kept so", () => {
+  const config = loadConfig({ remoteWriteURL: ["http://a/w?tenant=x%2Cy", "http://b/w"] }, {});
+  assert.deepEqual(config.remoteWriteURL.map(String), ["http://a/w?tenant=x%2Cy", "http://b/w"]);
+});
+
 Deno.test("loadConfig() refuses bad remote write settings with exact messages", async (t) => {
   // [flags, env, exact message]
   const cases: [Record<string, string>, Record<string, string>, string][] = [
@@ -54,6 +59,33 @@ Deno.test("loadConfig() refuses bad remote write settings with exact messages", 
       { remoteWriteURL: "nota url" },
       {},
       '--remoteWriteURL: "nota url" is not a URL such as http://prometheus:9090/api/v1/write',
+    ],
+    // A URL that does not parse is echoed without its password, nor a user name alone.
+    [
+      { remoteWriteURL: "http://bob:s3cretPW@host:99999/w" },
+      {},
+      '--remoteWriteURL: "http://bob:***@host:99999/w" is not a URL such as http://prometheus:9090/api/v1/write',
+    ],
+    [
+      { remoteWriteURL: "http://bob:p@ss:w0rd@host:99999/w" },
+      {},
+      '--remoteWriteURL: "http://bob:***@host:99999/w" is not a URL such as http://prometheus:9090/api/v1/write',
+    ],
+    [
+      { remoteWriteURL: "http:bob:s3cretPW@host:99999" },
+      {},
+      '--remoteWriteURL: "http:bob:***@host:99999" is not a URL such as http://prometheus:9090/api/v1/write',
+    ],
+    [
+      {},
+      { PAG_REMOTEWRITEURL: "http://a/w,https://t0ken@host:99999/w" },
+      'PAG_REMOTEWRITEURL: "https://***@host:99999/w" is not a URL such as http://prometheus:9090/api/v1/write; a comma separates URLs: write one inside a URL as %2C',
+    ],
+    // A comma separates URLs, in the flag as in the variable: one in a query says so.
+    [
+      { remoteWriteURL: "http://a/w?tenant=x,y" },
+      {},
+      '--remoteWriteURL: "y" is not a URL such as http://prometheus:9090/api/v1/write; a comma separates URLs: write one inside a URL as %2C',
     ],
     [
       { remoteWriteURL: "http://u:secret@a/api/v1/write" },

@@ -18,15 +18,15 @@
 {{- end }}
 
 {{- define "pag.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "pag.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/name: {{ include "pag.name" . | quote }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
 {{- end }}
 
 {{- define "pag.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{ include "pag.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/managed-by: {{ .Release.Service | quote }}
 {{- end }}
 
 {{- define "pag.image" -}}
@@ -188,7 +188,7 @@ tcpSocket:
   port: lifecycle
 {{- else }}
 httpGet:
-  path: {{ $path }}
+  path: {{ $path | quote }}
   port: lifecycle
   scheme: {{ $kind }}
 {{- end }}
@@ -217,12 +217,12 @@ spec:
     {{- toYaml . | nindent 4 }}
   {{- end }}
   {{- with .Values.priorityClassName }}
-  priorityClassName: {{ . }}
+  priorityClassName: {{ . | quote }}
   {{- end }}
   containers:
     - name: gateway
-      image: {{ include "pag.image" . }}
-      imagePullPolicy: {{ .Values.image.pullPolicy }}
+      image: {{ include "pag.image" . | quote }}
+      imagePullPolicy: {{ .Values.image.pullPolicy | quote }}
       args: [start]
       ports:
         - name: api
@@ -257,7 +257,7 @@ spec:
         - name: PAG_AUTHUSERS
           valueFrom:
             secretKeyRef:
-              name: {{ include "pag.authSecret" . }}
+              name: {{ include "pag.authSecret" . | quote }}
               key: authUsers
         {{- end }}
         {{- if or .Values.webConfig.content .Values.webConfig.existingSecret }}
@@ -312,7 +312,7 @@ spec:
           {{- with (omit .Values.resources.limits "memory") }}
           {{- toYaml . | nindent 10 }}
           {{- end }}
-          memory: {{ include "pag.memoryLimit" . }}
+          memory: {{ include "pag.memoryLimit" . | quote }}
       securityContext:
         {{- toYaml .Values.securityContext | nindent 8 }}
       volumeMounts:
@@ -350,12 +350,12 @@ spec:
     {{- if and .Values.persistence.enabled (ne .Values.kind "StatefulSet") }}
     - name: state
       persistentVolumeClaim:
-        claimName: {{ default (printf "%s-state" (include "pag.fullname" .)) .Values.persistence.existingClaim }}
+        claimName: {{ default (printf "%s-state" (include "pag.fullname" .)) .Values.persistence.existingClaim | quote }}
     {{- end }}
     {{- if or .Values.webConfig.content .Values.webConfig.existingSecret }}
     - name: web-config
       secret:
-        secretName: {{ include "pag.webConfigSecret" . }}
+        secretName: {{ include "pag.webConfigSecret" . | quote }}
         items:
           - key: web-config.yml
             path: web-config.yml
@@ -363,17 +363,17 @@ spec:
     {{- if .Values.webConfig.tlsSecret }}
     - name: tls
       secret:
-        secretName: {{ .Values.webConfig.tlsSecret }}
+        secretName: {{ .Values.webConfig.tlsSecret | quote }}
     {{- end }}
     {{- if .Values.rules }}
     - name: rules
       configMap:
-        name: {{ include "pag.fullname" . }}-rules
+        name: {{ printf "%s-rules" (include "pag.fullname" .) | quote }}
     {{- end }}
     {{- with include "pag.remoteWriteSecretKey" . }}
     - name: remote-write
       secret:
-        secretName: {{ include "pag.remoteWriteSecret" $ }}
+        secretName: {{ include "pag.remoteWriteSecret" $ | quote }}
         # 0440: the owner and the pod's fsGroup read it.
         defaultMode: 288
         items:
