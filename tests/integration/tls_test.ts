@@ -8,6 +8,7 @@ import bcrypt from "bcryptjs";
 // deno-lint-ignore no-import-prefix
 import client from "npm:prom-client@15.1.3";
 import { type GatewayProcess, runCommand, startGateway } from "../helpers/gateway_process.ts";
+import { residentBytes } from "../helpers/process_memory.ts";
 import { sampleValue } from "../helpers/self_metrics.ts";
 import { withTempDir } from "../helpers/temp_dir.ts";
 import { waitUntil } from "../helpers/wait.ts";
@@ -647,5 +648,107 @@ Deno.test("the gateway refuses a web config file it cannot honour, with one line
     const missing = await runCommand(["--webConfigFile", `${dir}/none.yml`]);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /^prom-aggregation-gateway: cannot read --webConfigFile "/);
+  });
+});
+
+/**
+ * Python that opens `n` TLS connections to `port` and, for `seconds`, writes `request` on each
+ * over and over without reading an answer (a small receive buffer, so that answers back up).
+ */
+function pipeliningClient(
+  dir: string,
+  port: number,
+  n: number,
+  seconds: number,
+  request: string,
+): Deno.ChildProcess {
+  const script = `
+import ssl, socket, sys, threading, time
+ctx = ssl.create_default_context(cafile=${JSON.stringify(`${dir}/ca.pem`)})
+blob = ${JSON.stringify(request)}.encode() * 200
+def run():
+    try:
+        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", ${port})), server_hostname="localhost")
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(3)
+        end = time.time() + ${seconds}
+        while time.time() < end: s.sendall(blob)
+    except Exception:
+        pass
+threads = [threading.Thread(target=run) for _ in range(${n})]
+[t.start() for t in threads]
+[t.join() for t in threads]
+`;
+  return new Deno.Command(PYTHON, { args: ["-c", script], stdin: "null", stdout: "null" })
+    .spawn();
+}
+
+Deno.test("a TLS client that pipelines requests and reads no answer holds a bounded buffer; the listeners answer; SIGTERM exits", async () => {
+  await withTempDir(async (dir) => {
+    await makeCertificates(dir);
+    for (const extra of ["", USERS]) {
+      const gateway = await startGateway(["--webConfigFile", await writeWebConfig(dir, extra)]);
+      try {
+        const { api, lifecycle } = https(gateway);
+        using http = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(`${dir}/ca.pem`)] });
+        // Answers of about 400 KB, so that the client's unread answers stop the server's writes.
+        const body = Array.from({ length: 5000 }, (_, i) => `pipe_total{i="${i}"} 1\n`).join("");
+        const pushed = await fetch(`${api}/metrics/job/pipe`, {
+          method: "POST",
+          client: http,
+          headers: extra ? { Authorization: basic("prom", PASSWORD) } : {},
+          body,
+        });
+        await pushed.body?.cancel();
+        assert.equal(pushed.status, 202);
+        const before = await residentBytes(gateway.child.pid);
+        const port = Number(new URL(api).port);
+        const client = pipeliningClient(
+          dir,
+          port,
+          1,
+          8,
+          "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+        );
+        const streamer = pipeliningClient(
+          dir,
+          port,
+          1,
+          8,
+          "POST /metrics/job/x HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000000\r\n" +
+            `Authorization: ${basic("prom", "wrong")}\r\n\r\n` + "a_total 1\n".repeat(1600),
+        );
+        let most = before;
+        let slowest = 0;
+        const deadline = Date.now() + 8000;
+        while (Date.now() < deadline) {
+          const started = performance.now();
+          const healthy = await fetch(`${lifecycle}/-/healthy`, {
+            client: http,
+            signal: AbortSignal.timeout(5000),
+          });
+          await healthy.body?.cancel();
+          assert.equal(healthy.status, 200);
+          slowest = Math.max(slowest, performance.now() - started);
+          most = Math.max(most, await residentBytes(gateway.child.pid));
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+        await Promise.all([client.status, streamer.status]);
+        const grown = (most - before) / 2 ** 20;
+        console.log(
+          `${extra ? "with" : "without"} basic auth: RSS grew ${grown.toFixed(1)} MiB,`,
+          `slowest /-/healthy ${slowest.toFixed(0)} ms`,
+        );
+        assert.ok(grown < 64, `RSS grew ${grown} MiB`);
+        assert.ok(slowest < 1000, `/-/healthy took ${slowest} ms`);
+      } finally {
+        const stopped = await Promise.race([
+          gateway.stop("SIGTERM"),
+          new Promise<"hung">((resolve) => setTimeout(() => resolve("hung"), 15_000)),
+        ]);
+        if (stopped === "hung") await gateway.stop("SIGKILL");
+        assert.notEqual(stopped, "hung", "SIGTERM did not end the gateway");
+      }
+    }
   });
 });
