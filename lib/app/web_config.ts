@@ -222,7 +222,16 @@ function parseHttp(
     }
     const text = optionalString(raw, `${where}.headers.${name}`, fail) ?? "";
     if (text === "") continue; // "Unset if blank"
-    if (/[\r\n\0]/.test(text)) fail(`${where}.headers.${name} holds a line break`);
+    // RFC 9110 field values: visible ASCII, spaces and tabs. Anything else (a line break, a
+    // U+2028) cannot be sent, and every answer of both listeners would fail on it.
+    const bad = /[^\t\x20-\x7e]/.exec(text);
+    if (bad !== null) {
+      const code = bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0");
+      fail(
+        `${where}.headers.${name} holds U+${code} at character ${bad.index + 1}; a header ` +
+          `value may hold visible ASCII, spaces and tabs only`,
+      );
+    }
     if (allowed.length > 0 && !allowed.includes(text.toLowerCase())) {
       fail(`${where}.headers.${name} "${text}" is not one of ${allowed.join(", ")}`);
     }

@@ -634,6 +634,10 @@ Deno.test("the gateway refuses a web config file it cannot honour, with one line
         `prom-aggregation-gateway: cert_file "${dir}/server-key.pem" holds no PEM certificate`,
       ],
       [
+        'http_server_config:\n  headers:\n    Content-Security-Policy: "default-src \\u2028x"\n',
+        `prom-aggregation-gateway: --webConfigFile "${dir}/web.yml": http_server_config.headers.Content-Security-Policy holds U+2028 at character 13; a header value may hold visible ASCII, spaces and tabs only\n`,
+      ],
+      [
         "basic_auth_users:\n  prom: plain\n",
         `prom-aggregation-gateway: --webConfigFile "${dir}/web.yml": basic_auth_users.prom: not a bcrypt hash ($2a$, $2b$ or $2y$, cost 04 to 31, as htpasswd -nBC 10 writes)\n`,
       ],

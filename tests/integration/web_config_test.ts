@@ -132,6 +132,21 @@ Deno.test("parseWebConfig() refuses what it cannot honour, with the reason", asy
       'http_server_config.headers.X-Frame-Options "allow" is not one of deny, sameorigin',
     ],
     [
+      'http_server_config:\n  headers:\n    Content-Security-Policy: "default-src \\u2028x"\n',
+      "http_server_config.headers.Content-Security-Policy holds U+2028 at character 13; a " +
+      "header value may hold visible ASCII, spaces and tabs only",
+    ],
+    [
+      'http_server_config:\n  headers:\n    X-XSS-Protection: "1; mode=block\\r\\nSet-Cookie: a=b"\n',
+      "http_server_config.headers.X-XSS-Protection holds U+000D at character 14; a " +
+      "header value may hold visible ASCII, spaces and tabs only",
+    ],
+    [
+      'http_server_config:\n  headers:\n    Content-Security-Policy: "caf\u00e9"\n',
+      "http_server_config.headers.Content-Security-Policy holds U+00E9 at character 4; a " +
+      "header value may hold visible ASCII, spaces and tabs only",
+    ],
+    [
       "basic_auth_users:\n  alice: secret\n",
       "basic_auth_users.alice: not a bcrypt hash ($2a$, $2b$ or $2y$, cost 04 to 31, as htpasswd -nBC 10 writes)",
     ],
