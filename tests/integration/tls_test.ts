@@ -583,6 +583,71 @@ Deno.test("a flood of wrong passwords leaves a known client answered promptly", 
   });
 });
 
+Deno.test("a flood of wrong passwords from one address leaves first checks from another answered", async () => {
+  await withTempDir(async (dir) => {
+    await makeCertificates(dir);
+    // Five users whose credentials nobody has used yet, one for each try of the other client.
+    const fresh = Array.from({ length: 5 }, (_, i) => [`fresh${i}`, `pw-${i}`]);
+    const users = USERS +
+      fresh.map(([user, password]) => `  ${user}: "${bcrypt.hashSync(password, 4)}"\n`).join("");
+    await using gateway = await startGateway(["--webConfigFile", await writeWebConfig(dir, users)]);
+    const { api } = https(gateway);
+    using http = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(`${dir}/ca.pem`)] });
+    // 40 connections from 127.0.0.1 sending wrong passwords (at cost 10) as fast as answered.
+    let flooding = true;
+    const statuses = new Map<number, number>();
+    const retryAfter = new Set<string | null>();
+    const flood = Array.from({ length: 40 }, async (_, i) => {
+      for (let n = 0; flooding; n++) {
+        try {
+          const response = await fetch(`${api}/metrics`, {
+            client: http,
+            headers: { Authorization: basic("prom", `guess-${i}-${n}`) },
+          });
+          await response.body?.cancel();
+          statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+          if (response.status === 503) retryAfter.add(response.headers.get("retry-after"));
+        } catch {
+          // a closed connection is an answer too
+        }
+      }
+    });
+    try {
+      await waitUntil("the flood under way", () => (statuses.get(503) ?? 0) > 40);
+      const answers: string[] = [];
+      for (const [user, password] of fresh) {
+        // From 127.0.0.2: another source, as loopback takes all of 127.0.0.0/8.
+        const result = await curl([
+          "--cacert",
+          `${dir}/ca.pem`,
+          "--interface",
+          "127.0.0.2",
+          "-u",
+          `${user}:${password}`,
+          "-o",
+          "/dev/null",
+          "-w",
+          "%{http_code} %{time_total}",
+          `${api}/metrics`,
+        ]);
+        answers.push(result.stdout);
+      }
+      console.log("first checks from 127.0.0.2 during the flood (status, seconds):", answers);
+      for (const answer of answers) {
+        const [status, seconds] = answer.split(" ");
+        assert.equal(status, "200", JSON.stringify(answers));
+        assert.ok(Number(seconds) < 5, JSON.stringify(answers));
+      }
+    } finally {
+      flooding = false;
+      await Promise.all(flood);
+    }
+    // The flood itself was refused: one check of its at a time, the rest 503 with Retry-After.
+    assert.deepEqual([...statuses.keys()].sort(), [401, 503]);
+    assert.deepEqual([...retryAfter], ["1"]);
+  });
+});
+
 Deno.test("--AuthUsers beside basic_auth_users: plain users push and delete, bcrypt users do everything", async () => {
   await withTempDir(async (dir) => {
     await makeCertificates(dir);
