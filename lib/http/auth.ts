@@ -62,7 +62,11 @@ export class BcryptAuthenticator {
   readonly #users: ReadonlyMap<string, string>;
   readonly #limits: BcryptLimits;
   readonly #verified = new Map<string, true>();
-  /** A hash compared for unknown users: the costliest of the configured ones. */
+  /**
+   * A hash compared for unknown users: the costliest of the configured ones. A known user's
+   * wrong password takes its own hash's time, so users of a cheaper cost than the others show
+   * in the timing; docs/operations.md asks for one cost for all, rather than pad answers.
+   */
   readonly #decoy: string;
   #running = 0;
   readonly #waiting: Array<() => void> = [];
