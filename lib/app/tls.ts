@@ -13,7 +13,7 @@ import { Duplex } from "node:stream";
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import type { Logger } from "../core/logger.ts";
 import type { PemSource, TlsServerSettings } from "./web_config.ts";
-import { WebConfigError } from "./web_config.ts";
+import { MAX_PEM_BYTES, readSmallFile, WebConfigError } from "./web_config.ts";
 
 /** How often the certificate and key files are checked for changes. */
 export const CERTIFICATE_POLL_MS = 2000;
@@ -186,11 +186,7 @@ export class TlsCertificates {
 
 function readPem(source: PemSource, field: string): string {
   if ("inline" in source) return source.inline;
-  try {
-    return Deno.readTextFileSync(source.file);
-  } catch (error) {
-    throw new WebConfigError(`cannot read ${field} "${source.file}": ${(error as Error).message}`);
-  }
+  return readSmallFile(source.file, MAX_PEM_BYTES, field);
 }
 
 function describe(source: PemSource, field: string): string {

@@ -453,6 +453,79 @@ Deno.test("a rotated certificate is served without a restart; a bad one keeps th
   });
 });
 
+Deno.test("a web config or PEM file that is not a regular file or is over 1 MiB is refused at start, unread", async () => {
+  await withTempDir(async (dir) => {
+    await makeCertificates(dir);
+    const mkfifo = await run("mkfifo", [`${dir}/fifo`]);
+    assert.equal(mkfifo.code, 0, mkfifo.stderr);
+    await Deno.writeTextFile(`${dir}/big.yml`, "# padding\n".repeat(110_000));
+    const cases: [string, string][] = [
+      ["/dev/zero", 'cannot read --webConfigFile "/dev/zero": not a regular file'],
+      [`${dir}/fifo`, `cannot read --webConfigFile "${dir}/fifo": not a regular file`],
+      [dir, `cannot read --webConfigFile "${dir}": not a regular file`],
+      [
+        `${dir}/big.yml`,
+        `cannot read --webConfigFile "${dir}/big.yml": larger than 1048576 bytes`,
+      ],
+    ];
+    for (const [file, message] of cases) {
+      const started = performance.now();
+      const result = await runCommand(["--webConfigFile", file]);
+      assert.equal(result.code, 2, result.stderr);
+      assert.equal(result.stderr, `prom-aggregation-gateway: ${message}\n`);
+      assert.ok(performance.now() - started < 15_000);
+    }
+    for (
+      const [cert, key, message] of [
+        ["fifo", "server-key.pem", `cannot read cert_file "${dir}/fifo": not a regular file`],
+        ["server.pem", "/dev/zero", `cannot read key_file "/dev/zero": not a regular file`],
+        [
+          "server.pem",
+          "big.yml",
+          `cannot read key_file "${dir}/big.yml": larger than 1048576 bytes`,
+        ],
+      ]
+    ) {
+      await Deno.writeTextFile(
+        `${dir}/web.yml`,
+        `tls_server_config:\n  cert_file: ${cert}\n  key_file: ${key}\n`,
+      );
+      const result = await runCommand(["--webConfigFile", `${dir}/web.yml`]);
+      assert.equal(result.code, 2, result.stderr);
+      assert.equal(result.stderr, `prom-aggregation-gateway: ${message}\n`);
+    }
+  });
+});
+
+Deno.test("a FIFO rotated in as the certificate is refused unread; the old one is served", async () => {
+  await withTempDir(async (dir) => {
+    await makeCertificates(dir);
+    await using gateway = await startGateway(["--webConfigFile", await writeWebConfig(dir)]);
+    const { lifecycle } = https(gateway);
+    const port = new URL(gateway.api).port;
+    using http = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(`${dir}/ca.pem`)] });
+    await Deno.remove(`${dir}/server.pem`);
+    const mkfifo = await run("mkfifo", [`${dir}/server.pem`]);
+    assert.equal(mkfifo.code, 0, mkfifo.stderr);
+    const line = await gateway.waitForLine(
+      "TLS certificate not reloaded; the previous one is still served",
+    );
+    assert.ok(
+      line.includes(`cannot read cert_file \\"${dir}/server.pem\\": not a regular file`),
+      line,
+    );
+    const healthy = await fetch(`${lifecycle}/-/healthy`, {
+      client: http,
+      signal: AbortSignal.timeout(5000),
+    });
+    await healthy.body?.cancel();
+    assert.equal(healthy.status, 200);
+    assert.equal(await servedSerial(port), "serial=03E9");
+    const own = await (await fetch(`${lifecycle}/metrics`, { client: http })).text();
+    assert.equal(sampleValue(own, 'pag_tls_certificate_reloads_total{result="failure"}'), 1);
+  });
+});
+
 /** Everything `conn` sends until it closes, as text. */
 async function readAll(conn: Deno.Conn): Promise<string> {
   const chunks: Uint8Array<ArrayBuffer>[] = [];
@@ -692,7 +765,7 @@ Deno.test("the gateway refuses a web config file it cannot honour, with one line
       ],
       [
         "tls_server_config:\n  cert_file: missing.pem\n  key_file: server-key.pem\n",
-        `prom-aggregation-gateway: cannot read cert_file "${dir}/missing.pem": No such file or directory (os error 2): readfile '${dir}/missing.pem'\n`,
+        `prom-aggregation-gateway: cannot read cert_file "${dir}/missing.pem": No such file or directory (os error 2): stat '${dir}/missing.pem'\n`,
       ],
       [
         "tls_server_config:\n  cert_file: server-key.pem\n  key_file: server-key.pem\n",
