@@ -28,7 +28,10 @@ const RAW_READ = 16 * 1024 + 256;
 
 /** What the TLS layer tells the gateway's own metrics. */
 export interface TlsEvents {
-  /** A connection failed before its handshake completed (a plain-HTTP client, a bad hello). */
+  /**
+   * A connection ended before its handshake completed, for any reason, once per connection: a
+   * plain-HTTP client, a bad hello, a reset, a close, a handshake past --readHeaderTimeout.
+   */
   handshakeFailure?(): void;
   /** The certificate files changed and were loaded ("success") or kept out ("failure"). */
   certificateReload?(result: "success" | "failure"): void;
@@ -206,18 +209,27 @@ class TlsServerConn {
   #queued = 0;
   #ended = false;
   #secure = false;
+  /** Counts this connection's handshake as failed, once, unless it completed. */
+  readonly #handshakeFailed: () => void;
   #wake: (() => void) | undefined;
   readonly #pendingWrites = new Set<(error: Error) => void>();
 
   constructor(raw: Deno.Conn, context: tls.SecureContext, events: TlsEvents) {
     this.#raw = raw;
+    let counted = false;
+    this.#handshakeFailed = () => {
+      if (this.#secure || counted) return;
+      counted = true;
+      events.handshakeFailure?.();
+    };
     const gate: ReadGate = {
       full: () => this.#queued >= READ_AHEAD,
       parked: undefined,
       failed: () => this.close(),
     };
     this.#gate = gate;
-    const socket = new tls.TLSSocket(connDuplex(raw, events, gate), {
+    const duplexEvents = { handshakeFailure: this.#handshakeFailed };
+    const socket = new tls.TLSSocket(connDuplex(raw, duplexEvents, gate), {
       isServer: true,
       secureContext: context,
     });
@@ -230,13 +242,14 @@ class TlsServerConn {
       this.#wakeReader();
     });
     const end = () => {
+      this.#handshakeFailed();
       this.#ended = true;
       this.#wakeReader();
     };
     socket.on("end", end);
     socket.on("close", end);
     socket.on("error", () => {
-      if (!this.#secure) events.handshakeFailure?.();
+      this.#handshakeFailed();
       this.close();
     });
   }
@@ -287,6 +300,7 @@ class TlsServerConn {
   }
 
   close(): void {
+    this.#handshakeFailed();
     this.#ended = true;
     // Requests a client pipelined before it failed are not served: their answers could not be
     // sent, and serving them costs time (a thousand scrapes in 32 KiB of GETs).

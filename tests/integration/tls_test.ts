@@ -526,6 +526,67 @@ Deno.test("a FIFO rotated in as the certificate is refused unread; the old one i
   });
 });
 
+Deno.test("pag_tls_handshake_failures_total counts every connection that ends before its handshake, once", async () => {
+  await withTempDir(async (dir) => {
+    await makeCertificates(dir);
+    await using gateway = await startGateway([
+      "--webConfigFile",
+      await writeWebConfig(dir),
+      "--readHeaderTimeout",
+      "1s",
+    ]);
+    const { lifecycle } = https(gateway);
+    const port = Number(new URL(gateway.api).port);
+    using http = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(`${dir}/ca.pem`)] });
+    const failures = async () => {
+      const own = await (await fetch(`${lifecycle}/metrics`, { client: http })).text();
+      return sampleValue(own, "pag_tls_handshake_failures_total");
+    };
+    assert.equal(await failures(), 0);
+    const connect = () => Deno.connect({ hostname: "127.0.0.1", port });
+    // 1: connected and closed without a byte (a TCP check).
+    (await connect()).close();
+    // 2: half a hello, then closed.
+    const half = await connect();
+    await half.write(new Uint8Array([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]));
+    half.close();
+    // 3: garbage that is not a TLS record.
+    const garbage = await connect();
+    await garbage.write(new Uint8Array(64).fill(0x01));
+    assert.equal(await readAll(garbage), "");
+    // 4: plain HTTP.
+    const plain = await connect();
+    await plain.write(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+    assert.match(await readAll(plain), /^HTTP\/1\.0 400 Bad Request\r\n/);
+    // 5: half a hello, then reset (SO_LINGER 0).
+    const reset = await run(PYTHON, [
+      "-c",
+      `import socket, struct
+s = socket.create_connection(("127.0.0.1", ${port}))
+s.sendall(bytes([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()`,
+    ]);
+    assert.equal(reset.code, 0, reset.stderr);
+    // 6: a handshake that stalls past --readHeaderTimeout.
+    const stalled = await connect();
+    await stalled.write(new Uint8Array([0x16]));
+    assert.equal(await readAll(stalled), "");
+    await waitUntil("six failed handshakes counted", async () => (await failures()) === 6);
+    // A completed handshake is not a failure, however its connection ends.
+    const good = await Deno.connectTls({
+      hostname: "127.0.0.1",
+      port,
+      caCerts: [await Deno.readTextFile(`${dir}/ca.pem`)],
+    });
+    await good.handshake();
+    good.close();
+    const scrape = await fetch(`${lifecycle}/-/healthy`, { client: http });
+    await scrape.body?.cancel();
+    assert.equal(await failures(), 6);
+  });
+});
+
 /** Everything `conn` sends until it closes, as text. */
 async function readAll(conn: Deno.Conn): Promise<string> {
   const chunks: Uint8Array<ArrayBuffer>[] = [];
