@@ -713,7 +713,8 @@ Deno.test("a flood of wrong passwords leaves a known client answered promptly", 
     assert.deepEqual([...statuses.keys()].sort(), [401, 503]);
     const own = await (await fetch(`${lifecycle}/metrics`, { client: http })).text();
     assert.ok(sampleValue(own, 'pag_auth_failures_total{reason="busy"}')! > 20);
-    assert.ok(sampleValue(own, 'pag_auth_failures_total{reason="wrong"}')! > 5);
+    // All from one address, so one check at a time: most are busy, a few compared.
+    assert.ok(sampleValue(own, 'pag_auth_failures_total{reason="wrong"}')! >= 1);
   });
 });
 
