@@ -13,7 +13,7 @@ import { Duplex } from "node:stream";
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import type { Logger } from "../core/logger.ts";
 import type { PemSource, TlsServerSettings } from "./web_config.ts";
-import { WebConfigError } from "./web_config.ts";
+import { MAX_PEM_BYTES, readSmallFile, WebConfigError } from "./web_config.ts";
 
 /** How often the certificate and key files are checked for changes. */
 export const CERTIFICATE_POLL_MS = 2000;
@@ -23,10 +23,15 @@ export const CERTIFICATE_POLL_MS = 2000;
  * stops reading from the socket; TLS records are at most 16 KiB.
  */
 const READ_AHEAD = 32 * 1024;
+/** Bytes of one read from the TCP socket: one TLS record and its header. */
+const RAW_READ = 16 * 1024 + 256;
 
 /** What the TLS layer tells the gateway's own metrics. */
 export interface TlsEvents {
-  /** A connection failed before its handshake completed (a plain-HTTP client, a bad hello). */
+  /**
+   * A connection ended before its handshake completed, for any reason, once per connection: a
+   * plain-HTTP client, a bad hello, a reset, a close, a handshake past --readHeaderTimeout.
+   */
   handshakeFailure?(): void;
   /** The certificate files changed and were loaded ("success") or kept out ("failure"). */
   certificateReload?(result: "success" | "failure"): void;
@@ -184,11 +189,7 @@ export class TlsCertificates {
 
 function readPem(source: PemSource, field: string): string {
   if ("inline" in source) return source.inline;
-  try {
-    return Deno.readTextFileSync(source.file);
-  } catch (error) {
-    throw new WebConfigError(`cannot read ${field} "${source.file}": ${(error as Error).message}`);
-  }
+  return readSmallFile(source.file, MAX_PEM_BYTES, field);
 }
 
 function describe(source: PemSource, field: string): string {
@@ -204,15 +205,31 @@ class TlsServerConn {
   readonly #raw: Deno.Conn;
   readonly #socket: tls.TLSSocket;
   readonly #chunks: Uint8Array[] = [];
+  readonly #gate: ReadGate;
   #queued = 0;
   #ended = false;
   #secure = false;
+  /** Counts this connection's handshake as failed, once, unless it completed. */
+  readonly #handshakeFailed: () => void;
   #wake: (() => void) | undefined;
   readonly #pendingWrites = new Set<(error: Error) => void>();
 
   constructor(raw: Deno.Conn, context: tls.SecureContext, events: TlsEvents) {
     this.#raw = raw;
-    const socket = new tls.TLSSocket(connDuplex(raw, events), {
+    let counted = false;
+    this.#handshakeFailed = () => {
+      if (this.#secure || counted) return;
+      counted = true;
+      events.handshakeFailure?.();
+    };
+    const gate: ReadGate = {
+      full: () => this.#queued >= READ_AHEAD,
+      parked: undefined,
+      failed: () => this.close(),
+    };
+    this.#gate = gate;
+    const duplexEvents = { handshakeFailure: this.#handshakeFailed };
+    const socket = new tls.TLSSocket(connDuplex(raw, duplexEvents, gate), {
       isServer: true,
       secureContext: context,
     });
@@ -225,14 +242,14 @@ class TlsServerConn {
       this.#wakeReader();
     });
     const end = () => {
+      this.#handshakeFailed();
       this.#ended = true;
       this.#wakeReader();
     };
     socket.on("end", end);
     socket.on("close", end);
     socket.on("error", () => {
-      if (!this.#secure) events.handshakeFailure?.();
-      end();
+      this.#handshakeFailed();
       this.close();
     });
   }
@@ -255,7 +272,12 @@ class TlsServerConn {
     if (n === chunk.length) this.#chunks.shift();
     else this.#chunks[0] = chunk.subarray(n);
     this.#queued -= n;
-    if (this.#queued < READ_AHEAD && this.#socket.isPaused()) this.#socket.resume();
+    if (this.#queued < READ_AHEAD) {
+      if (this.#socket.isPaused()) this.#socket.resume();
+      const parked = this.#gate.parked;
+      this.#gate.parked = undefined;
+      parked?.();
+    }
     return n;
   }
 
@@ -278,7 +300,13 @@ class TlsServerConn {
   }
 
   close(): void {
+    this.#handshakeFailed();
     this.#ended = true;
+    // Requests a client pipelined before it failed are not served: their answers could not be
+    // sent, and serving them costs time (a thousand scrapes in 32 KiB of GETs).
+    this.#chunks.length = 0;
+    this.#queued = 0;
+    this.#gate.parked = undefined;
     this.#wakeReader();
     // A write waiting on a peer that stopped reading ends now, not never.
     for (const fail of [...this.#pendingWrites]) fail(new Error("the connection was closed"));
@@ -306,33 +334,63 @@ const PLAIN_HTTP_ANSWER = new TextEncoder().encode(
 const HANDSHAKE_RECORD = 0x16;
 
 /**
+ * The backpressure between a connection's decrypted bytes and its socket. `socket.pause()` on a
+ * node:tls socket does not stop it reading its transport here, so the transport asks first:
+ * while `full()`, it parks its next read in `parked` and the HTTP server's read that drains the
+ * queue below the bound runs it.
+ */
+interface ReadGate {
+  full(): boolean;
+  parked: (() => void) | undefined;
+  /**
+   * The socket failed (reset, closed). node:tls does not always tell its TLSSocket: a write
+   * that fails under it leaves it open and taking writes, and the server went on answering
+   * every request queued, each answer written nowhere.
+   */
+  failed(): void;
+}
+
+/**
  * A Deno.Conn as the duplex stream node:tls reads and writes its records through. A connection
  * whose first byte is an ASCII letter is a plain-HTTP request: it is answered 400 in plain text
- * and closed, so that its sender learns why.
+ * and closed, so that its sender learns why. It reads from the socket only while `gate` is not
+ * full: what one connection holds is bounded whatever its peer sends and whether or not the
+ * server reads.
  */
-function connDuplex(conn: Deno.Conn, events: TlsEvents): Duplex {
+function connDuplex(conn: Deno.Conn, events: TlsEvents, gate: ReadGate): Duplex {
   let first = true;
-  return new Duplex({
-    read() {
-      const buffer = new Uint8Array(16 * 1024);
-      conn.read(buffer).then(
-        (n) => {
-          if (first && n !== null && n > 0) {
-            first = false;
-            const byte = buffer[0];
-            if (byte !== HANDSHAKE_RECORD && ((byte | 0x20) >= 0x61 && (byte | 0x20) <= 0x7a)) {
-              events.handshakeFailure?.();
-              writeAll(conn, PLAIN_HTTP_ANSWER).catch(() => {}).finally(() => this.destroy());
-              return;
-            }
+  const readRaw = (stream: Duplex) => {
+    const buffer = new Uint8Array(RAW_READ);
+    conn.read(buffer).then(
+      (n) => {
+        if (first && n !== null && n > 0) {
+          first = false;
+          const byte = buffer[0];
+          if (byte !== HANDSHAKE_RECORD && ((byte | 0x20) >= 0x61 && (byte | 0x20) <= 0x7a)) {
+            events.handshakeFailure?.();
+            writeAll(conn, PLAIN_HTTP_ANSWER).catch(() => {}).finally(() => stream.destroy());
+            return;
           }
-          this.push(n === null ? null : buffer.subarray(0, n));
-        },
-        (error) => this.destroy(error),
-      );
+        }
+        stream.push(n === null ? null : buffer.subarray(0, n));
+      },
+      (error) => {
+        gate.failed();
+        stream.destroy(error);
+      },
+    );
+  };
+  return new Duplex({
+    readableHighWaterMark: RAW_READ,
+    read() {
+      if (gate.full()) gate.parked = () => readRaw(this);
+      else readRaw(this);
     },
     write(chunk: Uint8Array, _encoding, callback) {
-      writeAll(conn, chunk).then(() => callback(), (error) => callback(error));
+      writeAll(conn, chunk).then(() => callback(), (error) => {
+        gate.failed();
+        callback(error);
+      });
     },
     final(callback) {
       try {

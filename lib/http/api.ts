@@ -32,7 +32,9 @@ export interface ApiOptions extends PushOptions {
    * `basic_auth_users` of --webConfigFile: when set, every request but a CORS preflight needs
    * credentials it accepts, or, for pushes and deletes, credentials of `authUsers`.
    */
-  basicAuth?: { verify(authorization: string | null): Promise<BcryptResult> };
+  basicAuth?: {
+    verify(authorization: string | null, remoteAddress?: string): Promise<BcryptResult>;
+  };
   /** What the status page shows besides the store and the log: flags in force and limits. */
   status?: Pick<StatusOptions, "flags" | "limits">;
 }
@@ -106,7 +108,10 @@ export function createApiHandler(
   const { basicAuth } = options;
   /** Throws the refusal of a request whose credentials `basic_auth_users` does not accept. */
   const checkBasicAuth = async (request: HttpRequest): Promise<void> => {
-    const result = await basicAuth!.verify(request.headers.get("authorization"));
+    const result = await basicAuth!.verify(
+      request.headers.get("authorization"),
+      request.remoteAddress,
+    );
     if (result === "ok") return;
     metrics.countAuthFailure(result);
     if (result === "busy") {

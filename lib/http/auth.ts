@@ -62,10 +62,16 @@ export class BcryptAuthenticator {
   readonly #users: ReadonlyMap<string, string>;
   readonly #limits: BcryptLimits;
   readonly #verified = new Map<string, true>();
-  /** A hash compared for unknown users: the costliest of the configured ones. */
+  /**
+   * A hash compared for unknown users: the costliest of the configured ones. A known user's
+   * wrong password takes its own hash's time, so users of a cheaper cost than the others show
+   * in the timing; docs/operations.md asks for one cost for all, rather than pad answers.
+   */
   readonly #decoy: string;
   #running = 0;
   readonly #waiting: Array<() => void> = [];
+  /** The sources (see {@linkcode sourceOf}) with a check waiting or running. */
+  readonly #sources = new Set<string>();
 
   constructor(users: ReadonlyMap<string, string>, limits: BcryptLimits = BCRYPT_LIMITS) {
     this.#users = users;
@@ -79,7 +85,13 @@ export class BcryptAuthenticator {
     return this.#verified.size;
   }
 
-  async verify(authorization: string | null): Promise<BcryptResult> {
+  /**
+   * Checks `authorization`. `remoteAddress` (`host:port`, as the HTTP server gives it) limits
+   * each source to one check waiting or running at a time: a sender of wrong passwords takes at
+   * most one of the `maxWaiting` places, however many connections it opens, so the others stay
+   * for everyone else. IPv6 sources are counted by their /64, which one host commonly holds.
+   */
+  async verify(authorization: string | null, remoteAddress?: string): Promise<BcryptResult> {
     const credentials = readBasicCredentials(authorization);
     if (credentials === undefined) return "missing";
     const colon = credentials.indexOf(":");
@@ -90,6 +102,19 @@ export class BcryptAuthenticator {
     const key = digestHex(`${user}\0${password}`);
     if (this.#verified.has(key)) return "ok";
     const hash = this.#users.get(user);
+    const source = remoteAddress === undefined ? undefined : sourceOf(remoteAddress);
+    if (source !== undefined) {
+      if (this.#sources.has(source)) return "busy";
+      this.#sources.add(source);
+    }
+    try {
+      return await this.#check(key, password, hash);
+    } finally {
+      if (source !== undefined) this.#sources.delete(source);
+    }
+  }
+
+  async #check(key: string, password: string, hash: string | undefined): Promise<BcryptResult> {
     if (!(await this.#turn())) return "busy";
     let match: boolean;
     const started = performance.now();
@@ -130,6 +155,26 @@ export class BcryptAuthenticator {
     await new Promise<void>((resolve) => this.#waiting.push(resolve));
     return true;
   }
+}
+
+/**
+ * Who a check is counted against: the host of `remoteAddress` (`host:port` or `[v6]:port`); for
+ * IPv6, its first 64 bits (an IPv4-mapped address is its IPv4 address).
+ */
+export function sourceOf(remoteAddress: string): string {
+  let host = remoteAddress;
+  if (host.startsWith("[")) host = host.slice(1, host.indexOf("]"));
+  else if (host.indexOf(":") === host.lastIndexOf(":")) host = host.replace(/:\d*$/, "");
+  if (!host.includes(":")) return host;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host);
+  if (mapped !== null) return mapped[1];
+  const [head, tail] = host.split("::");
+  const front = head === "" ? [] : head.split(":");
+  const back = tail === undefined || tail === "" ? [] : tail.split(":");
+  const groups = tail === undefined
+    ? front
+    : [...front, ...Array(Math.max(0, 8 - front.length - back.length)).fill("0"), ...back];
+  return groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, "").toLowerCase()).join(":") + "::/64";
 }
 
 function digestHex(text: string): string {

@@ -298,7 +298,7 @@ export class SelfMetrics {
       {
         name: "pag_tls_handshake_failures_total",
         type: "counter",
-        help: "TLS connections that failed before their handshake completed.",
+        help: "TLS connections that ended before their handshake completed, for any reason.",
         series: new Map([["", this.#tlsHandshakeFailures]]),
       },
       counter(

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { BCRYPT_LIMITS, BcryptAuthenticator } from "../../lib/http/auth.ts";
+import { BCRYPT_LIMITS, BcryptAuthenticator, sourceOf } from "../../lib/http/auth.ts";
 
 // A bcrypt hash of "secret" at cost 4, cheap enough for unit tests.
 const SECRET_HASH = "$2b$04$RvXHCQeqg/eU3YkK7AmkguNvT4LsAvtW4a7AQLM5GMpfVFzfxl3m.";
@@ -68,4 +68,35 @@ Deno.test("BcryptAuthenticator rests after each comparison before the next may s
   assert.equal(await resting.verify(basic("prom", "two")), "busy");
   // Cached credentials need no slot.
   assert.equal(await resting.verify(basic("prom", "secret")), "ok");
+});
+
+Deno.test("BcryptAuthenticator.verify() lets one source have one check at a time; the others keep their places", async () => {
+  const auth = new BcryptAuthenticator(new Map([["prom", SECRET_HASH]]), {
+    maxCacheBytes: 1024,
+    maxRunning: 1,
+    maxWaiting: 2,
+    restRatio: 0,
+  });
+  const flood = Array.from(
+    { length: 6 },
+    (_, i) => auth.verify(basic("prom", `wrong${i}`), `192.0.2.1:${4000 + i}`),
+  );
+  const other = auth.verify(basic("prom", "secret"), "192.0.2.2:5000");
+  const v6 = [
+    auth.verify(basic("prom", "a"), "[2001:db8::1]:1"),
+    auth.verify(basic("prom", "b"), "[2001:db8:0:0:ffff::2]:2"),
+  ];
+  assert.deepEqual(await Promise.all(flood), ["wrong", "busy", "busy", "busy", "busy", "busy"]);
+  assert.equal(await other, "ok");
+  assert.deepEqual(await Promise.all(v6), ["wrong", "busy"], "one /64 is one source");
+  assert.equal(await auth.verify(basic("prom", "c"), "192.0.2.1:4000"), "wrong", "free again");
+});
+
+Deno.test("sourceOf() is the host of an address, an IPv6 one's /64", () => {
+  assert.equal(sourceOf("127.0.0.2:8080"), "127.0.0.2");
+  assert.equal(sourceOf("[::1]:8080"), "0:0:0:0::/64");
+  assert.equal(sourceOf("[2001:DB8:0:12::1]:1"), "2001:db8:0:12::/64");
+  assert.equal(sourceOf("[2001:db8:0000:0012:aaaa:bbbb:cccc:dddd]:1"), "2001:db8:0:12::/64");
+  assert.equal(sourceOf("[2001:db8::]:1"), "2001:db8:0:0::/64");
+  assert.equal(sourceOf("[::ffff:192.0.2.7]:1"), "192.0.2.7");
 });
