@@ -320,10 +320,11 @@ Deno.test("remote write to a receiver that is down: the queue and memory stay bo
   assert.ok(queued <= 1048576, `queue ${queued} bytes`);
   assert.equal(sampleValue(text, `pag_remote_write_samples_sent_total{url="${url}"}`), 0);
   // The queue's bytes are the precise check, above. Resident memory is a coarse one, for a leak
-  // of something the queue does not count (uncompressed batches, captures): 600k unsent samples
-  // are some 60 MiB uncompressed, and V8's heap swings by tens of MiB on a loaded machine.
+  // of what the queue does not count (uncompressed batches, captures): each interval captures
+  // and encodes all 20k series again, and V8 lets its heap grow by tens of MiB before it collects (72–78
+  // MiB measured on a loaded machine), so only growth past that is a finding.
   assert.ok(
-    after - before < 96 * 1024 * 1024,
+    after - before < 128 * 1024 * 1024,
     `resident memory grew ${((after - before) / 1048576).toFixed(1)} MiB`,
   );
   await gateway.waitForLine("remote write queue full: dropped the oldest samples");
