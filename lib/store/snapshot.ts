@@ -99,7 +99,8 @@ export function* snapshotChunks(
     text = "";
     return bytes;
   };
-  for (const family of families) {
+  /** Writes one family's header and series, a batch at a time, encoding when enough is due. */
+  function* writeFamily(family: CapturedFamily): Generator<Uint8Array<ArrayBuffer>> {
     const { keys, values, touched } = family;
     const keyAt = (i: number) => keys[i];
     const valueAt = (i: number) => values[i];
@@ -114,23 +115,11 @@ export function* snapshotChunks(
     }
     series += keys.length;
   }
+  for (const family of families) yield* writeFamily(family);
   if (sources.length > 0) {
     text += SOURCES_LINE + "\n";
-    for (const family of sourceGroups(sources)) {
-      const { keys, values, touched } = family;
-      const keyAt = (i: number) => keys[i];
-      const valueAt = (i: number) => values[i];
-      const timeAt = (i: number) => touched![i];
-      text += familyHeader(family);
-      for (let from = 0; from < keys.length;) {
-        const stop = batchEnd(family, from);
-        const [lines, next] = renderSeries(family, stop, keyAt, valueAt, from, timeAt);
-        text += lines;
-        from = next;
-        if (text.length >= WRITE_CHARS) yield encode();
-      }
-      series += keys.length;
-    }
+    // A source's time is always its own (sourceGroups sets `touched`).
+    for (const family of sourceGroups(sources)) yield* writeFamily(family);
   }
   if (text !== "") yield encode();
   yield encoder.encode(endLine(series, crc));
