@@ -73,7 +73,7 @@ export const FLAGS = [
   flag({
     name: "maxLabelValueLength",
     default: "4096",
-    description: "Longest label value, in bytes of UTF-8 (400 beyond)",
+    description: "Longest label value or metric name, in bytes of UTF-8 (400 beyond)",
     parse: parsePositiveInteger,
   }),
   flag({

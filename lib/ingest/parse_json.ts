@@ -98,6 +98,7 @@ function parseDelta(item: unknown, keys: PushBuilder, maxBuckets: number): Delta
       `invalid metric name ${name === undefined ? "(missing)" : JSON.stringify(name)}`,
     );
   }
+  keys.checkNameLength(name);
   const what = `${type} "${name}"`;
   const method = fields.method;
   if (typeof method !== "string" || !METHODS[deltaType].includes(method)) {

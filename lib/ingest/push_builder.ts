@@ -155,6 +155,7 @@ export class PushBuilder {
   family(name: string, type: MetricType, help?: string): FamilyDraft {
     let family = this.#families.get(name);
     if (family === undefined) {
+      this.checkNameLength(name);
       family = { name, type, help, series: new Map(), touched: new Map() };
       this.#families.set(name, family);
     } else if (family.type !== type) {
@@ -311,6 +312,23 @@ export class PushBuilder {
     if (room === undefined || family.name.endsWith("_created")) return;
     if (family.series.size === 1) room.addFamily(family.name);
     room.addSeries(family, key, this.#families.values());
+  }
+
+  /**
+   * Refuses a metric name longer than `--maxLabelValueLength` bytes: a name is held, matched
+   * against the rules' regexes and printed like a value, and only the body's size bounded it.
+   */
+  checkNameLength(name: string): void {
+    const max = this.#limits.maxValueLength;
+    if (name.length <= max / 3) return;
+    const bytes = utf8Bytes(name);
+    if (bytes > max) {
+      const shown = name.length > 64 ? name.slice(0, 64) + "…" : name;
+      throw new PushError(
+        `metric name "${shown}" is ${bytes} bytes long, more than the limit of ${max} (--maxLabelValueLength)`,
+        "label_limit",
+      );
+    }
   }
 
   #checkValueLength(name: string, value: string): void {

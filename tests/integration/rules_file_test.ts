@@ -257,7 +257,14 @@ Deno.test("200 refused pushes of 1 MB family names leave the rules' name cache b
   await withTempDir(async (dir) => {
     const file = `${dir}/rules.yaml`;
     await Deno.writeTextFile(file, ALLOW_LIST);
-    await using gateway = await startGateway(["--rulesFile", file]);
+    // Names this long are refused before the rules by default (--maxLabelValueLength, below):
+    // raised here, so that they reach the rules and their cache.
+    await using gateway = await startGateway([
+      "--rulesFile",
+      file,
+      "--maxLabelValueLength",
+      "2000000",
+    ]);
     const MiB = 1024 * 1024;
     const filler = "a".repeat(1_000_000);
     const push = async (i: number) => {
@@ -276,5 +283,26 @@ Deno.test("200 refused pushes of 1 MB family names leave the rules' name cache b
     console.log(`resident ${(before / MiB).toFixed(0)} MiB, then ${(after / MiB).toFixed(0)} MiB`);
     assert.ok(after - before < 64 * MiB, `grew ${after - before} bytes`);
     assert.equal(await selfMetric(gateway, 'pag_rejections_total{reason="rule_rejected"}'), 200);
+  });
+});
+
+Deno.test("a family name past --maxLabelValueLength is refused before any rule is tried", async () => {
+  await withTempDir(async (dir) => {
+    const file = `${dir}/rules.yaml`;
+    // A regex whose time grows with the square of the name's length: the limit bounds it.
+    await Deno.writeTextFile(file, 'rules:\n  - match: { metric: ".*_.*_seconds" }\n');
+    await using gateway = await startGateway(["--rulesFile", file]);
+    const response = await fetch(gateway.api + "/metrics/job/x", {
+      method: "POST",
+      body: "a_".repeat(32_000) + "x 1\n",
+    });
+    assert.equal(response.status, 400);
+    assert.equal(
+      await response.text(),
+      `line 1: metric name "${
+        "a_".repeat(32)
+      }…" is 64001 bytes long, more than the limit of 4096 (--maxLabelValueLength)\n`,
+    );
+    assert.equal(await selfMetric(gateway, 'pag_rejections_total{reason="label_limit"}'), 1);
   });
 });

@@ -327,3 +327,16 @@ h_count 1
 `,
   );
 });
+
+Deno.test("parseDeltas() refuses a metric name longer than --maxLabelValueLength bytes", () => {
+  const limits = { maxLabels: 8, maxValueLength: 5 };
+  assert.throws(
+    () => parseDeltas('{"type":"counter","name":"abcdef","method":"inc"}', limits),
+    {
+      name: "PushError",
+      message:
+        'metric name "abcdef" is 6 bytes long, more than the limit of 5 (--maxLabelValueLength)',
+    },
+  );
+  assert.equal(parseDeltas('{"type":"counter","name":"abcde","method":"inc"}', limits).length, 1);
+});

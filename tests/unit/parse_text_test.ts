@@ -531,6 +531,18 @@ Deno.test("parseText() enforces label limits before sorting, path labels include
       'line 1: the value of label "a" is 8 bytes long, more than the limit of 5 (--maxLabelValueLength)',
     ],
     [
+      "a long metric name",
+      "abcdef 1\n",
+      [],
+      'line 1: metric name "abcdef" is 6 bytes long, more than the limit of 5 (--maxLabelValueLength)',
+    ],
+    [
+      "a long metric name in a TYPE line",
+      "# TYPE abcdef counter\nabcdef 1\n",
+      [],
+      'line 2: metric name "abcdef" is 6 bytes long, more than the limit of 5 (--maxLabelValueLength)',
+    ],
+    [
       "a value of 3 two-byte characters",
       'a{a="äöü"} 1\n',
       [],
