@@ -74,6 +74,7 @@ const DROPPED = -1;
 interface Binding {
   readonly rules: Rules;
   readonly name: string;
+  readonly type: MetricType;
   /** Thrown at every push: a series refused by `default: reject`, or without source labels. */
   readonly error: PushError | undefined;
   /** The family passes as it is, with this gauge rule (undefined: the store's). */
@@ -152,7 +153,10 @@ export class RulePlanner {
   #bindingOf(family: PushFamily, rules: Rules): Binding {
     const { keys } = family;
     let binding = this.#bindings.get(keys);
-    if (binding?.rules === rules && binding.name === family.name) return binding;
+    // The type too: an untyped family is planned as the gauge the store holds (see Store).
+    if (
+      binding?.rules === rules && binding.name === family.name && binding.type === family.type
+    ) return binding;
     binding = bind(family, rules);
     // Only a template's keys come again; a fresh array would only fill the map.
     if (Object.isFrozen(keys)) this.#bindings.set(keys, binding);
@@ -167,6 +171,7 @@ function bind(family: PushFamily, rules: Rules): Binding {
   const base = {
     rules,
     name,
+    type: family.type,
     error: undefined,
     whole: false,
     gauge: undefined,

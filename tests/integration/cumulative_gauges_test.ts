@@ -44,3 +44,24 @@ Deno.test("cumulative gauges: a push of 20k pairs of sources answers well under 
     assert.equal(text.split("\n").filter((line) => line.endsWith(" 3")).length, 20_000);
   });
 });
+
+Deno.test("cumulative gauges: a push without TYPE keeps the gauge's value, pushed again and again", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/rules.yaml`, RULES);
+    await using gateway = await startGateway(["--rulesFile", `${dir}/rules.yaml`]);
+    // The body without TYPE first read (and made a template) where no gauge is held: planned as
+    // untyped then; the template read again later must not bring that plan back.
+    for (let round = 0; round < 3; round++) {
+      assert.equal(await post(gateway.api, "/metrics/job/worker/instance/a", "gg 5\n"), 202);
+    }
+    const deleted = await fetch(gateway.api + "/metrics/job/worker", { method: "DELETE" });
+    assert.equal(deleted.status, 202);
+    assert.equal(await scrape(gateway.api), "");
+    // Before the fix the sample without TYPE started a new source, its value counted as an
+    // increment: 10.
+    for (const body of ["# TYPE gg gauge\ngg 5\n", "gg 5\n", "gg 5\n"]) {
+      assert.equal(await post(gateway.api, "/metrics/job/worker/instance/a", body), 202);
+    }
+    assert.equal(await scrape(gateway.api), '# TYPE gg gauge\ngg{job="worker"} 5\n');
+  });
+});

@@ -62,3 +62,29 @@ Deno.test("a push of 50k pairs of gauge sources under replace keeps each pair's 
   assert.equal(lines.length, 50_000);
   assert.deepEqual([...new Set(lines.map((line) => line.split(" ")[1]))], ["2"]);
 });
+
+Deno.test("a cumulative gauge pushed again without TYPE keeps its value, as without rules", () => {
+  for (const gauge of ["sum", undefined] as const) {
+    const store = workerStore(gauge);
+    const plain = new Store({ gaugeBehavior: "replace" });
+    for (const body of ["# TYPE gg gauge\ngg 5\n", "gg 5\n", "gg 5\n", "gg 7\n"]) {
+      const push = parseText(body, [["instance", "a"], ["job", "worker"]]);
+      store.apply(push);
+      plain.apply(push);
+    }
+    assert.equal(plain.render(), '# TYPE gg gauge\ngg{instance="a",job="worker"} 7\n');
+    assert.equal(store.render(), '# TYPE gg gauge\ngg{job="worker"} 7\n');
+    assert.equal(store.sourceCount, 1);
+    assert.equal(store.resetCount, 0);
+  }
+});
+
+Deno.test("a sample without TYPE joins a cumulative gauge of two sources as one of them", () => {
+  const store = workerStore("sum");
+  store.apply(parseText("# TYPE gg gauge\ngg 5\n", [["instance", "a"], ["job", "worker"]]));
+  store.apply(parseText("# TYPE gg gauge\ngg 2\n", [["instance", "b"], ["job", "worker"]]));
+  store.apply(parseText("gg 5\n", [["instance", "a"], ["job", "worker"]]));
+  store.apply(parseText("gg 3\n", [["instance", "b"], ["job", "worker"]]));
+  assert.equal(store.render(), '# TYPE gg gauge\ngg{job="worker"} 8\n');
+  assert.equal(store.sourceCount, 2);
+});
