@@ -250,6 +250,7 @@ export class Store implements StoreRoom {
    */
   #applyRuled(push: Push, rules: Rules): ApplyResult {
     const now = this.#now();
+    push = this.#asHeldGauges(push);
     const plan = this.#planner.plan(push, rules, this.#sources, this.#gaugeBehavior, now);
     const { sources, olds } = plan.updates;
     let freshSources = 0;
@@ -265,6 +266,23 @@ export class Store implements StoreRoom {
     for (const source of sources) this.#sources.set(source);
     this.#resets += plan.resets;
     return result;
+  }
+
+  /**
+   * `push` with each family without TYPE that the store holds as a gauge typed as that gauge,
+   * as {@linkcode Store.#merge} takes it: planned as untyped, a cumulative gauge's source would
+   * start over and its value count as an increment (5 pushed twice summed to 10). An untyped
+   * sample of a counter is planned as the counter's already (`sameType` in ruled_push.ts).
+   */
+  #asHeldGauges(push: Push): Push {
+    let typed: PushFamily[] | undefined;
+    for (let i = 0; i < push.length; i++) {
+      const pushed = push[i];
+      if (pushed.type !== "untyped" || this.#families.get(pushed.name)?.type !== "gauge") continue;
+      typed ??= [...push];
+      typed[i] = { ...pushed, type: "gauge" };
+    }
+    return typed ?? push;
   }
 
   /** Merges a push already checked against the store; cannot fail. */
