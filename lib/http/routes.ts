@@ -25,14 +25,14 @@ export interface Route {
  */
 export const API_ROUTES: readonly Route[] = [
   // pushprom's senders post their JSON deltas to `/`; `/api/v1/deltas` says what it is.
-  { path: "/", methods: { POST: "deltas", GET: "status" } },
+  { path: "/", methods: { POST: "deltas", GET: "status", HEAD: "status" } },
   { path: "/api/v1/deltas", methods: { POST: "deltas" } },
   { path: "/metrics", methods: { GET: "scrape", HEAD: "scrape", POST: "push", PUT: "push" } },
   { path: "/metrics/", methods: { GET: "scrape", HEAD: "scrape", POST: "push", PUT: "push" } },
   { path: "/metrics/", prefix: true, methods: { POST: "push", PUT: "push", DELETE: "delete" } },
   // The status page's assets and its JSON API (status_page.ts, status_api.ts).
-  { path: "/static/status.js", methods: { GET: "status" } },
-  { path: "/static/status.css", methods: { GET: "status" } },
+  { path: "/static/status.js", methods: { GET: "status", HEAD: "status" } },
+  { path: "/static/status.css", methods: { GET: "status", HEAD: "status" } },
   { path: "/api/v1/status", methods: { GET: "status_api" } },
   { path: "/api/v1/targets", methods: { GET: "status_api" } },
   { path: "/api/v1/families", methods: { GET: "status_api" } },

@@ -394,7 +394,7 @@ Deno.test("unknown paths are 404 and wrong methods 405 with Allow", async (t) =>
   // [method, path, status, Allow]
   const cases: [string, string, number, string | null][] = [
     ["GET", "/favicon.ico", 404, null],
-    ["PUT", "/", 405, "POST, GET, OPTIONS"],
+    ["PUT", "/", 405, "POST, GET, HEAD, OPTIONS"],
     ["PUT", "/api/v1/deltas", 405, "POST, OPTIONS"],
     ["POST", "/other", 404, null],
     ["GET", "/metricsfoo", 404, null],

@@ -380,6 +380,13 @@ Deno.test("the page and its assets come with a strict Content-Security-Policy", 
   }
   assert.match(STATUS_CSP, /script-src 'self';/);
   assert.doesNotMatch(STATUS_CSP, /unsafe/);
+  // HEAD as GET (the HTTP server sends no body for it), as proxies' and uptime checks ask.
+  for (const [path, type] of types) {
+    const response = await gw.handle(new Request(BASE + path, { method: "HEAD" }));
+    await response.body?.cancel();
+    assert.equal(response.status, 200, path);
+    assert.equal(response.headers.get("content-type"), type);
+  }
 });
 
 Deno.test("groupingPath() writes plain values as they are and the others in base64url", () => {
