@@ -53,6 +53,11 @@ export function text(
 ): Response {
   return new Response(boundMessage(message) + "\n", {
     status,
-    headers: { "Content-Type": "text/plain; charset=utf-8", ...headers },
+    // Messages quote what was pushed: no browser may read one as anything but text.
+    headers: {
+      "Content-Type": "text/plain; charset=utf-8",
+      "X-Content-Type-Options": "nosniff",
+      ...headers,
+    },
   });
 }

@@ -823,3 +823,18 @@ Deno.test("mutated protobuf and JSON bodies get 2xx or 400, and a refused one ch
     });
   }
 });
+
+Deno.test("refusals are plain text that no browser sniffs as anything else", async () => {
+  const gw = gateway();
+  const answers = [
+    await gw.handle(push("/metrics/job/a", '<script>alert(1)</script>{a="1"} 1\n')),
+    await gw.handle(new Request(BASE + "/nowhere")),
+    await gw.handle(new Request(BASE + "/metrics", { method: "DELETE" })),
+  ];
+  for (const response of answers) {
+    await response.body?.cancel();
+    assert.ok(response.status >= 400, String(response.status));
+    assert.equal(response.headers.get("content-type"), "text/plain; charset=utf-8");
+    assert.equal(response.headers.get("x-content-type-options"), "nosniff");
+  }
+});
