@@ -2,7 +2,7 @@
 // bind address and server lines pointed at the test's gateways: the test runs the template,
 // not a copy of it.
 
-import { freePort } from "./prometheus_process.ts";
+import { freePort } from "./free_port.ts";
 import { waitUntil } from "./wait.ts";
 
 export const HAPROXY_TEMPLATE = new URL("../../deploy/haproxy/haproxy.cfg", import.meta.url)

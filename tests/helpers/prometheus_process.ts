@@ -1,15 +1,8 @@
 // Test helper: runs Debian's real Prometheus on a free port with a given configuration, and
 // queries it through its HTTP API.
 
+import { freePort } from "./free_port.ts";
 import { waitUntil } from "./wait.ts";
-
-/** A free TCP port on 127.0.0.1, for a program that cannot be told to pick one itself. */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
 
 /** One result of an instant query. */
 export interface QuerySample {

@@ -1,20 +1,13 @@
 // Test helper: runs Debian's Pushgateway (prometheus-pushgateway), which parses pushes with
 // Prometheus' own expfmt, as a real process on a free port.
 
+import { freePort } from "./free_port.ts";
 import { waitUntil } from "./wait.ts";
 
 /** A Pushgateway started by {@linkcode startPushgateway}. */
 export interface PushgatewayProcess extends AsyncDisposable {
   /** Its base URL, `http://127.0.0.1:<port>`. */
   readonly url: string;
-}
-
-/** A free TCP port on 127.0.0.1, as the kernel hands out for port 0. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
 }
 
 /** Starts `prometheus-pushgateway` and resolves once it answers `/-/ready`. */

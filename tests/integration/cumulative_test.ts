@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 // deno-lint-ignore no-import-prefix
 import client from "npm:prom-client@15.1.3";
 import { startGateway } from "../helpers/gateway_process.ts";
+import { type PrometheusProcess, startPrometheus } from "../helpers/prometheus_process.ts";
 import { sampleValue, selfMetric } from "../helpers/self_metrics.ts";
 import { withTempDir } from "../helpers/temp_dir.ts";
 import { waitUntil } from "../helpers/wait.ts";
@@ -280,8 +281,8 @@ Deno.test("cumulative: Prometheus scrapes the aggregate and increase() sees ever
   await withTempDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/rules.yaml`, RULES);
     await using gateway = await startGateway(["--rulesFile", `${dir}/rules.yaml`]);
-    await Deno.writeTextFile(
-      `${dir}/prometheus.yml`,
+    await using prometheus = await startPrometheus(
+      dir,
       `global: { scrape_interval: 1s }
 scrape_configs:
   - job_name: aggregation-gateway
@@ -289,74 +290,45 @@ scrape_configs:
     static_configs: [{ targets: ["${new URL(gateway.api).host}"] }]
 `,
     );
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const prometheus = new Deno.Command("prometheus", {
-      args: [
-        `--config.file=${dir}/prometheus.yml`,
-        `--storage.tsdb.path=${dir}/data`,
-        `--web.listen-address=127.0.0.1:${port}`,
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    try {
-      const registry = new client.Registry();
-      const jobs = new client.Counter({ name: "jobs_total", help: "Jobs.", registers: [registry] });
-      const pushgateway = new client.Pushgateway(gateway.api, {}, registry);
-      const push = async (instance: string, amount: number) => {
-        jobs.inc(amount);
-        await pushgateway.push({ jobName: "workers", groupings: { instance } });
-      };
-      await push("a", 3); // the first value Prometheus sees
-      await waitUntil(
-        "Prometheus to scrape the first value",
-        async () => (await query(url, 'jobs_total{job="workers"}')) === 3,
-      );
-      // Running totals pushed again and again: without cumulative input each would count again.
-      for (let i = 0; i < 5; i++) await push("a", 2);
-      await push("b", 100); // a new source: its 113 counts whole, once
-      await waitUntil(
-        "Prometheus to scrape the last value",
-        async () => (await query(url, 'jobs_total{job="workers"}')) === 126,
-      );
-      // No reset ever reached Prometheus, so increase() is exactly last - first.
-      assert.equal(await query(url, 'resets(jobs_total{job="workers"}[5m])'), 0);
-      assert.equal(
-        await query(
-          url,
-          'max_over_time(jobs_total{job="workers"}[5m]) - min_over_time(jobs_total{job="workers"}[5m])',
-        ),
-        123,
-      );
-      const increase = await query(url, 'increase(jobs_total{job="workers"}[5m])');
-      // increase() extrapolates to the window's edges, never below what was counted.
-      assert.ok(
-        increase !== undefined && increase >= 123 && increase < 123 * 2,
-        `increase ${increase}`,
-      );
-    } finally {
-      prometheus.kill("SIGTERM");
-      await prometheus.status;
-    }
+    const registry = new client.Registry();
+    const jobs = new client.Counter({ name: "jobs_total", help: "Jobs.", registers: [registry] });
+    const pushgateway = new client.Pushgateway(gateway.api, {}, registry);
+    const push = async (instance: string, amount: number) => {
+      jobs.inc(amount);
+      await pushgateway.push({ jobName: "workers", groupings: { instance } });
+    };
+    await push("a", 3); // the first value Prometheus sees
+    await waitUntil(
+      "Prometheus to scrape the first value",
+      async () => (await query(prometheus, 'jobs_total{job="workers"}')) === 3,
+    );
+    // Running totals pushed again and again: without cumulative input each would count again.
+    for (let i = 0; i < 5; i++) await push("a", 2);
+    await push("b", 100); // a new source: its 113 counts whole, once
+    await waitUntil(
+      "Prometheus to scrape the last value",
+      async () => (await query(prometheus, 'jobs_total{job="workers"}')) === 126,
+    );
+    // No reset ever reached Prometheus, so increase() is exactly last - first.
+    assert.equal(await query(prometheus, 'resets(jobs_total{job="workers"}[5m])'), 0);
+    assert.equal(
+      await query(
+        prometheus,
+        'max_over_time(jobs_total{job="workers"}[5m]) - min_over_time(jobs_total{job="workers"}[5m])',
+      ),
+      123,
+    );
+    const increase = await query(prometheus, 'increase(jobs_total{job="workers"}[5m])');
+    // increase() extrapolates to the window's edges, never below what was counted.
+    assert.ok(
+      increase !== undefined && increase >= 123 && increase < 123 * 2,
+      `increase ${increase}`,
+    );
   });
 });
 
 /** The one value of an instant query, or undefined when it has none. */
-async function query(prometheus: string, promql: string): Promise<number | undefined> {
-  try {
-    const response = await fetch(`${prometheus}/api/v1/query?query=${encodeURIComponent(promql)}`);
-    const body = await response.json();
-    const result = body?.data?.result;
-    return result?.length === 1 ? Number(result[0].value[1]) : undefined;
-  } catch {
-    return undefined; // Prometheus still starting
-  }
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
+async function query(prometheus: PrometheusProcess, promql: string): Promise<number | undefined> {
+  const result = await prometheus.query(promql);
+  return result.length === 1 ? Number(result[0].value[1]) : undefined;
 }

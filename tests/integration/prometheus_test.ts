@@ -2,6 +2,7 @@
 
 import assert from "node:assert/strict";
 import { startGateway } from "../helpers/gateway_process.ts";
+import { type QuerySample, startPrometheus } from "../helpers/prometheus_process.ts";
 import { withTempDir } from "../helpers/temp_dir.ts";
 import { waitUntil } from "../helpers/wait.ts";
 
@@ -65,26 +66,6 @@ Deno.test("promtool check metrics accepts the scrape after a push of every type"
   assert.notEqual(code, 0);
 });
 
-/** A free TCP port on 127.0.0.1, for a program that cannot be told to pick one itself. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
-interface Sample {
-  metric: Record<string, string>;
-  value: [number, string];
-}
-
-async function query(prometheus: string, promql: string): Promise<Sample[]> {
-  const response = await fetch(`${prometheus}/api/v1/query?query=${encodeURIComponent(promql)}`);
-  const body = await response.json();
-  assert.equal(body.status, "success", JSON.stringify(body));
-  return body.data.result;
-}
-
 Deno.test("Prometheus scrapes the gateway: pushed values arrive and up is 1", async () => {
   await using gateway = await startGateway();
   const pushed = await fetch(gateway.api + "/metrics/job/check/instance/batch-1", {
@@ -94,10 +75,9 @@ Deno.test("Prometheus scrapes the gateway: pushed values arrive and up is 1", as
   assert.equal(pushed.status, 202);
 
   await withTempDir(async (dir) => {
-    const port = freePort();
     const target = new URL(gateway.api).host;
-    await Deno.writeTextFile(
-      `${dir}/prometheus.yml`,
+    await using prometheus = await startPrometheus(
+      dir,
       `global:
   scrape_interval: 1s
 scrape_configs:
@@ -107,60 +87,31 @@ scrape_configs:
       - targets: ["${target}"]
 `,
     );
-    const prometheus = new Deno.Command("prometheus", {
-      args: [
-        `--config.file=${dir}/prometheus.yml`,
-        `--storage.tsdb.path=${dir}/data`,
-        `--web.listen-address=127.0.0.1:${port}`,
-      ],
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const log: string[] = [];
-    const collecting = (async () => {
-      for await (const chunk of prometheus.stderr.pipeThrough(new TextDecoderStream())) {
-        log.push(chunk);
-      }
-    })();
-    try {
-      const url = `http://127.0.0.1:${port}`;
-      // Prometheus has no ready signal but its API: poll it, bounded, until the scrape landed.
-      let up: Sample[] = [];
-      let requests: Sample[] = [];
-      await waitUntil(() => `a scrape by Prometheus:\n${log.join("")}`, async () => {
-        try {
-          up = await query(url, 'up{job="aggregation-gateway"}');
-          requests = await query(url, 'requests_total{job="check"}');
-          return up.length === 1 && requests.length === 1;
-        } catch {
-          return false; // not listening yet
-        }
-      }, { timeoutMs: 60_000, intervalMs: 250 });
-      assert.equal(up.length, 1, `no scrape within 60 s:\n${log.join("")}`);
-      assert.equal(up[0].value[1], "1");
-      assert.deepEqual(requests[0].metric, {
-        __name__: "requests_total",
-        code: "200",
-        instance: "batch-1",
-        job: "check",
-        path: '/a"b\\c\nd',
-      });
-      assert.equal(requests[0].value[1], "3");
-      const buckets = await query(url, 'latency_seconds_bucket{job="check"}');
-      assert.deepEqual(
-        buckets.map((s) => [s.metric.le, s.value[1]]).sort(),
-        [["+Inf", "2"], ["0.5", "1"]],
-      );
-      const things = await query(url, "things");
-      assert.equal(things[0].metric.kind, "grüße ✓");
-      assert.equal(things[0].value[1], "1e+21");
-      const nan = await query(url, 'temperature_celsius{room="a"}');
-      assert.equal(nan[0].value[1], "NaN");
-    } finally {
-      prometheus.kill("SIGTERM");
-      await prometheus.status;
-      await collecting;
-    }
+    let up: QuerySample[] = [];
+    let requests: QuerySample[] = [];
+    await waitUntil(() => `a scrape by Prometheus:\n${prometheus.log()}`, async () => {
+      up = await prometheus.query('up{job="aggregation-gateway"}');
+      requests = await prometheus.query('requests_total{job="check"}');
+      return up.length === 1 && requests.length === 1;
+    }, { timeoutMs: 60_000, intervalMs: 250 });
+    assert.equal(up[0].value[1], "1");
+    assert.deepEqual(requests[0].metric, {
+      __name__: "requests_total",
+      code: "200",
+      instance: "batch-1",
+      job: "check",
+      path: '/a"b\\c\nd',
+    });
+    assert.equal(requests[0].value[1], "3");
+    const buckets = await prometheus.query('latency_seconds_bucket{job="check"}');
+    assert.deepEqual(
+      buckets.map((s) => [s.metric.le, s.value[1]]).sort(),
+      [["+Inf", "2"], ["0.5", "1"]],
+    );
+    const things = await prometheus.query("things");
+    assert.equal(things[0].metric.kind, "grüße ✓");
+    assert.equal(things[0].value[1], "1e+21");
+    const nan = await prometheus.query('temperature_celsius{room="a"}');
+    assert.equal(nan[0].value[1], "NaN");
   });
 });

@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { runCommand, startGateway } from "../helpers/gateway_process.ts";
 import { VERSION } from "../../lib/core/version.ts";
-import { freePort, startPrometheus } from "../helpers/prometheus_process.ts";
+import { freePort } from "../helpers/free_port.ts";
+import { startPrometheus } from "../helpers/prometheus_process.ts";
 import { residentBytes } from "../helpers/process_memory.ts";
 import { sampleValue, selfMetric } from "../helpers/self_metrics.ts";
 import { withTempDir } from "../helpers/temp_dir.ts";

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { type GatewayProcess, startGateway } from "../helpers/gateway_process.ts";
 import { startHaproxy } from "../helpers/haproxy_process.ts";
-import { freePort } from "../helpers/prometheus_process.ts";
+import { freePort } from "../helpers/free_port.ts";
 import { sampleValue, selfMetric } from "../helpers/self_metrics.ts";
 import { withTempDir } from "../helpers/temp_dir.ts";
 import { waitUntil } from "../helpers/wait.ts";

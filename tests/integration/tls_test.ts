@@ -9,6 +9,7 @@ import bcrypt from "bcryptjs";
 import client from "npm:prom-client@15.1.3";
 import { type GatewayProcess, runCommand, startGateway } from "../helpers/gateway_process.ts";
 import { residentBytes } from "../helpers/process_memory.ts";
+import { startPrometheus } from "../helpers/prometheus_process.ts";
 import { sampleValue } from "../helpers/self_metrics.ts";
 import { withTempDir } from "../helpers/temp_dir.ts";
 import { waitUntil } from "../helpers/wait.ts";
@@ -251,14 +252,6 @@ signups_total{job="node"} 2
   });
 });
 
-/** A free TCP port on 127.0.0.1, for a program that cannot be told to pick one itself. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
 Deno.test("Prometheus scrapes the gateway over HTTPS with basic auth", async () => {
   await withTempDir(async (dir) => {
     await makeCertificates(dir);
@@ -275,9 +268,8 @@ Deno.test("Prometheus scrapes the gateway over HTTPS with basic auth", async () 
       body: "batch_rows_total 7\n",
     });
     assert.equal(pushed.status, 202);
-    const port = freePort();
-    await Deno.writeTextFile(
-      `${dir}/prometheus.yml`,
+    await using prometheus = await startPrometheus(
+      dir,
       `global:
   scrape_interval: 1s
 scrape_configs:
@@ -302,51 +294,17 @@ scrape_configs:
       - targets: ["localhost:${new URL(api).port}"]
 `,
     );
-    const prometheus = new Deno.Command("prometheus", {
-      args: [
-        `--config.file=${dir}/prometheus.yml`,
-        `--storage.tsdb.path=${dir}/data`,
-        `--web.listen-address=127.0.0.1:${port}`,
-      ],
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const log: string[] = [];
-    const collecting = (async () => {
-      for await (const chunk of prometheus.stderr.pipeThrough(new TextDecoderStream())) {
-        log.push(chunk);
-      }
-    })();
-    try {
-      const query = async (promql: string) => {
-        const response = await fetch(
-          `http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(promql)}`,
-        );
-        return (await response.json()).data.result as { value: [number, string] }[];
-      };
-      let up: string[] = [];
-      let rows: string[] = [];
-      await waitUntil(() => `scrapes by Prometheus:\n${log.join("")}`, async () => {
-        try {
-          up = (await query('up{job=~"gateway|wrong-password"}'))
-            .map((s) =>
-              JSON.stringify([(s as unknown as { metric: { job: string } }).metric.job, s.value[1]])
-            )
-            .sort();
-          rows = (await query("batch_rows_total")).map((s) => s.value[1]);
-          return up.length === 2 && rows.length === 1;
-        } catch {
-          return false; // not listening yet
-        }
-      }, { timeoutMs: 60_000, intervalMs: 250 });
-      assert.deepEqual(up, ['["gateway","1"]', '["wrong-password","0"]']);
-      assert.deepEqual(rows, ["7"]);
-    } finally {
-      prometheus.kill("SIGTERM");
-      await prometheus.status;
-      await collecting;
-    }
+    let up: string[] = [];
+    let rows: string[] = [];
+    await waitUntil(() => `scrapes by Prometheus:\n${prometheus.log()}`, async () => {
+      up = (await prometheus.query('up{job=~"gateway|wrong-password"}'))
+        .map((s) => JSON.stringify([s.metric.job, s.value[1]]))
+        .sort();
+      rows = (await prometheus.query("batch_rows_total")).map((s) => s.value[1]);
+      return up.length === 2 && rows.length === 1;
+    }, { timeoutMs: 60_000, intervalMs: 250 });
+    assert.deepEqual(up, ['["gateway","1"]', '["wrong-password","0"]']);
+    assert.deepEqual(rows, ["7"]);
   });
 });
 
