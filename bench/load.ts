@@ -15,6 +15,7 @@
 // with a run without --rules.
 
 import { counterLines, typicalPush } from "./bodies.ts";
+import { type PushRun, pushWithWrk, writePushBodies } from "./wrk.ts";
 
 /** Each push rate is the median of RUNS wrk runs of SECONDS each. */
 const SECONDS = Number(Deno.env.get("PAG_BENCH_SECONDS") ?? 5);
@@ -103,60 +104,21 @@ function median(values: number[]): number {
   return values.toSorted((a, b) => a - b)[Math.floor(values.length / 2)];
 }
 
-/** CPU time a process has used, user and system, in microseconds (from /proc). */
-async function cpuMicros(pid: number): Promise<number> {
-  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-  // Fields after the command name, which is in parentheses and may hold spaces: utime and
-  // stime are the 14th and 15th fields, in clock ticks of 1/100 s.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
-}
-
-interface PushRun {
-  /** Pushes per second. */
-  rate: number;
-  /** The server's CPU time per push, in microseconds. */
-  cpu: number;
-}
-
 /**
- * Pushes/s that wrk reaches posting `bodies` in turn to `server` for SECONDS: the same series
- * with values that change from push to push, as a sender's pushes are. Also the server's CPU
- * time per push, which depends less than the rate on what else the machine is doing.
+ * Pushes/s that wrk reaches posting `bodies` in turn to `server` for SECONDS, and the server's
+ * CPU time per push.
  */
-async function wrk(server: Server, bodyFiles: string[], seconds = SECONDS): Promise<PushRun> {
-  const url = server.url + server.pushPath;
-  const script = `${dir}/post.lua`;
-  await Deno.writeTextFile(
-    script,
-    `local files = {${bodyFiles.map((f) => JSON.stringify(f)).join(", ")}}\n` +
-      `local requests = {}\n` +
-      `function init(args)\n` +
-      `  for i, name in ipairs(files) do\n` +
-      `    local f = io.open(name, "rb")\n` +
-      `    requests[i] = wrk.format("POST", nil, {["Content-Type"] = "text/plain; version=0.0.4"}, f:read("*a"))\n` +
-      `    f:close()\n` +
-      `  end\n` +
-      `end\n` +
-      `local n = 0\n` +
-      `function request() n = n % #requests + 1; return requests[n] end\n` +
-      `function response(status) if status >= 300 then error("status " .. status) end end\n`,
-  );
-  const cpuBefore = await cpuMicros(server.child.pid);
-  const output = await new Deno.Command("wrk", {
+function wrk(server: Server, bodyFiles: string[], seconds = SECONDS): Promise<PushRun> {
+  return pushWithWrk(server.url + server.pushPath, {
+    pid: server.child.pid,
+    bodyFiles,
+    seconds,
+    connections: CONNECTIONS,
+    dir,
     // The Pushgateway takes over a second per push into a full store: a long timeout, so that
     // its slow answers count as answers.
-    args: ["-t1", `-c${CONNECTIONS}`, `-d${seconds}s`, "--timeout", "30s", "-s", script, url],
-    stdin: "null",
-  }).output();
-  const text = new TextDecoder().decode(output.stdout);
-  const rate = text.match(/Requests\/sec:\s+([\d.]+)/);
-  if (output.code !== 0 || rate === null || /Non-2xx|timeout [1-9]/.test(text)) {
-    throw new Error(`wrk failed for ${url}:\n${text}${new TextDecoder().decode(output.stderr)}`);
-  }
-  const cpu = await cpuMicros(server.child.pid) - cpuBefore;
-  const requests = Number(text.match(/(\d+) requests in/)![1]);
-  return { rate: Number(rate[1]), cpu: cpu / requests };
+    timeout: "30s",
+  });
 }
 
 /** Fills a server with FILL_SERIES counter series, in pushes of FILL_BATCH to their own group. */
@@ -213,10 +175,7 @@ async function scrapeTimes(server: Server): Promise<ScrapeTimes> {
 
 const dir = await Deno.makeTempDir({ prefix: "pag-load-" });
 // 16 pushes of the same 110 series with different values, sent in turn.
-const bodyFiles = Array.from({ length: 16 }, (_, round) => `${dir}/body${round}.txt`);
-for (const [round, file] of bodyFiles.entries()) {
-  await Deno.writeTextFile(file, typicalPush(0, round));
-}
+const bodyFiles = await writePushBodies(dir);
 const main = new URL("../main.ts", import.meta.url).pathname;
 const bare = new URL("./bare_server.ts", import.meta.url).pathname;
 

@@ -6,7 +6,8 @@
 //   git worktree add --detach /tmp/base <commit>
 //   deno run --allow-all bench/push_ab.ts /tmp/base . /tmp/base .
 
-import { typicalPush } from "./bodies.ts";
+import { freePort } from "../tests/helpers/free_port.ts";
+import { pushWithWrk, writePushBodies } from "./wrk.ts";
 
 const trees = Deno.args;
 if (trees.length === 0) throw new Error("usage: push_ab.ts TREE [TREE…]");
@@ -14,42 +15,7 @@ const ROUNDS = Number(Deno.env.get("ROUNDS") ?? 6);
 const SECONDS = 4;
 
 const dir = await Deno.makeTempDir();
-const bodies: string[] = [];
-for (let i = 0; i < 16; i++) {
-  const file = `${dir}/body${i}.txt`;
-  await Deno.writeTextFile(file, typicalPush(0, i));
-  bodies.push(file);
-}
-const script = `${dir}/post.lua`;
-await Deno.writeTextFile(
-  script,
-  `local files = {${bodies.map((f) => JSON.stringify(f)).join(", ")}}\n` +
-    `local requests = {}\n` +
-    `function init(args)\n` +
-    `  for i, name in ipairs(files) do\n` +
-    `    local f = io.open(name, "rb")\n` +
-    `    requests[i] = wrk.format("POST", nil, {["Content-Type"] = "text/plain; version=0.0.4"}, f:read("*a"))\n` +
-    `    f:close()\n` +
-    `  end\n` +
-    `end\n` +
-    `local n = 0\n` +
-    `function request() n = n % #requests + 1; return requests[n] end\n` +
-    `function response(status) if status >= 300 then error("status " .. status) end end\n`,
-);
-
-/** CPU time a process has used, user and system, in microseconds. */
-function cpuMicros(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
+const bodyFiles = await writePushBodies(dir);
 
 interface Gateway {
   tree: string;
@@ -98,17 +64,16 @@ try {
   // Round 0 warms every gateway up and is not counted.
   for (let round = 0; round <= ROUNDS; round++) {
     for (const gateway of gateways) {
-      const before = cpuMicros(gateway.child.pid);
-      const output = await new Deno.Command("wrk", {
-        args: ["-t1", "-c16", `-d${SECONDS}s`, "-s", script, gateway.url],
-        stdout: "piped",
-      }).output();
-      const requests = Number(
-        new TextDecoder().decode(output.stdout).match(/(\d+) requests in/)?.[1],
-      );
-      if (round === 0 || !(requests > 0)) continue;
-      gateway.cpu.push((cpuMicros(gateway.child.pid) - before) / requests);
-      gateway.rate.push(requests / SECONDS);
+      const run = await pushWithWrk(gateway.url, {
+        pid: gateway.child.pid,
+        bodyFiles,
+        seconds: SECONDS,
+        connections: 16,
+        dir,
+      });
+      if (round === 0) continue;
+      gateway.cpu.push(run.cpu);
+      gateway.rate.push(run.rate);
     }
   }
 } finally {

@@ -9,6 +9,7 @@
 // is the rate per replica core.
 
 import { typicalPush } from "./bodies.ts";
+import { freePort } from "../tests/helpers/free_port.ts";
 import { haproxyConfig } from "../tests/helpers/haproxy_process.ts";
 
 const SECONDS = Number(Deno.env.get("PAG_BENCH_SECONDS") ?? 10);
@@ -19,13 +20,6 @@ const CONFIG = new URL("../deno.json", import.meta.url).pathname;
 
 const dir = await Deno.makeTempDir({ prefix: "pag-bench-scale-" });
 const children: Deno.ChildProcess[] = [];
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
 
 async function waitUntilUp(url: string): Promise<void> {
   const deadline = Date.now() + 20_000;
